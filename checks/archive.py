@@ -1,0 +1,213 @@
+"""Reading a student's zip from bytes: member names decoded, junk skipped, limits enforced.
+
+Nothing is extracted to disk: members come back as (name, bytes) for the caller to store under
+names of its own.
+"""
+from __future__ import annotations
+
+import io
+import posixpath
+import struct
+import unicodedata
+import zlib
+from dataclasses import dataclass, field
+
+import pyzipper
+
+from checks.findings import Problem
+from checks.rules import ArchiveLimits
+from checks.sniff import sniff_kind
+
+_UTF8_FLAG = 0x800
+_ENCRYPTED_FLAG = 0x1
+_UNICODE_PATH_EXTRA = 0x7075
+_CENTRAL_SIG = b"PK\x01\x02"
+_END_SIG = b"PK\x05\x06"
+_LOCAL_HEADER = struct.Struct("<4s5H3L2H")
+_JUNK_NAMES = {".ds_store", "thumbs.db", "desktop.ini"}
+_CHUNK = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Member:
+    """A file from an archive. `data` is None when `problem` made it unreadable."""
+
+    name: str
+    data: bytes | None
+    archive: str
+    problem: Problem | None = None
+
+    @property
+    def basename(self) -> str:
+        return posixpath.basename(self.name.rstrip("/"))
+
+
+@dataclass
+class ArchiveContents:
+    members: list[Member] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+
+
+def decode_member_name(raw: bytes, utf8_flag: bool, extra: bytes = b"") -> str:
+    """A zip member name as the student saw it when they made the archive."""
+    unicode_path = _unicode_path_extra(raw, extra)
+    if unicode_path is not None:
+        text = unicode_path
+    else:
+        text = None
+        for codec in (("utf-8",) if utf8_flag else ()) + ("utf-8", "gb18030"):
+            try:
+                text = raw.decode(codec)
+                break
+            except UnicodeDecodeError:
+                continue
+        if text is None:
+            text = raw.decode("cp437")
+    return unicodedata.normalize("NFC", text.replace("\\", "/"))
+
+
+def _unicode_path_extra(header_name: bytes, extra: bytes) -> str | None:
+    """The Info-ZIP Unicode Path field, trusted only when its CRC matches the header name."""
+    offset = 0
+    while offset + 4 <= len(extra):
+        tag, size = struct.unpack_from("<HH", extra, offset)
+        body = extra[offset + 4: offset + 4 + size]
+        offset += 4 + size
+        if tag != _UNICODE_PATH_EXTRA or len(body) < 5 or body[0] != 1:
+            continue
+        (crc,) = struct.unpack_from("<L", body, 1)
+        if crc != zlib.crc32(header_name):
+            return None
+        try:
+            return body[5:].decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+    return None
+
+
+def clear_false_utf8_flags(data: bytes) -> bytes:
+    """Archives that flag GBK names as UTF-8 would not open at all; unflag those entries.
+
+    The names are decoded by decode_member_name afterwards, so nothing is lost.
+    """
+    end = data.rfind(_END_SIG)
+    if end < 0 or end + 22 > len(data):
+        return data
+    count, size, start = struct.unpack_from("<HLL", data, end + 10)
+    patched = bytearray(data)
+    offset, changed = start, False
+    for _ in range(count):
+        if offset + 46 > len(data) or data[offset:offset + 4] != _CENTRAL_SIG:
+            break
+        flags, = struct.unpack_from("<H", data, offset + 8)
+        name_len, extra_len, comment_len = struct.unpack_from("<HHH", data, offset + 28)
+        name = data[offset + 46: offset + 46 + name_len]
+        if flags & _UTF8_FLAG:
+            try:
+                name.decode("utf-8")
+            except UnicodeDecodeError:
+                struct.pack_into("<H", patched, offset + 8, flags & ~_UTF8_FLAG)
+                changed = True
+        offset += 46 + name_len + extra_len + comment_len
+    return bytes(patched) if changed else data
+
+
+def is_junk(name: str) -> bool:
+    parts = [part for part in name.split("/") if part]
+    if not parts:
+        return True
+    base = parts[-1]
+    return ("__MACOSX" in parts or base.startswith("._") or base.lower() in _JUNK_NAMES)
+
+
+def unpack(data: bytes, archive_name: str, limits: ArchiveLimits, depth: int = 0) -> ArchiveContents:
+    """The members of a zip, or the reasons it cannot be read."""
+    contents = ArchiveContents()
+    kind = sniff_kind(data)
+    if kind != "zip":
+        contents.problems.append(Problem(kind if kind in {"rar", "7z"} else "not_zip", archive_name,
+                                         kind or ""))
+        return contents
+    try:
+        archive = pyzipper.AESZipFile(io.BytesIO(clear_false_utf8_flags(data)))
+    except Exception:  # a hostile archive can raise almost anything from the zip reader
+        contents.problems.append(Problem("corrupt_archive", archive_name))
+        return contents
+    with archive:
+        infos = [info for info in archive.infolist()]
+        if len(infos) > limits.max_members:
+            contents.problems.append(Problem("too_many_members", archive_name, str(len(infos))))
+            return contents
+        if _overlapping(data, infos, archive.start_dir):
+            contents.problems.append(Problem("overlapping", archive_name))
+            return contents
+        if any(info.flag_bits & _ENCRYPTED_FLAG for info in infos):
+            contents.problems.append(Problem("encrypted", archive_name))
+            return contents
+        budget = limits.max_total_bytes
+        for info in infos:
+            raw_name = info.orig_filename.encode("utf-8" if info.flag_bits & _UTF8_FLAG else "cp437")
+            name = decode_member_name(raw_name, bool(info.flag_bits & _UTF8_FLAG), info.extra)
+            if name.endswith("/") or is_junk(name):
+                continue
+            member = _read_member(archive, info, name, archive_name, limits, budget)
+            if member.data is not None:
+                budget -= len(member.data)
+            nested_kind = sniff_kind(member.data) if member.data else None
+            if nested_kind == "zip":
+                if depth >= limits.max_nesting:
+                    contents.problems.append(Problem("too_deep", member.basename))
+                    continue
+                inner = unpack(member.data, member.basename, limits, depth + 1)
+                contents.members.extend(inner.members)
+                contents.problems.extend(inner.problems)
+                budget -= sum(len(m.data) for m in inner.members if m.data)
+                continue
+            if nested_kind in {"rar", "7z"}:
+                contents.problems.append(Problem(nested_kind, member.basename, nested_kind))
+                continue
+            contents.members.append(member)
+            if budget <= 0:
+                contents.problems.append(Problem("archive_too_large", archive_name))
+                break
+    return contents
+
+
+def _read_member(archive, info, name: str, archive_name: str, limits: ArchiveLimits,
+                 budget: int) -> Member:
+    """Read at most the limits' worth of one member, whatever size its header declares."""
+    ceiling = min(limits.max_member_bytes, max(budget, 0))
+    chunks, total = [], 0
+    try:
+        with archive.open(info) as stream:
+            while True:
+                chunk = stream.read(_CHUNK)
+                if not chunk:
+                    break
+                total += len(chunk)
+                if total > ceiling:
+                    return Member(name, None, archive_name, Problem("member_too_large", name))
+                if total > 1024 * 1024 and total > limits.max_ratio * max(info.compress_size, 1):
+                    return Member(name, None, archive_name, Problem("member_ratio", name))
+                chunks.append(chunk)
+    except Exception:  # corrupt data, bad CRC, unsupported method: only this member is lost
+        return Member(name, None, archive_name, Problem("member_corrupt", name))
+    return Member(name, b"".join(chunks), archive_name)
+
+
+def _overlapping(data: bytes, infos, central_start: int) -> bool:
+    """True when two members' data share bytes: the classic overlapping-file zip bomb."""
+    spans = []
+    for info in infos:
+        offset = info.header_offset
+        if offset < 0 or offset + _LOCAL_HEADER.size > len(data):
+            return True
+        fields = _LOCAL_HEADER.unpack_from(data, offset)
+        name_len, extra_len = fields[9], fields[10]
+        end = offset + _LOCAL_HEADER.size + name_len + extra_len + info.compress_size
+        spans.append((offset, end))
+    spans.sort()
+    for (start_a, end_a), (start_b, _end_b) in zip(spans, spans[1:]):
+        if start_b < end_a:
+            return True
+    return bool(spans) and spans[-1][1] > central_start

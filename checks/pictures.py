@@ -1,0 +1,44 @@
+"""Is this file a real, decodable picture of an accepted type?"""
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import pillow_heif
+from PIL import Image
+
+from checks.sniff import sniff_kind
+
+# Registering the HEIF opener is a one-time extension of Pillow, needed for iPhone photos.
+pillow_heif.register_heif_opener()
+
+_PREVIEW = (512, 512)
+
+
+@dataclass(frozen=True)
+class PictureCheck:
+    kind: str | None
+    problem: str | None  # None when the picture is usable
+
+
+def inspect_picture(data: bytes, accepted_kinds: frozenset[str]) -> PictureCheck:
+    if not data:
+        return PictureCheck(None, "empty")
+    kind = sniff_kind(data)
+    if kind is None:
+        return PictureCheck(None, "not_picture")
+    if kind not in accepted_kinds:
+        return PictureCheck(kind, "type_not_allowed")
+    if kind == "pdf":
+        return PictureCheck(kind, None if b"%%EOF" in data[-2048:] else "undecodable")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as image:
+                # A reduced-size decode of a JPEG still reads every byte, so truncation shows.
+                image.draft("RGB", _PREVIEW)
+                image.load()
+    except Exception:  # Pillow's decoders raise many types for broken or hostile input
+        return PictureCheck(kind, "undecodable")
+    return PictureCheck(kind, None)

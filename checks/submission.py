@@ -1,0 +1,142 @@
+"""Which of the five items a mail brings, and what is wrong with it."""
+from __future__ import annotations
+
+import posixpath
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from checks.archive import unpack
+from checks.findings import Problem
+from checks.names import SubmissionName, parse_submission_name
+from checks.pictures import inspect_picture
+from checks.rules import Rules
+from checks.sniff import looks_like_archive, looks_like_picture
+
+
+@dataclass(frozen=True)
+class Attachment:
+    name: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class ItemFile:
+    """The file this mail brings for one item. `problem` is None when it is usable."""
+
+    key: str
+    source_name: str
+    data: bytes | None
+    kind: str | None
+    problem: Problem | None
+
+    @property
+    def usable(self) -> bool:
+        return self.problem is None
+
+
+@dataclass
+class Assessment:
+    submission_name: SubmissionName | None
+    items: dict[str, ItemFile] = field(default_factory=dict)
+    unmatched: list[str] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    archive_names: list[str] = field(default_factory=list)
+
+    @property
+    def brought_anything(self) -> bool:
+        return bool(self.items or self.unmatched or self.problems)
+
+
+_LEADING_NUMBERING = re.compile(r"^[\s\d._\-、()（）]+")
+
+
+def _stem(name: str) -> str:
+    base = posixpath.basename(name)
+    stem = base.rsplit(".", 1)[0] if "." in base else base
+    stem = unicodedata.normalize("NFKC", stem).lower().replace(" ", "")
+    return _LEADING_NUMBERING.sub("", stem) or stem
+
+
+def match_item(file_name: str, rules: Rules) -> str | None:
+    """The item a file stands for by its stem: an exact spelling, else the only item it names."""
+    stem = _stem(file_name)
+    if not stem:
+        return None
+    spellings = {rule.key: [unicodedata.normalize("NFKC", s).lower() for s in rule.all_spellings()]
+                 for rule in rules.items}
+    for key, words in spellings.items():
+        if stem in words:
+            return key
+    named = {key for key, words in spellings.items() if any(word in stem for word in words)}
+    return named.pop() if len(named) == 1 else None
+
+
+def assess(attachments: list[Attachment], subject: str, rules: Rules) -> Assessment:
+    """Everything the checks can say about one mail's attachments."""
+    candidates: list[tuple[str, bytes | None, Problem | None]] = []
+    problems: list[Problem] = []
+    archive_names: list[str] = []
+    for attachment in attachments:
+        if looks_like_archive(attachment.name, attachment.data):
+            archive_names.append(attachment.name)
+            contents = unpack(attachment.data, attachment.name, rules.limits)
+            problems.extend(contents.problems)
+            candidates += [(m.name, m.data, m.problem) for m in contents.members]
+        else:
+            candidates.append((attachment.name, attachment.data, None))
+
+    submission_name = None
+    for archive_name in archive_names:
+        submission_name = parse_submission_name(archive_name, rules.name_suffix)
+        if submission_name:
+            break
+    if submission_name is None:
+        submission_name = parse_submission_name(subject, rules.name_suffix)
+
+    assessment = Assessment(submission_name, problems=problems, archive_names=archive_names)
+    for name, data, member_problem in candidates:
+        key = match_item(name, rules)
+        if key is None:
+            if member_problem is not None:
+                assessment.problems.append(member_problem)
+            else:
+                assessment.unmatched.append(posixpath.basename(name))
+            continue
+        found = _item_file(key, name, data, member_problem, rules)
+        earlier = assessment.items.get(key)
+        if earlier is None or (not earlier.usable and found.usable):
+            assessment.items[key] = found
+            if earlier is not None:
+                assessment.problems.append(Problem("duplicate", posixpath.basename(earlier.source_name), key))
+        else:
+            assessment.problems.append(Problem("duplicate", posixpath.basename(name), key))
+    return assessment
+
+
+def _item_file(key: str, name: str, data: bytes | None, member_problem: Problem | None,
+               rules: Rules) -> ItemFile:
+    if member_problem is not None or data is None:
+        return ItemFile(key, name, None, None, member_problem or Problem("member_corrupt", name))
+    check = inspect_picture(data, rules.accepted_kinds)
+    problem = Problem(check.problem, posixpath.basename(name), check.kind or "") if check.problem else None
+    return ItemFile(key, name, data, check.kind, problem)
+
+
+def missing_items(present_usable: set[str], rules: Rules) -> list[str]:
+    """Canonical names of the items still missing or unusable, in the rules' order."""
+    return [key for key in rules.item_keys if key not in present_usable]
+
+
+def carries_materials(attachments: list[Attachment], subject: str, body: str, rules: Rules) -> bool:
+    """Whether a mail is a submission rather than other mail that happens to carry pictures.
+
+    Any archive counts, and so does a file named like an item; loose pictures (signature logos,
+    pasted screenshots) count only when the mail is about the process.
+    """
+    if any(looks_like_archive(a.name, a.data) or match_item(a.name, rules) for a in attachments):
+        return True
+    text = f"{subject}\n{body}"
+    about_process = (parse_submission_name(subject, rules.name_suffix) is not None
+                     or any(word in text for word in rules.question_keywords))
+    return about_process and any(looks_like_picture(a.name, a.data) for a in attachments)

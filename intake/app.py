@@ -1,0 +1,92 @@
+"""The composition root: the only place that turns settings into adapters and wires them."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import sessionmaker
+
+from intake.db import create_schema, make_engine, session_factory
+from intake.errors import ConfigError
+from intake.mailbox import Mailbox, MailboxEndpoint
+from intake.outbox import DrainReport, drain_outbox
+from intake.pipeline import Pipeline
+from intake.poller import PollReport, Poller, PollSettings
+from intake.settings import Settings, secret
+from intake.storage import FileStore
+from notifier.render import TemplateRenderer
+from notifier.replies import ReplyWriter
+from notifier.smtp import SmtpEndpoint, smtp_connection
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker
+    store: FileStore
+    mailbox: Mailbox
+    poller: Poller
+    smtp: SmtpEndpoint
+    clock: Callable[[], datetime]
+
+    def poll_once(self) -> tuple[PollReport, DrainReport]:
+        report = self.poller.poll()
+        return report, self.drain()
+
+    def drain(self) -> DrainReport:
+        return drain_outbox(self.sessions, lambda: smtp_connection(self.smtp), self.clock,
+                            self.settings.smtp.max_attempts)
+
+    def close(self) -> None:
+        self.mailbox.close()
+        self.engine.dispose()
+
+
+def mailbox_endpoint(settings: Settings) -> MailboxEndpoint:
+    box = settings.mailbox
+    return MailboxEndpoint(box.host, box.port, box.security, box.username,
+                           secret(box.password_env, "mailbox.password_env") or "",
+                           box.timeout_seconds)
+
+
+def smtp_endpoint(settings: Settings) -> SmtpEndpoint:
+    smtp = settings.smtp
+    return SmtpEndpoint(smtp.host, smtp.port, smtp.security, smtp.username,
+                        secret(smtp.password_env, "smtp.password_env"), smtp.timeout_seconds)
+
+
+def renderer(settings: Settings) -> TemplateRenderer:
+    folder = settings.replies.templates
+    if not (folder / "reply_complete.subject.j2").is_file():
+        raise ConfigError(f"replies.templates: no templates in {folder}; point it at the folder "
+                          f"holding reply_complete.subject.j2 (config/templates in the project)")
+    return TemplateRenderer(folder)
+
+
+def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> App:
+    logging.getLogger().setLevel(settings.logging.level)
+    rules = settings.rules.to_rules()
+    engine = make_engine(settings.database.url)
+    create_schema(engine)
+    sessions = session_factory(engine)
+    store = FileStore(settings.storage.path)
+    store.ensure()
+    writer = ReplyWriter(renderer(settings), rules, settings.smtp.sender,
+                         settings.smtp.sender_name, settings.digest.office_name)
+    pipeline = Pipeline(rules=rules, store=store, replies=writer,
+                        own_addresses=settings.own_addresses,
+                        replies_per_sender_per_day=settings.replies.per_sender_per_day)
+    mailbox = Mailbox(mailbox_endpoint(settings))
+    box = settings.mailbox
+    poller = Poller(mailbox, sessions, store, pipeline,
+                    PollSettings(tuple(box.folders), box.max_age_days, box.max_message_bytes,
+                                 box.keyword, box.fetch_batch), clock)
+    return App(settings, engine, sessions, store, mailbox, poller, smtp_endpoint(settings), clock)

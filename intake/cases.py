@@ -1,0 +1,103 @@
+"""Cases and their items: find or open a case, merge a mail's items, record every change."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from checks.names import SubmissionName
+from checks.submission import Assessment
+from intake.models import Case, Event, Item, Mail
+from intake.storage import FileStore, sha256_hex
+
+COMPLETE = "complete"
+INCOMPLETE = "incomplete"
+
+
+def record_event(session: Session, *, at: datetime, kind: str, case: Case | None = None,
+                 mail: Mail | None = None, actor: str = "system", **detail) -> None:
+    session.add(Event(case_id=case.id if case else None, mail_id=mail.id if mail else None,
+                      at=at, actor=actor, kind=kind, detail=detail))
+
+
+def find_or_open_case(session: Session, sender: str, who: SubmissionName, now: datetime,
+                      mail: Mail) -> tuple[Case, bool]:
+    """The case for this sender, name and department; True when it was opened just now."""
+    query = select(Case).where(Case.sender == sender, Case.name == who.name,
+                               Case.department == who.department)
+    case = session.scalar(query)
+    if case is not None:
+        return case, False
+    try:
+        with session.begin_nested():
+            case = Case(sender=sender, name=who.name, department=who.department,
+                        status=INCOMPLETE, created_at=now, updated_at=now)
+            session.add(case)
+    except IntegrityError:
+        # Another worker opened it between our look-up and insert.
+        return session.scalars(query).one(), False
+    record_event(session, at=now, kind="opened", case=case, mail=mail)
+    return case, True
+
+
+def sole_case_of(session: Session, sender: str) -> Case | None:
+    """A follow-up without the naming rule belongs to the sender's case if there is just one
+    open (else just one at all)."""
+    cases = list(session.scalars(select(Case).where(Case.sender == sender).order_by(Case.id)))
+    open_cases = [case for case in cases if case.status != COMPLETE]
+    if len(open_cases) == 1:
+        return open_cases[0]
+    return cases[0] if len(cases) == 1 else None
+
+
+def merge_items(session: Session, case: Case, assessment: Assessment, mail: Mail,
+                store: FileStore, now: datetime) -> list[str]:
+    """Add or replace the case's items with this mail's; returns the item keys that changed.
+
+    An unusable new file never displaces a usable one already on the case.
+    """
+    current = {item.kind: item for item in case.items}
+    changed = []
+    for key, found in assessment.items.items():
+        existing = current.get(key)
+        if existing is not None and existing.usable and not found.usable:
+            record_event(session, at=now, kind="item_rejected", case=case, mail=mail, item=key,
+                         problem=found.problem.code if found.problem else None)
+            continue
+        path = digest = None
+        if found.data is not None:
+            path = store.put_material(case.id, key, found.data, found.kind)
+            digest = sha256_hex(found.data)
+        if existing is None:
+            existing = Item(case_id=case.id, kind=key)
+            case.items.append(existing)
+        elif existing.sha256 == digest and digest is not None and existing.usable:
+            continue  # the same picture again: nothing changes
+        existing.path, existing.sha256, existing.file_type = path, digest, found.kind
+        existing.original_name = found.source_name[:512]
+        existing.mail_id, existing.received_at = mail.id, now
+        existing.usable = found.usable
+        existing.problem = found.problem.code if found.problem else None
+        record_event(session, at=now, kind="item_received", case=case, mail=mail, item=key,
+                     usable=found.usable, problem=existing.problem)
+        changed.append(key)
+    return changed
+
+
+def usable_keys(case: Case) -> set[str]:
+    return {item.kind for item in case.items if item.usable}
+
+
+def update_status(session: Session, case: Case, required: tuple[str, ...], now: datetime,
+                  mail: Mail | None) -> None:
+    complete = set(required) <= usable_keys(case)
+    new_status = COMPLETE if complete else INCOMPLETE
+    if new_status != case.status:
+        record_event(session, at=now, kind="status", case=case, mail=mail,
+                     old=case.status, new=new_status)
+        case.status = new_status
+        if complete:
+            case.completed_at = now
+    case.updated_at = now

@@ -1,0 +1,140 @@
+"""`intake`: the operator's and staff's command line."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
+
+from intake.app import App, build_app, mailbox_endpoint, renderer, smtp_endpoint
+from intake.errors import ConfigError, IntakeError, MailboxError
+from intake.mailbox import Mailbox
+from intake.models import Case
+from intake.settings import Settings, load_settings
+from notifier.smtp import SmtpUnavailable, smtp_connection
+
+log = logging.getLogger("intake")
+
+
+class _Context:
+    def __init__(self, config_path: Path):
+        self.config_path = config_path
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+    def app(self) -> App:
+        return build_app(self.settings)
+
+
+@click.group()
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
+              default=lambda: os.environ.get("INTAKE_CONFIG", "intake.toml"), show_default="INTAKE_CONFIG or intake.toml",
+              help="The TOML configuration file.")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path) -> None:
+    """健康宝弹窗 intake: poll the department mailbox, check submissions, reply, forward."""
+    ctx.obj = _Context(config_path)
+
+
+@cli.command()
+@click.pass_obj
+def poll(obj: _Context) -> None:
+    """One pass over every configured folder, then send queued mail."""
+    app = obj.app()
+    try:
+        report, drained = app.poll_once()
+    finally:
+        app.close()
+    handled = ", ".join(f"{outcome}={count}" for outcome, count in sorted(report.outcomes.items()))
+    click.echo(f"handled: {handled or 'nothing new'}; sent {drained.sent}, "
+               f"waiting {drained.retrying}, failed {drained.failed}")
+    if not report.ok:
+        raise IntakeError("poll incomplete: " + "; ".join(report.errors))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="A JSON array instead of a table.")
+@click.pass_obj
+def cases(obj: _Context, as_json: bool) -> None:
+    """List the cases and what each still lacks."""
+    app = obj.app()
+    rules = obj.settings.rules.to_rules()
+    try:
+        with app.sessions() as session:
+            rows = []
+            for case in session.scalars(select(Case).order_by(Case.id)):
+                usable = {item.kind for item in case.items if item.usable}
+                rows.append({
+                    "id": case.id, "name": case.name, "department": case.department,
+                    "sender": case.sender, "status": case.status,
+                    "missing": [key for key in rules.item_keys if key not in usable],
+                    "created_at": case.created_at.isoformat(),
+                    "completed_at": case.completed_at.isoformat() if case.completed_at else None,
+                })
+    finally:
+        app.close()
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no cases")
+        return
+    click.echo(f"{'id':>5}  {'status':<10}  {'name':<8}  {'department':<14}  {'sender':<28}  missing")
+    for row in rows:
+        click.echo(f"{row['id']:>5}  {row['status']:<10}  {row['name']:<8}  {row['department']:<14}  "
+                   f"{row['sender']:<28}  {'、'.join(row['missing']) or '-'}")
+
+
+@cli.command("check-config")
+@click.pass_obj
+def check_config(obj: _Context) -> None:
+    """Validate the configuration and try the IMAP and SMTP logins."""
+    settings = obj.settings
+    renderer(settings)
+    click.echo(f"config {obj.config_path}: valid")
+    mailbox = Mailbox(mailbox_endpoint(settings))
+    mailbox.connect()
+    try:
+        for folder in settings.mailbox.folders:
+            status = mailbox.select(folder)
+            click.echo(f"IMAP {settings.mailbox.host}: folder {folder!r} ok "
+                       f"(UIDVALIDITY {status.uidvalidity})")
+    finally:
+        mailbox.close()
+    try:
+        with smtp_connection(smtp_endpoint(settings)):
+            pass
+    except SmtpUnavailable as err:
+        raise IntakeError(f"SMTP {settings.smtp.host}:{settings.smtp.port}: {err}") from err
+    click.echo(f"SMTP {settings.smtp.host}: login ok")
+
+
+def main(argv: list[str] | None = None) -> None:
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        cli.main(args=argv, prog_name="intake", standalone_mode=False)
+    except click.exceptions.Exit as done:
+        sys.exit(done.exit_code)
+    except click.ClickException as err:
+        err.show()
+        sys.exit(err.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except IntakeError as err:
+        click.echo(f"intake: {err}", err=True)
+        sys.exit(err.exit_code)
+    except SQLAlchemyError as err:
+        click.echo(f"intake: database error: {type(err).__name__}", err=True)
+        sys.exit(1)

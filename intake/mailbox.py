@@ -1,0 +1,181 @@
+"""The IMAP adapter: one session, read-only on content (BODY.PEEK), incremental by UID."""
+from __future__ import annotations
+
+import email
+import imaplib
+import logging
+import socket
+import ssl
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from intake.errors import MailboxError
+
+log = logging.getLogger(__name__)
+
+_CLIENT_ID = {"name": "jkb-intake", "version": "0.1", "vendor": "jkb-intake",
+              "support-email": "postmaster@localhost"}
+_NETWORK_ERRORS = (IMAPClientError, imaplib.IMAP4.error, imaplib.IMAP4.abort, OSError,
+                   socket.timeout, ssl.SSLError)
+
+
+@dataclass(frozen=True)
+class MailboxEndpoint:
+    host: str
+    port: int
+    security: str
+    username: str
+    password: str
+    timeout: float = 60.0
+
+
+@dataclass(frozen=True)
+class FolderStatus:
+    name: str
+    uidvalidity: int
+    keywords_allowed: bool
+
+
+@dataclass(frozen=True)
+class MessageSummary:
+    uid: int
+    internal_date: datetime | None
+    size: int
+    message_id: str | None
+
+
+class Mailbox:
+    """A logged-in IMAP session. Network failures surface as MailboxError."""
+
+    def __init__(self, endpoint: MailboxEndpoint):
+        self._endpoint = endpoint
+        self._client: IMAPClient | None = None
+
+    def connect(self) -> None:
+        endpoint = self._endpoint
+        try:
+            client = IMAPClient(endpoint.host, port=endpoint.port, ssl=endpoint.security == "ssl",
+                                ssl_context=ssl.create_default_context(), timeout=endpoint.timeout)
+            if endpoint.security == "starttls":
+                client.starttls(ssl.create_default_context())
+            client.login(endpoint.username, endpoint.password)
+            # Coremail (126/163) refuses SELECT with "Unsafe Login" until the client identifies.
+            if client.has_capability("ID"):
+                client.id_(_CLIENT_ID)
+        except LoginError as err:
+            raise MailboxError(f"IMAP login refused for {endpoint.username} at {endpoint.host}: "
+                               f"{_short(err)}") from err
+        except _NETWORK_ERRORS as err:
+            raise MailboxError(f"IMAP server {endpoint.host}:{endpoint.port} unreachable: "
+                               f"{_short(err)}") from err
+        client.normalise_times = False
+        self._client = client
+
+    @property
+    def connected(self) -> bool:
+        return self._client is not None
+
+    def close(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.logout()
+        except _NETWORK_ERRORS:
+            try:
+                client.shutdown()
+            except _NETWORK_ERRORS:
+                pass
+
+    def alive(self) -> bool:
+        if self._client is None:
+            return False
+        try:
+            self._client.noop()
+            return True
+        except _NETWORK_ERRORS:
+            self._client = None
+            return False
+
+    def _require(self) -> IMAPClient:
+        if self._client is None:
+            raise MailboxError("not connected to the IMAP server")
+        return self._client
+
+    def select(self, folder: str) -> FolderStatus:
+        client = self._require()
+        try:
+            if not client.folder_exists(folder):
+                raise MailboxError(f"folder {folder!r} does not exist on the server; check "
+                                   f"mailbox.folders")
+            info = client.select_folder(folder)
+        except _NETWORK_ERRORS as err:
+            raise self._broken(f"selecting {folder!r}", err) from err
+        permanent = info.get(b"PERMANENTFLAGS", ())
+        return FolderStatus(folder, int(info[b"UIDVALIDITY"]), b"\\*" in permanent)
+
+    def uids_after(self, last_uid: int) -> list[int]:
+        client = self._require()
+        try:
+            found = client.search(["UID", f"{last_uid + 1}:*"])
+        except _NETWORK_ERRORS as err:
+            raise self._broken("searching", err) from err
+        # "n:*" always matches the highest UID, even when it is below n.
+        return sorted(uid for uid in found if uid > last_uid)
+
+    def summaries(self, uids: Iterable[int]) -> Iterator[MessageSummary]:
+        client = self._require()
+        uids = list(uids)
+        if not uids:
+            return
+        try:
+            response = client.fetch(uids, ["INTERNALDATE", "RFC822.SIZE",
+                                           "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+        except _NETWORK_ERRORS as err:
+            raise self._broken("fetching summaries", err) from err
+        for uid in sorted(response):
+            data = response[uid]
+            header = next((v for k, v in data.items() if k.startswith(b"BODY[HEADER")), b"") or b""
+            yield MessageSummary(uid, data.get(b"INTERNALDATE"), int(data.get(b"RFC822.SIZE", 0)),
+                                 _message_id(header))
+
+    def fetch_raw(self, uid: int) -> bytes | None:
+        """The whole message, without setting \\Seen; None when it has gone meanwhile."""
+        client = self._require()
+        try:
+            response = client.fetch([uid], ["BODY.PEEK[]"])
+        except _NETWORK_ERRORS as err:
+            raise self._broken(f"fetching UID {uid}", err) from err
+        data = response.get(uid)
+        return None if data is None else data.get(b"BODY[]")
+
+    def add_keyword(self, uid: int, keyword: str) -> bool:
+        """A visible mark for people using the mailbox; our database stays the truth."""
+        client = self._require()
+        try:
+            client.add_flags([uid], [keyword.encode("ascii")], silent=True)
+            return True
+        except _NETWORK_ERRORS as err:
+            log.warning("could not set keyword on UID %s: %s", uid, _short(err))
+            return False
+
+    def _broken(self, doing: str, err: Exception) -> MailboxError:
+        if isinstance(err, (OSError, imaplib.IMAP4.abort, socket.timeout)):
+            self._client = None  # the connection is gone; the next poll reconnects
+        return MailboxError(f"IMAP failed while {doing}: {_short(err)}")
+
+
+def _short(err: Exception) -> str:
+    text = str(err) or type(err).__name__
+    return text.splitlines()[0][:300]
+
+
+def _message_id(header_block: bytes) -> str | None:
+    value = email.message_from_bytes(header_block).get("Message-ID")
+    if not value:
+        return None
+    return str(value).strip()[:998] or None

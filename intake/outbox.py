@@ -1,0 +1,96 @@
+"""Draining the outbox: claim due rows, send each over SMTP, record what the server said."""
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake.models import Outbox
+from notifier.smtp import Delivery, SmtpConnection, SmtpUnavailable
+
+log = logging.getLogger(__name__)
+
+_CLAIM = timedelta(minutes=10)
+_MAX_BACKOFF = timedelta(hours=2)
+
+
+@dataclass
+class DrainReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+def backoff(attempts: int) -> timedelta:
+    return min(timedelta(minutes=1) * (2 ** max(attempts - 1, 0)), _MAX_BACKOFF)
+
+
+def drain_outbox(sessions: sessionmaker, connect: Callable[[], AbstractContextManager[SmtpConnection]],
+                 clock: Callable[[], datetime], max_attempts: int, batch: int = 50) -> DrainReport:
+    report = DrainReport()
+    while True:
+        claimed = _claim(sessions, clock(), batch)
+        if not claimed:
+            return report
+        try:
+            with connect() as connection:
+                for row_id, sender, recipients, raw in claimed:
+                    result = connection.send(sender, recipients, raw)
+                    _settle(sessions, row_id, result.delivery, result.detail, clock(),
+                            max_attempts, report)
+        except SmtpUnavailable as err:
+            log.warning("SMTP unavailable, %d message(s) wait in the outbox: %s", len(claimed), err)
+            report.errors.append(str(err))
+            for row_id, *_ in claimed:
+                _settle(sessions, row_id, Delivery.RETRY, str(err), clock(), max_attempts, report)
+            return report
+        if len(claimed) < batch:
+            return report
+
+
+def _claim(sessions: sessionmaker, now: datetime, batch: int) -> list[tuple]:
+    """Mark due rows as ours for a while, so another worker does not send them too."""
+    with sessions.begin() as session:
+        rows = session.scalars(
+            select(Outbox)
+            .where(Outbox.status == "pending", Outbox.next_attempt_at <= now,
+                   or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now))
+            .order_by(Outbox.id).limit(batch)
+            .with_for_update(skip_locked=True)).all()
+        for row in rows:
+            row.claimed_until = now + _CLAIM
+        return [(row.id, row.sender, list(row.recipients), row.raw) for row in rows]
+
+
+def _settle(sessions: sessionmaker, row_id: int, delivery: Delivery, detail: str, now: datetime,
+            max_attempts: int, report: DrainReport) -> None:
+    with sessions.begin() as session:
+        row = session.get(Outbox, row_id)
+        row.attempts += 1
+        row.claimed_until = None
+        if delivery is Delivery.SENT:
+            row.status, row.sent_at, row.last_error = "sent", now, detail or None
+            report.sent += 1
+            log.info("sent outbox=%s kind=%s attempts=%s", row.id, row.kind, row.attempts)
+            return
+        row.last_error = detail[:2000]
+        if delivery is Delivery.REJECTED or row.attempts >= max_attempts:
+            row.status = "failed"
+            report.failed += 1
+            log.error("outbox=%s kind=%s failed permanently after %s attempt(s): %s",
+                      row.id, row.kind, row.attempts, detail[:200])
+        else:
+            row.next_attempt_at = now + backoff(row.attempts)
+            report.retrying += 1
+            log.warning("outbox=%s kind=%s will retry at %s: %s", row.id, row.kind,
+                        row.next_attempt_at.isoformat(), detail[:200])
+
+
+def pending_count(session: Session) -> int:
+    return len(session.scalars(select(Outbox.id).where(Outbox.status == "pending")).all())

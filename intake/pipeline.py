@@ -1,0 +1,127 @@
+"""One mail's way from raw bytes to a recorded outcome, a case change and a queued reply.
+
+The caller owns the transaction: everything here is one unit of work that commits or rolls back
+together, so a reply is queued if and only if the state change it describes is recorded.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from checks.classify import MailKind, classify
+from checks.findings import Problem
+from checks.rules import Rules
+from checks.submission import assess, carries_materials, missing_items
+from intake import cases
+from intake.models import Case, Mail, MailOutcome, Outbox
+from intake.reader import ReadMail, read_mail
+from intake.storage import FileStore
+from notifier.compose import OutgoingMail
+from notifier.replies import ReplyFacts, ReplyWriter
+
+log = logging.getLogger(__name__)
+
+_IGNORED = {MailKind.OWN, MailKind.BOUNCE, MailKind.AUTO_REPLY}
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    rules: Rules
+    store: FileStore
+    replies: ReplyWriter
+    own_addresses: frozenset[str]
+    replies_per_sender_per_day: int = 8
+
+    def handle(self, session: Session, mail: Mail, raw: bytes, now: datetime) -> str:
+        """Process one stored mail; sets and returns its outcome."""
+        read = read_mail(raw)
+        mail.sender = read.sender or None
+        has_materials = carries_materials(read.attachments, read.subject, read.body_text, self.rules)
+        kind = classify(read.facts(has_materials), self.rules, self.own_addresses)
+        if kind in _IGNORED:
+            outcome = MailOutcome.IGNORED_AUTO
+            cases.record_event(session, at=now, kind="ignored", mail=mail, reason=kind.value)
+        elif kind is MailKind.OTHER:
+            outcome = MailOutcome.IGNORED_OTHER
+        elif kind is MailKind.QUESTION:
+            outcome = MailOutcome.QUESTION
+            self._queue_reply(session, mail, read, ReplyFacts("reply_instructions"), None, now)
+        elif kind is MailKind.CLOUD_LINK:
+            outcome = MailOutcome.CLOUD_LINK
+            self._queue_reply(session, mail, read, ReplyFacts("reply_cloud_link"), None, now)
+        else:
+            outcome = self._submission(session, mail, read, now)
+        mail.outcome = outcome
+        mail.processed_at = now
+        mail.error = None
+        return outcome
+
+    def _submission(self, session: Session, mail: Mail, read: ReadMail, now: datetime) -> str:
+        assessment = assess(read.attachments, read.subject, self.rules)
+        case, opened = None, False
+        if assessment.submission_name is not None:
+            case, opened = cases.find_or_open_case(session, read.sender,
+                                                   assessment.submission_name, now, mail)
+        else:
+            case = cases.sole_case_of(session, read.sender)
+        received = []
+        if case is not None:
+            mail.case_id = case.id
+            cases.merge_items(session, case, assessment, mail, self.store, now)
+            cases.update_status(session, case, self.rules.item_keys, now, mail)
+            received = [key for key, found in assessment.items.items() if found.usable]
+        have = cases.usable_keys(case) if case else {
+            key for key, found in assessment.items.items() if found.usable}
+        missing = missing_items(have, self.rules)
+        problems = list(assessment.problems)
+        problems += [found.problem for found in assessment.items.values()
+                     if found.problem is not None and found.problem not in problems]
+        facts = ReplyFacts(
+            kind="reply_complete" if case is not None and not missing else "reply_incomplete",
+            name=case.name if case else None,
+            department=case.department if case else None,
+            case_id=case.id if case else None,
+            received=received or [k for k, f in assessment.items.items() if f.usable],
+            received_all=[key for key in self.rules.item_keys if key in have],
+            missing=missing, problems=problems, unmatched=assessment.unmatched,
+        )
+        self._queue_reply(session, mail, read, facts, case, now)
+        if case is None:
+            return MailOutcome.SUBMISSION
+        return MailOutcome.SUBMISSION if opened else MailOutcome.FOLLOW_UP
+
+    def _queue_reply(self, session: Session, mail: Mail, read: ReadMail, facts: ReplyFacts,
+                     case: Case | None, now: datetime) -> None:
+        key = f"reply:mail:{mail.id}"
+        if session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
+            return
+        recent = session.scalar(
+            select(func.count(Outbox.id)).where(
+                Outbox.kind.like("reply%"), Outbox.recipient == read.sender,
+                Outbox.created_at > now - timedelta(days=1)))
+        if recent >= self.replies_per_sender_per_day:
+            # A runaway robot or a loop we did not recognise: stop answering for a day.
+            cases.record_event(session, at=now, kind="reply_suppressed", case=case, mail=mail,
+                               reason="per-sender cap", cap=self.replies_per_sender_per_day)
+            return
+        outgoing = self.replies.write(facts, read.sender, now, read.message_id, read.references)
+        queue(session, key=key, kind=facts.kind, outgoing=outgoing, now=now, case=case, mail=mail,
+              recipient=read.sender)
+        cases.record_event(session, at=now, kind="reply_queued", case=case, mail=mail,
+                           reply=facts.kind, missing=list(facts.missing))
+
+
+def queue(session: Session, *, key: str, kind: str, outgoing: OutgoingMail, now: datetime,
+          case: Case | None = None, mail: Mail | None = None, recipient: str | None = None) -> Outbox:
+    row = Outbox(dedupe_key=key, kind=kind, case_id=case.id if case else None,
+                 mail_id=mail.id if mail else None, sender=outgoing.sender,
+                 recipients=list(outgoing.recipients),
+                 recipient=(recipient or outgoing.recipients[0]).lower(),
+                 message_id=outgoing.message_id, raw=outgoing.raw, status="pending",
+                 attempts=0, created_at=now, next_attempt_at=now)
+    session.add(row)
+    return row

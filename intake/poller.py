@@ -1,0 +1,233 @@
+"""One pass over the configured folders: record each new mail, process it, acknowledge it.
+
+Order per mail (the invariants): store the raw bytes, commit the mail's record, process it in a
+transaction of its own, and only then mark it on the server. A crash anywhere means the next pass
+handles the mail again, and the unique keys make that second handling a no-op.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake.errors import MailboxError
+from intake.mailbox import Mailbox, MessageSummary
+from intake.models import FolderState, Mail, MailOutcome
+from intake.pipeline import Pipeline
+from intake.storage import FileStore, sha256_hex
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class PollSettings:
+    folders: tuple[str, ...]
+    max_age_days: int
+    max_message_bytes: int
+    keyword: str | None
+    fetch_batch: int = 50
+
+
+@dataclass
+class PollReport:
+    outcomes: Counter = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+class Poller:
+    def __init__(self, mailbox: Mailbox, sessions: sessionmaker, store: FileStore,
+                 pipeline: Pipeline, settings: PollSettings, clock: Callable[[], datetime]):
+        self._mailbox = mailbox
+        self._sessions = sessions
+        self._store = store
+        self._pipeline = pipeline
+        self._settings = settings
+        self._clock = clock
+        self._stop_requested: Callable[[], bool] = lambda: False
+
+    def stop_when(self, predicate: Callable[[], bool]) -> None:
+        self._stop_requested = predicate
+
+    def poll(self) -> PollReport:
+        report = PollReport()
+        # First what earlier passes left unfinished (a crash, a failure): one more try each.
+        self.retry_unfinished(report)
+        for folder in self._settings.folders:
+            if self._stop_requested():
+                break
+            try:
+                if not self._mailbox.alive():
+                    self._mailbox.connect()
+                self._poll_folder(folder, report)
+            except MailboxError as err:
+                log.error("poll of folder %r stopped: %s", folder, err)
+                report.errors.append(str(err))
+            except SQLAlchemyError as err:
+                log.error("poll of folder %r stopped, database unavailable: %s", folder,
+                          type(err).__name__)
+                report.errors.append(f"database: {type(err).__name__}")
+                break
+        return report
+
+    def _poll_folder(self, folder: str, report: PollReport) -> None:
+        status = self._mailbox.select(folder)
+        last_uid = self._folder_start(folder, status.uidvalidity)
+        uids = self._mailbox.uids_after(last_uid)
+        batch = self._settings.fetch_batch
+        for start in range(0, len(uids), batch):
+            for summary in self._mailbox.summaries(uids[start:start + batch]):
+                if self._stop_requested():
+                    return
+                started = time.monotonic()
+                mail_id = self._record(folder, status.uidvalidity, summary)
+                if mail_id is None:
+                    continue
+                outcome = self._process(mail_id)
+                report.outcomes[outcome] += 1
+                if outcome not in {MailOutcome.FAILED, MailOutcome.QUARANTINED} and \
+                        self._settings.keyword and status.keywords_allowed:
+                    self._mailbox.add_keyword(summary.uid, self._settings.keyword)
+                log.info("mail=%s folder=%r uid=%s outcome=%s ms=%d", mail_id, folder,
+                         summary.uid, outcome, (time.monotonic() - started) * 1000)
+        with self._sessions.begin() as session:
+            state = session.scalar(select(FolderState).where(FolderState.folder == folder))
+            state.last_poll_at = self._clock()
+
+    def _folder_start(self, folder: str, uidvalidity: int) -> int:
+        with self._sessions.begin() as session:
+            state = session.scalar(select(FolderState).where(FolderState.folder == folder))
+            if state is None:
+                try:
+                    with session.begin_nested():
+                        session.add(FolderState(folder=folder, uidvalidity=uidvalidity, last_uid=0))
+                except IntegrityError:
+                    pass
+                return 0
+            if state.uidvalidity != uidvalidity:
+                # UIDs were renumbered: look at everything again; Message-ID and content
+                # hashes recognise what was handled before.
+                log.warning("folder %r UIDVALIDITY changed %s -> %s; rescanning", folder,
+                            state.uidvalidity, uidvalidity)
+                state.uidvalidity, state.last_uid = uidvalidity, 0
+            return state.last_uid
+
+    def _record(self, folder: str, uidvalidity: int, summary: MessageSummary) -> int | None:
+        """Commit the mail's record (after storing its raw bytes); None if already recorded."""
+        now = self._clock()
+        mail = Mail(folder=folder, uidvalidity=uidvalidity, uid=summary.uid,
+                    message_id=summary.message_id, size=summary.size,
+                    internal_date=summary.internal_date, fetched_at=now,
+                    outcome=MailOutcome.PENDING, attempts=0)
+        with self._sessions.begin() as session:
+            if self._already_recorded(session, folder, uidvalidity, summary.uid):
+                self._advance(session, folder, summary.uid)
+                return None
+            original = self._original(session, summary.message_id)
+            if original is not None:
+                mail.outcome, mail.duplicate_of_id = MailOutcome.DUPLICATE, original
+            elif summary.internal_date and summary.internal_date < now - timedelta(
+                    days=self._settings.max_age_days):
+                mail.outcome = MailOutcome.TOO_OLD
+            elif summary.size > self._settings.max_message_bytes:
+                mail.outcome = MailOutcome.TOO_LARGE
+        if mail.outcome == MailOutcome.PENDING:
+            raw = self._mailbox.fetch_raw(summary.uid)
+            if raw is None:
+                return None  # expunged meanwhile by someone using the mailbox
+            mail.sha256 = sha256_hex(raw)
+            mail.size = len(raw)
+            mail.raw_path = self._store.put_raw_mail(raw)
+        else:
+            mail.processed_at = now
+        with self._sessions.begin() as session:
+            try:
+                with session.begin_nested():
+                    self._insert(session, mail)
+            except IntegrityError:
+                # Recorded by another worker meanwhile.
+                self._advance(session, folder, summary.uid)
+                return None
+            self._advance(session, folder, summary.uid)
+            return mail.id
+
+    def _insert(self, session: Session, mail: Mail) -> None:
+        if mail.outcome == MailOutcome.PENDING:
+            key = mail.message_id or f"sha256:{mail.sha256}"
+            original = self._original(session, key) or session.scalar(
+                select(Mail.id).where(Mail.sha256 == mail.sha256, Mail.dedupe_key.is_not(None)))
+            if original is None:
+                mail.dedupe_key = key
+            else:
+                mail.outcome, mail.duplicate_of_id = MailOutcome.DUPLICATE, original
+                mail.processed_at = mail.fetched_at
+        session.add(mail)
+        session.flush()
+
+    @staticmethod
+    def _original(session: Session, key: str | None) -> int | None:
+        if not key:
+            return None
+        return session.scalar(select(Mail.id).where(Mail.dedupe_key == key))
+
+    @staticmethod
+    def _already_recorded(session: Session, folder: str, uidvalidity: int, uid: int) -> bool:
+        return session.scalar(select(Mail.id).where(
+            Mail.folder == folder, Mail.uidvalidity == uidvalidity, Mail.uid == uid)) is not None
+
+    @staticmethod
+    def _advance(session: Session, folder: str, uid: int) -> None:
+        state = session.scalar(select(FolderState).where(FolderState.folder == folder))
+        if state is not None and uid > state.last_uid:
+            state.last_uid = uid
+
+    def _process(self, mail_id: int) -> str:
+        """Run the pipeline on a recorded mail in its own transaction; failures are recorded."""
+        try:
+            with self._sessions.begin() as session:
+                mail = session.scalar(select(Mail).where(Mail.id == mail_id)
+                                      .with_for_update(skip_locked=True))
+                if mail is None or mail.outcome not in {MailOutcome.PENDING, MailOutcome.FAILED}:
+                    return mail.outcome if mail else MailOutcome.PENDING
+                raw = self._store.read(mail.raw_path)
+                return self._pipeline.handle(session, mail, raw, self._clock())
+        except SQLAlchemyError:
+            raise
+        except Exception as err:  # one bad mail must never stop the others
+            return self._record_failure(mail_id, err)
+
+    def _record_failure(self, mail_id: int, err: Exception) -> str:
+        with self._sessions.begin() as session:
+            mail = session.get(Mail, mail_id)
+            mail.attempts += 1
+            mail.error = f"{type(err).__name__}: {str(err)[:500]}"
+            mail.outcome = MailOutcome.QUARANTINED if mail.attempts >= MAX_ATTEMPTS else MailOutcome.FAILED
+            # The type only: messages and tracebacks can quote names from the mail.
+            log.error("mail=%s processing failed (attempt %s, now %s): %s", mail_id, mail.attempts,
+                      mail.outcome, type(err).__name__)
+            log.debug("mail=%s failure detail", mail_id, exc_info=err)
+            return mail.outcome
+
+    def retry_unfinished(self, report: PollReport) -> None:
+        """Mails recorded but not finished (a crash, or an earlier failure) get another go."""
+        with self._sessions() as session:
+            ids = session.scalars(select(Mail.id).where(
+                Mail.outcome.in_([MailOutcome.PENDING, MailOutcome.FAILED])).order_by(Mail.id)).all()
+        for mail_id in ids:
+            if self._stop_requested():
+                return
+            outcome = self._process(mail_id)
+            report.outcomes[outcome] += 1
+            log.info("mail=%s retried outcome=%s", mail_id, outcome)

@@ -1,0 +1,100 @@
+"""Raw mails and materials on disk: project-chosen names, owner-only permissions, atomic writes."""
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from pathlib import Path
+
+from intake.errors import StorageError
+
+_FILE_MODE = 0o600
+_DIR_MODE = 0o700
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+class FileStore:
+    """Every path here is built from hashes and ids; nothing a student sent becomes a path."""
+
+    def __init__(self, root: Path):
+        self.root = root
+
+    def ensure(self) -> None:
+        self._mkdir(self.root)
+
+    def put_raw_mail(self, data: bytes) -> str:
+        digest = sha256_hex(data)
+        return self._put(Path("raw") / digest[:2] / f"{digest}.eml", data)
+
+    def put_material(self, case_id: int, kind: str, data: bytes, file_type: str | None) -> str:
+        digest = sha256_hex(data)
+        suffix = {"jpeg": "jpg", "heif": "heic"}.get(file_type or "", file_type or "bin")
+        return self._put(Path("cases") / str(case_id) / f"{kind}-{digest[:16]}.{suffix}", data)
+
+    def read(self, relative: str) -> bytes:
+        try:
+            return self._absolute(relative).read_bytes()
+        except OSError as err:
+            raise StorageError(f"stored file {relative} cannot be read: {err.strerror}") from err
+
+    def _absolute(self, relative: str | Path) -> Path:
+        path = (self.root / relative).resolve()
+        if self.root.resolve() not in path.parents:
+            raise StorageError(f"refusing a path outside storage: {relative}")
+        return path
+
+    def _put(self, relative: Path, data: bytes) -> str:
+        """Write once: an existing file of the same name has the same content (names hash it)."""
+        target = self._absolute(relative)
+        if target.exists() and target.stat().st_size == len(data):
+            return relative.as_posix()
+        self._mkdir(target.parent)
+        try:
+            handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            try:
+                os.fchmod(handle, _FILE_MODE)
+                with os.fdopen(handle, "wb") as stream:
+                    stream.write(data)
+                    stream.flush()
+                    os.fsync(stream.fileno())
+                os.replace(temporary, target)
+            except BaseException:
+                Path(temporary).unlink(missing_ok=True)
+                raise
+            self._fsync_dir(target.parent)
+        except OSError as err:
+            raise StorageError(f"cannot write under {self.root}: {err.strerror}") from err
+        return relative.as_posix()
+
+    def _mkdir(self, path: Path) -> None:
+        missing = []
+        while not path.exists():
+            missing.append(path)
+            path = path.parent
+        for folder in reversed(missing):
+            folder.mkdir(mode=_DIR_MODE, exist_ok=True)
+            os.chmod(folder, _DIR_MODE)
+
+    @staticmethod
+    def _fsync_dir(path: Path) -> None:
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+    def sweep_temporaries(self, older_than_epoch: float) -> int:
+        """Remove half-written files a killed process left behind; none is ever referenced.
+
+        Only old ones: another worker sharing this storage may be writing a fresh one.
+        """
+        removed = 0
+        if self.root.exists():
+            for leftover in self.root.rglob(".tmp-*"):
+                if leftover.stat().st_mtime < older_than_epoch:
+                    leftover.unlink(missing_ok=True)
+                    removed += 1
+        return removed

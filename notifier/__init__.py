@@ -1,0 +1,1 @@
+"""What is said to people: replies and digests rendered from templates, MIME, SMTP."""

@@ -1,0 +1,34 @@
+"""Templates: one subject/text/html triplet per mail kind, in the operator's folder."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import jinja2
+
+PARTS = ("subject", "txt", "html")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    subject: str
+    text: str
+    html: str
+
+
+class TemplateRenderer:
+    def __init__(self, folder: Path):
+        loader = jinja2.FileSystemLoader(str(folder))
+        self._plain = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,
+                                         autoescape=False, keep_trailing_newline=True)
+        self._html = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,
+                                        autoescape=True, keep_trailing_newline=True)
+
+    def render(self, kind: str, context: dict) -> Rendered:
+        subject = self._plain.get_template(f"{kind}.subject.j2").render(context)
+        text = self._plain.get_template(f"{kind}.txt.j2").render(context)
+        html = self._html.get_template(f"{kind}.html.j2").render(context)
+        # A subject is one header line whatever a student typed into their name.
+        subject = re.sub(r"\s+", " ", subject).strip()
+        return Rendered(subject, text, html)

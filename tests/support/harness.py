@@ -1,0 +1,120 @@
+"""One test's world: a fresh mailbox on the shared Dovecot, an SMTP capture, a database, and
+the daemon built from a real config file through the composition root."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+
+from imapclient import IMAPClient
+from sqlalchemy import select
+
+from intake.app import App, build_app
+from intake.models import Case, Mail, Outbox
+from intake.settings import load_settings
+from tests.support.dovecot import PASSWORD, Dovecot
+from tests.support.smtp_capture import SmtpCapture
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class Harness:
+    def __init__(self, *, dovecot: Dovecot, smtp: SmtpCapture, user: str, db_url: str,
+                 tmp_path: Path, extra_config: str = "", clock=None):
+        from tests.conftest import write_config
+        self.dovecot, self.smtp, self.user = dovecot, smtp, user
+        self.address = f"{user}@example.test"
+        self.storage = tmp_path / "storage"
+        self.config = write_config(tmp_path / "intake.toml", dovecot=dovecot, smtp=smtp,
+                                   user=user, db_url=db_url, storage=self.storage,
+                                   extra=extra_config)
+        self.clock = clock
+        self.deliver(b"From: postmaster@example.test\r\nSubject: mailbox created\r\n"
+                     b"Auto-Submitted: auto-generated\r\n\r\nhello\r\n")
+
+    # --- the mailbox ---
+    def deliver(self, raw: bytes, envelope_from: str = "student@example.test",
+                folder: str | None = None) -> None:
+        self.dovecot.deliver(self.user, raw, envelope_from=envelope_from, folder=folder)
+
+    def imap(self) -> IMAPClient:
+        client = IMAPClient("127.0.0.1", port=self.dovecot.imap_port, ssl=False)
+        client.login(self.user, PASSWORD)
+        return client
+
+    def append(self, raw: bytes, when: datetime, folder: str = "INBOX") -> None:
+        client = self.imap()
+        try:
+            client.append(folder, raw, msg_time=when)
+        finally:
+            client.logout()
+
+    # --- the daemon ---
+    def app(self) -> App:
+        settings = load_settings(self.config)
+        return build_app(settings, **({"clock": self.clock} if self.clock else {}))
+
+    def poll(self):
+        app = self.app()
+        try:
+            return app.poll_once()
+        finally:
+            app.close()
+
+    def cli(self, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+        environment = {**os.environ, "INTAKE_TEST_IMAP_PASSWORD": PASSWORD, **(env or {})}
+        return subprocess.run([sys.executable, "-m", "intake", "--config", str(self.config), *args],
+                              capture_output=True, text=True, env=environment, cwd=REPO, timeout=300)
+
+    def cases_json(self) -> list[dict]:
+        result = self.cli("cases", "--json")
+        assert result.returncode == 0, result.stderr
+        return json.loads(result.stdout)
+
+    # --- what happened ---
+    def replies_to(self, address: str):
+        return self.smtp.to(address)
+
+    def mails(self) -> list[Mail]:
+        app = self.app()
+        try:
+            with app.sessions() as session:
+                return list(session.scalars(select(Mail).order_by(Mail.id)))
+        finally:
+            app.close()
+
+    def cases(self) -> list[Case]:
+        app = self.app()
+        try:
+            with app.sessions() as session:
+                found = list(session.scalars(select(Case).order_by(Case.id)))
+                for case in found:
+                    _ = case.items
+                return found
+        finally:
+            app.close()
+
+    def outbox(self) -> list[Outbox]:
+        app = self.app()
+        try:
+            with app.sessions() as session:
+                return list(session.scalars(select(Outbox).order_by(Outbox.id)))
+        finally:
+            app.close()
+
+
+def body_text(message) -> str:
+    """The plain-text part of a captured reply."""
+    part = message.get_body(preferencelist=("plain",))
+    return part.get_content()
+
+
+def html_text(message) -> str:
+    return message.get_body(preferencelist=("html",)).get_content()
+
+
+def utc(*args) -> datetime:
+    return datetime(*args, tzinfo=timezone.utc)
