@@ -265,28 +265,44 @@ def test_materials_are_private_and_named_by_the_project(world):
     assert case_files == sorted(b.ITEMS)
 
 
-def test_oversized_member_only_costs_its_own_item(world, tmp_path):
-    files = b.five_pictures(skip=("核酸",))
-    archive = b.utf8_zip(files)
-    bomb = b.bomb_zip("核酸.jpg", size=64 * 1024 * 1024)
-    both = b.utf8_zip({**files, "核酸.zip": bomb})
-    world.deliver(b.mail(sender=STUDENT, attachments=[("张伟+物理系+健康宝弹窗.zip", both)]))
+def test_oversized_member_only_costs_its_own_item(dovecot, smtp, mailbox_user, db_url, tmp_path,
+                                                  env_password):
+    world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=db_url, tmp_path=tmp_path,
+                    extra_config="[rules]\nmax_member_bytes = 1048576\n")
+    files = b.five_pictures()
+    files["核酸.jpg"] = b"\xff\xd8\xff" + os.urandom(2 * 1024 * 1024)
+    world.deliver(_submission(files, zipper=b.utf8_zip))
     world.poll()
     [case] = world.cases_json()
     assert case["missing"] == ["核酸"]
-    assert "核酸.jpg" in body_text(world.replies_to(STUDENT)[0].message)
-    assert "过大" in body_text(world.replies_to(STUDENT)[0].message)
-    del archive
+    text = body_text(world.replies_to(STUDENT)[0].message)
+    assert "文件「核酸.jpg」过大" in text
+    assert "承诺书、情况说明、健康宝、行程码" in text
+
+
+def test_zip_bomb_inside_a_zip_is_stopped_and_the_rest_counts(world):
+    files = b.five_pictures(skip=("核酸",))
+    nested = b.utf8_zip({**files, "核酸.zip": b.bomb_zip("核酸.jpg", size=256 * 1024 * 1024)})
+    world.deliver(_submission({}, zipper=lambda _: nested))
+    world.poll()
+    [case] = world.cases_json()
+    assert case["missing"] == ["核酸"]
+    assert "文件「核酸.jpg」过大" in body_text(world.replies_to(STUDENT)[0].message)
 
 
 def test_student_text_cannot_inject_headers_or_html(world):
-    evil = "<b>x</b>"
-    world.deliver(b.mail(sender=STUDENT, subject=f"{evil}+物理系+健康宝弹窗",
-                         attachments=[("a.zip", b.utf8_zip({f"{evil}.jpg": b.picture(), **b.five_pictures()}))]))
+    department = '<img src=x onerror="alert">物理系'
+    stray = "<b onclick=x>扫描件.jpg"
+    world.deliver(b.mail(sender=STUDENT, subject=f"张伟+{department}+健康宝弹窗\r\nBcc: victim@example.test",
+                         attachments=[("a.zip", b.utf8_zip({stray: b.picture(), **b.five_pictures()}))]))
     world.poll()
     [reply] = world.replies_to(STUDENT)
-    assert "<b>x</b>" not in html_text(reply.message)
-    assert "&lt;b&gt;x&lt;/b&gt;" in html_text(reply.message)
+    assert reply.recipients == [STUDENT]
+    assert reply.message["Bcc"] is None
+    html = html_text(reply.message)
+    assert "<img" not in html and "<b onclick" not in html
+    assert "&lt;img src=x onerror=&#34;alert&#34;&gt;物理系" in html
+    assert "&lt;b onclick=x&gt;扫描件.jpg" in html
 
 
 def test_reply_cap_stops_a_loop(world):

@@ -151,7 +151,9 @@ def bomb_zip(member_name: str = "核酸.jpg", size: int = 300 * 1024 * 1024, dec
     """A highly compressible member; streamed in so the test itself stays small in memory."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        with archive.open(zipfile.ZipInfo(member_name), "w", force_zip64=True) as stream:
+        info = zipfile.ZipInfo(member_name)
+        info.compress_type = zipfile.ZIP_DEFLATED
+        with archive.open(info, "w", force_zip64=True) as stream:
             chunk = b"\xff\xd8\xff" + b"\x00" * (1024 * 1024 - 3)
             for _ in range(size // len(chunk)):
                 stream.write(chunk)
