@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pillow_heif
 from PIL import Image
 
-from checks.sniff import sniff_kind
+from checks.sniff import PICTURE_KINDS, sniff_kind
 
 # Registering the HEIF opener is a one-time extension of Pillow, needed for iPhone photos.
 pillow_heif.register_heif_opener()
@@ -26,8 +26,8 @@ def inspect_picture(data: bytes, accepted_kinds: frozenset[str]) -> PictureCheck
     if not data:
         return PictureCheck(None, "empty")
     kind = sniff_kind(data)
-    if kind is None:
-        return PictureCheck(None, "not_picture")
+    if kind is None or kind not in PICTURE_KINDS | {"pdf"}:
+        return PictureCheck(kind, "not_picture")
     if kind not in accepted_kinds:
         return PictureCheck(kind, "type_not_allowed")
     if kind == "pdf":

@@ -51,8 +51,15 @@ def extension(name: str) -> str:
     return "." + base.rsplit(".", 1)[-1].lower() if "." in base else ""
 
 
+# Office files are zips inside; a student's 情况说明.docx is a document, not an archive to open.
+_DOCUMENT_EXTENSIONS = {".docx", ".xlsx", ".pptx", ".odt", ".ods", ".wps", ".ofd", ".epub", ".apk"}
+
+
 def looks_like_archive(name: str, data: bytes) -> bool:
-    return sniff_kind(data) in ARCHIVE_KINDS or extension(name) in _ARCHIVE_EXTENSIONS
+    suffix = extension(name)
+    if suffix in _DOCUMENT_EXTENSIONS:
+        return False
+    return sniff_kind(data) in ARCHIVE_KINDS or suffix in _ARCHIVE_EXTENSIONS
 
 
 def looks_like_picture(name: str, data: bytes) -> bool:

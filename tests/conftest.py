@@ -112,3 +112,10 @@ cc = ["staff@example.test"]
 @pytest.fixture
 def env_password(monkeypatch):
     monkeypatch.setenv("INTAKE_TEST_IMAP_PASSWORD", PASSWORD)
+
+
+@pytest.fixture(scope="session")
+def bomb_1_5_gb() -> bytes:
+    """1.5 GB of zeros deflated to about 1.5 MB, built by streaming."""
+    from tests.support.builders import bomb_zip
+    return bomb_zip("核酸.jpg", size=1536 * 1024 * 1024)

@@ -1,0 +1,121 @@
+import pytest
+
+from checks.classify import MailFacts, MailKind, classify, loop_reason
+from checks.pictures import inspect_picture
+from checks.rules import Rules
+from checks.submission import Attachment, assess, carries_materials, match_item, missing_items
+from tests.support import builders as b
+
+RULES = Rules()
+OWN = frozenset({"dept@example.test"})
+
+
+@pytest.mark.parametrize("name,key", [
+    ("承诺书.jpg", "承诺书"), ("承诺书.JPG", "承诺书"), ("张伟承诺书.jpeg", "承诺书"),
+    ("1.情况说明.png", "情况说明"), ("健康宝截图.heic", "健康宝"), ("通信行程卡.jpg", "行程码"),
+    ("核酸检测报告.webp", "核酸"), ("folder/核酸.jfif", "核酸"), ("ＨＥ核酸.jpg", "核酸"),
+    ("IMG_0001.jpg", None), ("健康宝核酸.jpg", None), (".jpg", None),
+])
+def test_items_by_file_stem(name, key):
+    assert match_item(name, RULES) == key
+
+
+def test_accepted_spellings_come_from_the_rules():
+    from checks.rules import ItemRule
+    rules = Rules(items=(ItemRule("核酸", ("nat", "pcr")),))
+    assert match_item("PCR.jpg", rules) == "核酸"
+    assert match_item("核酸检测.jpg", rules) == "核酸"
+
+
+def test_pictures_are_sniffed_and_decoded():
+    kinds = RULES.accepted_kinds
+    assert inspect_picture(b.picture("JPEG"), kinds).problem is None
+    assert inspect_picture(b.picture("PNG"), kinds).problem is None
+    assert inspect_picture(b.picture("HEIF"), kinds).kind == "heif"
+    assert inspect_picture(b.picture("WEBP"), kinds).problem is None
+    assert inspect_picture(b.picture("GIF"), kinds).problem == "type_not_allowed"
+    assert inspect_picture(b"", kinds).problem == "empty"
+    assert inspect_picture(b"hello", kinds).problem == "not_picture"
+    assert inspect_picture(b.picture()[:300], kinds).problem == "undecodable"
+    pdf = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
+    assert inspect_picture(pdf, kinds).problem == "type_not_allowed"
+    assert inspect_picture(pdf, Rules(allow_pdf=True).accepted_kinds).problem is None
+
+
+def test_assessment_of_a_complete_zip():
+    zipped = b.windows_gbk_zip(b.five_pictures())
+    found = assess([Attachment("张伟+物理系+健康宝弹窗.zip", zipped)], "无关主题", RULES)
+    assert found.submission_name.name == "张伟"
+    assert missing_items({k for k, f in found.items.items() if f.usable}, RULES) == []
+
+
+def test_zip_name_wins_over_subject_and_subject_is_the_fallback():
+    pictures = list(b.five_pictures().items())
+    found = assess([Attachment(n, d) for n, d in pictures], "王芳+数学系+健康宝弹窗", RULES)
+    assert found.submission_name.name == "王芳"
+    zipped = assess([Attachment("张伟+物理系+健康宝弹窗.zip", b.utf8_zip(dict(pictures)))],
+                    "王芳+数学系+健康宝弹窗", RULES)
+    assert zipped.submission_name.name == "张伟"
+
+
+def test_a_word_file_for_an_item_is_unusable_and_stray_files_are_named():
+    files = b.five_pictures(skip=("情况说明",))
+    files["情况说明.docx"] = b"PK\x03\x04 a word file"
+    files["IMG_1.jpg"] = b.picture()
+    found = assess([Attachment(n, d) for n, d in files.items()], "张伟+物理系+健康宝弹窗", RULES)
+    assert found.items["情况说明"].problem.code == "not_picture"
+    assert "IMG_1.jpg" in found.unmatched
+
+
+def test_a_usable_duplicate_beats_an_unusable_one():
+    found = assess([Attachment("核酸.jpg", b"broken"), Attachment("核酸.png", b.picture("PNG"))], "", RULES)
+    assert found.items["核酸"].usable
+    assert [p.code for p in found.problems] == ["duplicate"]
+
+
+def test_materials_versus_a_signature_logo():
+    logo = [Attachment("image001.png", b.picture("PNG"))]
+    assert not carries_materials(logo, "下周组会", "请大家准时参加", RULES)
+    assert carries_materials(logo, "健康宝弹窗材料", "", RULES)
+    assert carries_materials([Attachment("a.zip", b"PK\x03\x04")], "", "", RULES)
+
+
+def _facts(**kwargs):
+    base = dict(sender="student@example.test", subject="张伟+物理系+健康宝弹窗", has_materials=True)
+    base.update(kwargs)
+    return MailFacts(**base)
+
+
+@pytest.mark.parametrize("facts,kind", [
+    (_facts(headers={"auto-submitted": ["auto-replied"]}), MailKind.AUTO_REPLY),
+    (_facts(headers={"auto-submitted": ["no"]}), MailKind.SUBMISSION),
+    (_facts(headers={"x-autoreply": ["yes"]}), MailKind.AUTO_REPLY),
+    (_facts(headers={"x-autorespond": ["1"]}), MailKind.AUTO_REPLY),
+    (_facts(headers={"precedence": ["junk"]}), MailKind.AUTO_REPLY),
+    (_facts(headers={"precedence": ["auto_reply"]}), MailKind.AUTO_REPLY),
+    (_facts(headers={"list-id": ["<x.example>"]}), MailKind.AUTO_REPLY),
+    (_facts(subject="自动回复：张伟+物理系+健康宝弹窗"), MailKind.AUTO_REPLY),
+    (_facts(subject="Automatic reply: 健康宝"), MailKind.AUTO_REPLY),
+    (_facts(return_path=""), MailKind.BOUNCE),
+    (_facts(sender="Postmaster@126.com", subject="系统退信"), MailKind.BOUNCE),
+    (_facts(sender="someone@126.com", subject="系统退信"), MailKind.BOUNCE),
+    (_facts(sender="MAILER-DAEMON@example.test"), MailKind.BOUNCE),
+    (_facts(content_type="multipart/report"), MailKind.BOUNCE),
+    (_facts(sender="dept@example.test"), MailKind.OWN),
+    (_facts(sender=""), MailKind.BOUNCE),
+    (_facts(), MailKind.SUBMISSION),
+])
+def test_classification(facts, kind):
+    assert classify(facts, RULES, OWN) == kind
+
+
+def test_cloud_links_and_questions():
+    link = _facts(has_materials=False, body_text="https://mail.163.com/large-attachment-download/?f=1")
+    assert classify(link, RULES, OWN) == MailKind.CLOUD_LINK
+    qq = _facts(has_materials=False, subject="材料", body_text="https://iwx.mail.qq.com/ftn/download?x")
+    assert classify(qq, RULES, OWN) == MailKind.CLOUD_LINK
+    question = _facts(has_materials=False, subject="健康宝弹窗了怎么办")
+    assert classify(question, RULES, OWN) == MailKind.QUESTION
+    other = _facts(has_materials=False, subject="组会")
+    assert classify(other, RULES, OWN) == MailKind.OTHER
+    assert loop_reason(other, OWN) is None
