@@ -1,0 +1,100 @@
+"""The main job end to end on this machine: a throwaway Dovecot seeded with sample submissions,
+an SMTP capture, and the real `intake` command polling them. Run through scripts/demo."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from email.header import decode_header, make_header
+from pathlib import Path
+
+from tests.support import builders as b
+from tests.support.dovecot import PASSWORD, Dovecot
+from tests.support.smtp_capture import SmtpCapture
+
+REPO = Path(__file__).resolve().parents[2]
+USER = "jkb-dept"
+
+
+def _samples() -> list[tuple[str, bytes, str | None]]:
+    """(what it is, raw mail, folder) as students and robots really send them."""
+    return [
+        ("张伟: complete, Windows zip with GBK names, GB2312-labelled attachment name",
+         b.mail(sender="zhangwei@example.test", style="rfc2047-gb2312",
+                attachments=[("张伟+物理系+健康宝弹窗.zip", b.windows_gbk_zip(b.five_pictures(), folder="张伟"))]),
+         None),
+        ("李喆: macOS zip without 核酸, in the junk folder",
+         b.mail(sender="lizhe@example.test", subject="李喆+化学系+健康宝弹窗",
+                attachments=[("李喆+化学系+健康宝弹窗.zip", b.macos_zip(b.five_pictures(skip=("核酸",)), folder="李喆"))]),
+         "Junk"),
+        ("王芳: iPhone HEIC photos, but the zip is encrypted",
+         b.mail(sender="wangfang@example.test", subject="王芳+数学系+健康宝弹窗",
+                attachments=[("王芳+数学系+健康宝弹窗.zip", b.aes_zip(b.five_pictures(ext="heic")))]),
+         None),
+        ("赵六: sent a RAR", b.mail(sender="zhaoliu@example.test", subject="赵六+生命学院+健康宝弹窗",
+                                   attachments=[("赵六+生命学院+健康宝弹窗.rar", b"Rar!\x1a\x07\x01\x00" + b"\x00" * 64)]),
+         None),
+        ("a question without attachments", b.mail(sender="asker@example.test", subject="健康宝弹窗了怎么办？"), None),
+        ("a QQ cloud-attachment link", b.mail(sender="cloud@example.test", subject="钱七+历史系+健康宝弹窗",
+                                             body="超大附件 https://mail.qq.com/cgi-bin/ftnExs_download?k=1"), None),
+        ("a vacation auto-reply", b.mail(sender="teacher@example.test", subject="自动回复：健康宝弹窗",
+                                        headers={"Auto-Submitted": "auto-replied"}), None),
+        ("a NetEase bounce", b.mail(sender="Postmaster@126.com", subject="系统退信"), None),
+        ("unrelated mail", b.mail(sender="colleague@example.test", subject="组会改期", body="周三下午"), None),
+    ]
+
+
+def main() -> int:
+    root = Path(tempfile.mkdtemp(prefix="jkb-demo-"))
+    root.chmod(0o755)  # Dovecot delivers as user `mail`
+    dovecot = Dovecot.start(root / "dovecot")
+    smtp = SmtpCapture().start()
+    try:
+        for what, raw, folder in _samples():
+            dovecot.deliver(USER, raw, folder=folder)
+            print(f"seeded: {what}")
+        work = root / "work"
+        shutil.copytree(REPO / "config", work)
+        text = (work / "intake.example.toml").read_text(encoding="utf-8")
+        for old, new in [('host = "imap.126.com"', 'host = "127.0.0.1"'),
+                         ("port = 993 ", f"port = {dovecot.imap_port} "),
+                         ('security = "ssl"                 # "ssl" | "starttls" | "none" (none',
+                          'security = "none"                 # ('),
+                         ('folders = ["INBOX", "&V4NXPpCuTvY-"]', 'folders = ["INBOX", "Junk"]'),
+                         ('host = "smtp.126.com"', 'host = "127.0.0.1"'),
+                         ("port = 465 ", f"port = {smtp.port} "),
+                         ('security = "ssl"                 # "ssl" | "starttls" | "none"\n',
+                          'security = "none"\n'),
+                         ('username = "jkb-dept@126.com"    # the login', f'username = "{USER}"    # the login'),
+                         ('username = "jkb-dept@126.com"    # optional', '# username'),
+                         ('password_env = "INTAKE_SMTP_PASSWORD"', '# password_env'),
+                         ('sender = "jkb-dept@126.com"', f'sender = "{USER}@example.test"')]:
+            assert old in text, old
+            text = text.replace(old, new, 1)
+        config = work / "intake.toml"
+        config.write_text(text, encoding="utf-8")
+        env = {**os.environ, "INTAKE_IMAP_PASSWORD": PASSWORD, "INTAKE_CONFIG": str(config)}
+        for command in (["check-config"], ["poll"], ["poll"], ["cases"]):
+            print(f"\n$ intake {' '.join(command)}")
+            result = subprocess.run([sys.executable, "-m", "intake", *command], env=env, cwd=work,
+                                    text=True, capture_output=True)
+            print(result.stdout, end="")
+            if result.returncode != 0:
+                print(result.stderr, file=sys.stderr)
+                return result.returncode
+        print(f"\n{len(smtp.messages)} mail(s) sent:")
+        for captured in smtp.messages:
+            message = captured.message
+            print(f"\n--- to {', '.join(captured.recipients)}: {make_header(decode_header(message['Subject']))}")
+            print(message.get_body(preferencelist=("plain",)).get_content().strip())
+        return 0
+    finally:
+        smtp.stop()
+        dovecot.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
