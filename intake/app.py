@@ -10,6 +10,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
 from intake.db import create_schema, make_engine, session_factory
+from intake.digest import DigestOptions, DigestService
 from intake.errors import ConfigError
 from intake.mailbox import Mailbox, MailboxEndpoint
 from intake.outbox import DrainReport, drain_outbox
@@ -17,6 +18,7 @@ from intake.pipeline import Pipeline
 from intake.poller import PollReport, Poller, PollSettings
 from intake.settings import Settings, secret
 from intake.storage import FileStore
+from notifier.digest import DigestAddressing
 from notifier.render import TemplateRenderer
 from notifier.replies import ReplyWriter
 from notifier.smtp import SmtpEndpoint, smtp_connection
@@ -35,6 +37,7 @@ class App:
     mailbox: Mailbox
     poller: Poller
     smtp: SmtpEndpoint
+    digests: DigestService
     clock: Callable[[], datetime]
 
     def poll_once(self) -> tuple[PollReport, DrainReport]:
@@ -79,7 +82,8 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Ap
     sessions = session_factory(engine)
     store = FileStore(settings.storage.path)
     store.ensure()
-    writer = ReplyWriter(renderer(settings), rules, settings.smtp.sender,
+    templates = renderer(settings)
+    writer = ReplyWriter(templates, rules, settings.smtp.sender,
                          settings.smtp.sender_name, settings.digest.office_name)
     pipeline = Pipeline(rules=rules, store=store, replies=writer,
                         own_addresses=settings.own_addresses,
@@ -89,4 +93,12 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Ap
     poller = Poller(mailbox, sessions, store, pipeline,
                     PollSettings(tuple(box.folders), box.max_age_days, box.max_message_bytes,
                                  box.keyword, box.fetch_batch), clock)
-    return App(settings, engine, sessions, store, mailbox, poller, smtp_endpoint(settings), clock)
+    digest = settings.digest
+    digests = DigestService(sessions, store, templates, writer, DigestOptions(
+        addressing=DigestAddressing(settings.smtp.sender, settings.smtp.sender_name,
+                                    tuple(digest.to), tuple(digest.cc), digest.office_name),
+        max_message_bytes=digest.max_message_bytes, send_empty=digest.send_empty,
+        nucleic_acid_hours=digest.nucleic_acid_hours, item_keys=rules.item_keys,
+        zone=settings.zone), clock)
+    return App(settings, engine, sessions, store, mailbox, poller, smtp_endpoint(settings),
+               digests, clock)

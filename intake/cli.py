@@ -80,6 +80,7 @@ def cases(obj: _Context, as_json: bool) -> None:
                     "missing": [key for key in rules.item_keys if key not in usable],
                     "created_at": case.created_at.isoformat(),
                     "completed_at": case.completed_at.isoformat() if case.completed_at else None,
+                    "digest_id": case.digest_id,
                 })
     finally:
         app.close()
@@ -93,6 +94,62 @@ def cases(obj: _Context, as_json: bool) -> None:
     for row in rows:
         click.echo(f"{row['id']:>5}  {row['status']:<10}  {row['name']:<8}  {row['department']:<14}  "
                    f"{row['sender']:<28}  {'、'.join(row['missing']) or '-'}")
+
+
+@cli.command()
+@click.pass_obj
+def run(obj: _Context) -> None:
+    """The daemon: poll, send and make the daily digest on schedule until SIGTERM/SIGINT."""
+    from intake.daemon import Daemon
+    sys.exit(Daemon(obj.app()).run())
+
+
+@cli.command()
+@click.option("--dry-run", is_flag=True, help="Write the digest to --out instead of sending it.")
+@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("digest-preview"), show_default=True,
+              help="Where --dry-run writes the .eml and HTML preview.")
+@click.option("--date", "date", help="The date the digest is labelled with (YYYY-MM-DD); "
+              "default today in schedule.timezone.")
+@click.option("--scheduled", is_flag=True,
+              help="Act as the daily scheduled run: at most one per date, whichever worker is first.")
+@click.option("--resend", "resend_id", type=int, help="Send an earlier digest again, verbatim.")
+@click.pass_obj
+def digest(obj: _Context, dry_run: bool, out_dir: Path, date: str | None, scheduled: bool,
+           resend_id: int | None) -> None:
+    """Send the digest of newly complete cases to the Changping office now."""
+    if date is not None and not _valid_date(date):
+        raise click.BadParameter("use YYYY-MM-DD", param_hint="--date")
+    app = obj.app()
+    try:
+        if resend_id is not None:
+            count = app.digests.resend(resend_id)
+            drained = app.drain()
+            click.echo(f"digest {resend_id}: {count} part(s) queued again; sent {drained.sent}")
+            return
+        result = app.digests.run(date=date, scheduled=scheduled,
+                                 dry_run_to=out_dir if dry_run else None)
+        if result.skipped:
+            click.echo(f"no digest: {result.skipped}")
+            return
+        if dry_run:
+            click.echo(f"dry run: {result.forwarded} case(s), {result.held_back} held back, "
+                       f"{result.parts} part(s); written to {out_dir} (nothing sent, nothing marked)")
+            return
+        drained = app.drain()
+        click.echo(f"digest {result.digest_id}: {result.forwarded} case(s), {result.held_back} held "
+                   f"back, {result.parts} part(s); sent {drained.sent}, waiting {drained.retrying}")
+    finally:
+        app.close()
+
+
+def _valid_date(text: str) -> bool:
+    import datetime as dt
+    try:
+        dt.date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == 10
 
 
 @cli.command("check-config")

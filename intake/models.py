@@ -93,7 +93,7 @@ class Case(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
-    digest_id: Mapped[int | None] = mapped_column(Integer)
+    digest_id: Mapped[int | None] = mapped_column(ForeignKey("digest.id"), index=True)
 
     items: Mapped[list[Item]] = relationship(back_populates="case", order_by="Item.id")
 
@@ -155,3 +155,20 @@ class Outbox(Base):
     claimed_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
     last_error: Mapped[str | None] = mapped_column(Text)
     sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Digest(Base):
+    """One digest run; its cases point at it through case.digest_id."""
+
+    __tablename__ = "digest"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # "scheduled:2026-11-21" for the daemon's daily run (at most one per date, whichever worker
+    # gets there first); "manual:<date>:<random>" for `intake digest`.
+    run_key: Mapped[str] = mapped_column(String(100), unique=True)
+    date: Mapped[str] = mapped_column(String(10), index=True)
+    recipients: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    case_count: Mapped[int] = mapped_column(Integer, default=0)
+    held_back: Mapped[int] = mapped_column(Integer, default=0)
+    parts: Mapped[int] = mapped_column(Integer, default=0)

@@ -93,7 +93,7 @@ class DigestSettings(_Section):
 
 
 class ScheduleSettings(_Section):
-    poll_seconds: int = Field(300, ge=10)
+    poll_seconds: int = Field(300, ge=2)
     timezone: str = "Asia/Shanghai"
 
     @field_validator("timezone")

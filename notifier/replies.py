@@ -1,7 +1,7 @@
 """The automatic replies to students, from what the checks found."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -11,7 +11,8 @@ from notifier.compose import OutgoingMail, build_message, new_message_id
 from notifier.render import TemplateRenderer
 from notifier.wording import describe
 
-REPLY_KINDS = ("reply_complete", "reply_incomplete", "reply_instructions", "reply_cloud_link")
+REPLY_KINDS = ("reply_complete", "reply_incomplete", "reply_instructions", "reply_cloud_link",
+               "reply_renew_nucleic_acid")
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class ReplyFacts:
     missing: Sequence[str] = ()        # item keys still missing or unusable
     problems: Sequence[Problem] = field(default_factory=tuple)
     unmatched: Sequence[str] = ()
+    extra: Mapping[str, object] = field(default_factory=dict)  # what one kind alone needs
 
 
 class ReplyWriter:
@@ -52,6 +54,7 @@ class ReplyWriter:
             "items": items,
             "rule_example": f"张伟+物理系+{self._rules.name_suffix}.zip",
             "office": self._office,
+            **facts.extra,
         }
 
     def write(self, facts: ReplyFacts, to: str, now: datetime, in_reply_to: str | None,

@@ -1,0 +1,131 @@
+"""The daily digest to the Changping office: table, register spreadsheet, one zip per case,
+split into self-contained parts when the materials exceed the message size."""
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+from openpyxl import Workbook
+from openpyxl.styles import Font
+
+from notifier.compose import FileAttachment, OutgoingMail, build_message, new_message_id
+from notifier.render import TemplateRenderer
+
+REGISTER_COLUMNS = ("序号", "姓名", "院（系）", "联系方式", "提交时间", "核酸上传时间", "状态", "案件编号")
+_BASE64_GROWTH = 1.37  # base64 with line breaks
+_PART_OVERHEAD = 200_000  # headers, text, HTML and the spreadsheet
+
+
+@dataclass(frozen=True)
+class DigestCase:
+    case_id: int
+    name: str
+    department: str
+    sender: str
+    submitted_at: datetime
+    completed_at: datetime
+    nucleic_acid_at: datetime | None
+    mail_ids: tuple[int, ...]
+    files: tuple[FileAttachment, ...]  # canonical names, e.g. 核酸.jpg
+
+    @property
+    def archive_name(self) -> str:
+        return f"{self.name}+{self.department}+健康宝弹窗.zip"
+
+    def archive(self) -> FileAttachment:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+            for file in self.files:
+                archive.writestr(file.name, file.data)
+        return FileAttachment(self.archive_name, buffer.getvalue())
+
+
+def split_into_parts(cases: Sequence[DigestCase], max_bytes: int) -> list[list[DigestCase]]:
+    """Greedy, in the given (stable) order; a case bigger than a part still gets a part alone."""
+    parts: list[list[DigestCase]] = []
+    current: list[DigestCase] = []
+    size = _PART_OVERHEAD
+    for case in cases:
+        weight = int(sum(len(f.data) for f in case.files) * _BASE64_GROWTH) + 2_000
+        if current and size + weight > max_bytes:
+            parts.append(current)
+            current, size = [], _PART_OVERHEAD
+        current.append(case)
+        size += weight
+    if current or not parts:
+        parts.append(current)
+    return parts
+
+
+def register_xlsx(cases: Sequence[DigestCase], zone: tzinfo, status: str = "材料齐全") -> bytes:
+    book = Workbook()
+    sheet = book.active
+    sheet.title = "健康宝异常人员信息登记表"
+    sheet.append(REGISTER_COLUMNS)
+    for cell in sheet[1]:
+        cell.font = Font(bold=True)
+    for index, case in enumerate(cases, start=1):
+        sheet.append([
+            index, case.name, case.department, case.sender,
+            _local(case.submitted_at, zone), _local(case.nucleic_acid_at, zone), status, case.case_id,
+        ])
+    for column, width in zip("ABCDEFGH", (6, 12, 18, 30, 18, 18, 10, 10)):
+        sheet.column_dimensions[column].width = width
+    buffer = io.BytesIO()
+    book.save(buffer)
+    return buffer.getvalue()
+
+
+def _local(moment: datetime | None, zone: tzinfo) -> str:
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""
+
+
+@dataclass(frozen=True)
+class DigestAddressing:
+    sender: str
+    sender_name: str
+    to: tuple[str, ...]
+    cc: tuple[str, ...]
+    office_name: str
+
+
+def build_digest(cases: Sequence[DigestCase], *, date_label: str, digest_id: int,
+                 held_back: Sequence[DigestCase], renderer: TemplateRenderer,
+                 addressing: DigestAddressing, max_bytes: int, now: datetime,
+                 zone: tzinfo, extra: dict | None = None) -> list[OutgoingMail]:
+    """One mail per part (one mail in all when everything fits)."""
+    parts = split_into_parts(cases, max_bytes)
+    mails = []
+    for number, part in enumerate(parts, start=1):
+        context = {
+            "date": date_label, "digest_id": digest_id, "office": addressing.office_name,
+            "part": number, "parts": len(parts), "total": len(cases), "count": len(part),
+            "cases": [_row(case, zone) for case in part],
+            "held_back": [_row(case, zone) for case in held_back] if number == 1 else [],
+            **(extra or {}),
+        }
+        kind = "digest" if cases else "digest_empty"
+        attachments = []
+        if part:
+            attachments.append(FileAttachment(f"健康宝异常人员信息登记表-{date_label}"
+                                               f"{'-' + str(number) if len(parts) > 1 else ''}.xlsx",
+                                               register_xlsx(part, zone)))
+            attachments += [case.archive() for case in part]
+        mails.append(build_message(
+            sender=addressing.sender, sender_name=addressing.sender_name, to=addressing.to,
+            cc=addressing.cc, rendered=renderer.render(kind, context),
+            message_id=new_message_id(addressing.sender), date=now, attachments=attachments))
+    return mails
+
+
+def _row(case: DigestCase, zone: tzinfo) -> dict:
+    return {
+        "case_id": case.case_id, "name": case.name, "department": case.department,
+        "sender": case.sender, "completed_at": _local(case.completed_at, zone),
+        "nucleic_acid_at": _local(case.nucleic_acid_at, zone),
+        "mails": ", ".join(f"#{mail_id}" for mail_id in case.mail_ids),
+        "archive": case.archive_name,
+    }
