@@ -44,17 +44,18 @@ class Daemon:
     def build_scheduler(self) -> BackgroundScheduler:
         settings = self.app.settings
         zone = settings.zone
-        scheduler = BackgroundScheduler(timezone=zone, job_defaults={
-            # A slow job is never started twice, and runs missed while busy collapse into one.
-            "max_instances": 1, "coalesce": True})
+        scheduler = BackgroundScheduler(timezone=zone)
+        # A slow job is never started twice, and runs missed while busy collapse into one.
+        once = {"max_instances": 1, "coalesce": True}
         now = self.app.clock()
         scheduler.add_job(self.poll_job, IntervalTrigger(seconds=settings.schedule.poll_seconds,
                                                          timezone=zone),
-                          id="poll", next_run_time=now, misfire_grace_time=settings.schedule.poll_seconds)
+                          id="poll", next_run_time=now,
+                          misfire_grace_time=settings.schedule.poll_seconds, **once)
         scheduler.add_job(self.drain_job, IntervalTrigger(seconds=_OUTBOX_SECONDS, timezone=zone),
-                          id="outbox", misfire_grace_time=_OUTBOX_SECONDS)
+                          id="outbox", misfire_grace_time=_OUTBOX_SECONDS, **once)
         scheduler.add_job(self.digest_job, digest_trigger(settings.digest.time, zone), id="digest",
-                          misfire_grace_time=6 * 3600)
+                          misfire_grace_time=6 * 3600, **once)
         return scheduler
 
     def poll_job(self) -> None:

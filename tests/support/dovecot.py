@@ -45,6 +45,7 @@ mail_location = maildir:~/Maildir
 mail_uid = {uid}
 mail_gid = {gid}
 first_valid_uid = 1
+imap_id_log = *
 recipient_delimiter = +
 lmtp_save_to_detail_mailbox = yes
 lda_mailbox_autocreate = yes
