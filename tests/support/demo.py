@@ -25,6 +25,9 @@ def _samples() -> list[tuple[str, bytes, str | None]]:
          b.mail(sender="zhangwei@example.test", style="rfc2047-gb2312",
                 attachments=[("张伟+物理系+健康宝弹窗.zip", b.windows_gbk_zip(b.five_pictures(), folder="张伟"))]),
          None),
+        ("孙八: five loose HEIC photos from an iPhone, name in the subject",
+         b.mail(sender="sunba@example.test", subject="孙八+电子系+健康宝弹窗",
+                attachments=list(b.five_pictures(ext="heic").items())), None),
         ("李喆: macOS zip without 核酸, in the junk folder",
          b.mail(sender="lizhe@example.test", subject="李喆+化学系+健康宝弹窗",
                 attachments=[("李喆+化学系+健康宝弹窗.zip", b.macos_zip(b.five_pictures(skip=("核酸",)), folder="李喆"))]),
@@ -76,7 +79,7 @@ def main() -> int:
         config = work / "intake.toml"
         config.write_text(text, encoding="utf-8")
         env = {**os.environ, "INTAKE_IMAP_PASSWORD": PASSWORD, "INTAKE_CONFIG": str(config)}
-        for command in (["check-config"], ["poll"], ["poll"], ["cases"]):
+        for command in (["check-config"], ["poll"], ["poll"], ["cases"], ["digest"]):
             print(f"\n$ intake {' '.join(command)}")
             result = subprocess.run([sys.executable, "-m", "intake", *command], env=env, cwd=work,
                                     text=True, capture_output=True)
@@ -89,6 +92,8 @@ def main() -> int:
             message = captured.message
             print(f"\n--- to {', '.join(captured.recipients)}: {make_header(decode_header(message['Subject']))}")
             print(message.get_body(preferencelist=("plain",)).get_content().strip())
+            for attachment in message.iter_attachments():
+                print(f"  [attachment] {attachment.get_filename()} ({len(attachment.get_content())} bytes)")
         return 0
     finally:
         smtp.stop()
