@@ -4,7 +4,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
@@ -12,6 +12,7 @@ from sqlalchemy.orm import sessionmaker
 from intake.db import create_schema, make_engine, session_factory
 from intake.digest import DigestOptions, DigestService
 from intake.errors import ConfigError
+from intake.failpoints import Failpoints
 from intake.mailbox import Mailbox, MailboxEndpoint
 from intake.outbox import DrainReport, drain_outbox
 from intake.pipeline import Pipeline
@@ -39,6 +40,7 @@ class App:
     smtp: SmtpEndpoint
     digests: DigestService
     clock: Callable[[], datetime]
+    failpoint: Failpoints
 
     def poll_once(self) -> tuple[PollReport, DrainReport]:
         report = self.poller.poll()
@@ -46,7 +48,7 @@ class App:
 
     def drain(self) -> DrainReport:
         return drain_outbox(self.sessions, lambda: smtp_connection(self.smtp), self.clock,
-                            self.settings.smtp.max_attempts)
+                            self.settings.smtp.max_attempts, failpoint=self.failpoint)
 
     def close(self) -> None:
         self.mailbox.close()
@@ -74,7 +76,9 @@ def renderer(settings: Settings) -> TemplateRenderer:
     return TemplateRenderer(folder)
 
 
-def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> App:
+def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
+              failpoint: Failpoints | None = None) -> App:
+    failpoint = failpoint or Failpoints.from_environment()
     logging.getLogger().setLevel(settings.logging.level)
     rules = settings.rules.to_rules()
     engine = make_engine(settings.database.url)
@@ -82,6 +86,7 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Ap
     sessions = session_factory(engine)
     store = FileStore(settings.storage.path)
     store.ensure()
+    store.sweep_temporaries(older_than_epoch=(clock() - timedelta(hours=1)).timestamp())
     templates = renderer(settings)
     writer = ReplyWriter(templates, rules, settings.smtp.sender,
                          settings.smtp.sender_name, settings.digest.office_name)
@@ -92,13 +97,13 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Ap
     box = settings.mailbox
     poller = Poller(mailbox, sessions, store, pipeline,
                     PollSettings(tuple(box.folders), box.max_age_days, box.max_message_bytes,
-                                 box.keyword, box.fetch_batch), clock)
+                                 box.keyword, box.fetch_batch), clock, failpoint)
     digest = settings.digest
     digests = DigestService(sessions, store, templates, writer, DigestOptions(
         addressing=DigestAddressing(settings.smtp.sender, settings.smtp.sender_name,
                                     tuple(digest.to), tuple(digest.cc), digest.office_name),
         max_message_bytes=digest.max_message_bytes, send_empty=digest.send_empty,
         nucleic_acid_hours=digest.nucleic_acid_hours, item_keys=rules.item_keys,
-        zone=settings.zone), clock)
+        zone=settings.zone), clock, failpoint)
     return App(settings, engine, sessions, store, mailbox, poller, smtp_endpoint(settings),
-               digests, clock)
+               digests, clock, failpoint)

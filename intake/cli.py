@@ -14,7 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from intake.app import App, build_app, mailbox_endpoint, renderer, smtp_endpoint
 from intake.errors import ConfigError, IntakeError, MailboxError
 from intake.mailbox import Mailbox
-from intake.models import Case
+from intake.models import Case, Mail, MailOutcome
 from intake.settings import Settings, load_settings
 from notifier.smtp import SmtpUnavailable, smtp_connection
 
@@ -94,6 +94,46 @@ def cases(obj: _Context, as_json: bool) -> None:
     for row in rows:
         click.echo(f"{row['id']:>5}  {row['status']:<10}  {row['name']:<8}  {row['department']:<14}  "
                    f"{row['sender']:<28}  {'、'.join(row['missing']) or '-'}")
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def quarantine(obj: _Context, as_json: bool) -> None:
+    """Mails that failed processing three times, kept with their error."""
+    app = obj.app()
+    try:
+        with app.sessions() as session:
+            rows = [{"id": m.id, "folder": m.folder, "uid": m.uid, "attempts": m.attempts,
+                     "error": m.error, "fetched_at": m.fetched_at.isoformat()}
+                    for m in session.scalars(select(Mail).where(
+                        Mail.outcome == MailOutcome.QUARANTINED).order_by(Mail.id))]
+    finally:
+        app.close()
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("quarantine is empty")
+    for row in rows:
+        click.echo(f"mail {row['id']}  {row['folder']} UID {row['uid']}  attempts {row['attempts']}  "
+                   f"{row['error']}")
+
+
+@cli.command()
+@click.argument("mail_id", type=int)
+@click.pass_obj
+def replay(obj: _Context, mail_id: int) -> None:
+    """Process a quarantined mail again (after a fix), and send its reply."""
+    app = obj.app()
+    try:
+        outcome = app.poller.replay(mail_id)
+        drained = app.drain()
+    finally:
+        app.close()
+    click.echo(f"mail {mail_id}: {outcome}; sent {drained.sent}")
+    if outcome in {MailOutcome.FAILED, MailOutcome.QUARANTINED}:
+        raise IntakeError(f"mail {mail_id} failed again; see `intake quarantine`")
 
 
 @cli.command()

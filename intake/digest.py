@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake import cases as case_store
 from intake.errors import IntakeError
+from intake.failpoints import NONE, Failpoints
 from intake.models import Case, Digest, Item, Mail, Outbox
 from intake.pipeline import queue
 from intake.storage import FileStore
@@ -57,13 +58,15 @@ class DigestResult:
 
 class DigestService:
     def __init__(self, sessions: sessionmaker, store: FileStore, renderer: TemplateRenderer,
-                 replies: ReplyWriter, options: DigestOptions, clock: Callable[[], datetime]):
+                 replies: ReplyWriter, options: DigestOptions, clock: Callable[[], datetime],
+                 failpoint: Failpoints = NONE):
         self._sessions = sessions
         self._store = store
         self._renderer = renderer
         self._replies = replies
         self._options = options
         self._clock = clock
+        self._failpoint = failpoint
 
     def today(self) -> str:
         return self._clock().astimezone(self._options.zone).date().isoformat()
@@ -81,7 +84,9 @@ class DigestService:
                     result.preview = _write_preview(session, result.digest_id, dry_run_to)
                 session.rollback()
             else:
+                self._failpoint("digest.before-commit")
                 session.commit()
+                self._failpoint("digest.after-commit")
                 log.info("digest=%s date=%s cases=%d held_back=%d parts=%d", result.digest_id,
                          date, result.forwarded, result.held_back, result.parts)
             return result

@@ -10,7 +10,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from intake.failpoints import NONE, Failpoints
 from intake.models import Outbox
+from intake.processes import dead_on_this_host, process_token
 from notifier.smtp import Delivery, SmtpConnection, SmtpUnavailable
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,8 @@ def backoff(attempts: int) -> timedelta:
 
 
 def drain_outbox(sessions: sessionmaker, connect: Callable[[], AbstractContextManager[SmtpConnection]],
-                 clock: Callable[[], datetime], max_attempts: int, batch: int = 50) -> DrainReport:
+                 clock: Callable[[], datetime], max_attempts: int, batch: int = 50,
+                 failpoint: Failpoints = NONE) -> DrainReport:
     report = DrainReport()
     while True:
         claimed = _claim(sessions, clock(), batch)
@@ -41,7 +44,9 @@ def drain_outbox(sessions: sessionmaker, connect: Callable[[], AbstractContextMa
         try:
             with connect() as connection:
                 for row_id, sender, recipients, raw in claimed:
+                    failpoint("send.before")
                     result = connection.send(sender, recipients, raw)
+                    failpoint("send.after-accept")
                     _settle(sessions, row_id, result.delivery, result.detail, clock(),
                             max_attempts, report)
         except SmtpUnavailable as err:
@@ -55,16 +60,24 @@ def drain_outbox(sessions: sessionmaker, connect: Callable[[], AbstractContextMa
 
 
 def _claim(sessions: sessionmaker, now: datetime, batch: int) -> list[tuple]:
-    """Mark due rows as ours for a while, so another worker does not send them too."""
+    """Mark due rows as ours for a while, so another worker does not send them too.
+
+    A claim lapses when its time is up, or at once when its process on this host is gone.
+    """
     with sessions.begin() as session:
+        claimers = session.scalars(select(Outbox.claimed_by).distinct().where(
+            Outbox.status == "pending", Outbox.claimed_until >= now)).all()
+        orphaned = [token for token in claimers if token and dead_on_this_host(token)]
         rows = session.scalars(
             select(Outbox)
             .where(Outbox.status == "pending", Outbox.next_attempt_at <= now,
-                   or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now))
+                   or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now,
+                       Outbox.claimed_by.in_(orphaned)))
             .order_by(Outbox.id).limit(batch)
             .with_for_update(skip_locked=True)).all()
+        me = process_token()
         for row in rows:
-            row.claimed_until = now + _CLAIM
+            row.claimed_until, row.claimed_by = now + _CLAIM, me
         return [(row.id, row.sender, list(row.recipients), row.raw) for row in rows]
 
 
@@ -73,7 +86,7 @@ def _settle(sessions: sessionmaker, row_id: int, delivery: Delivery, detail: str
     with sessions.begin() as session:
         row = session.get(Outbox, row_id)
         row.attempts += 1
-        row.claimed_until = None
+        row.claimed_until, row.claimed_by = None, None
         if delivery is Delivery.SENT:
             row.status, row.sent_at, row.last_error = "sent", now, detail or None
             report.sent += 1

@@ -17,7 +17,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake.errors import MailboxError
+from intake.errors import IntakeError, MailboxError
+from intake.failpoints import NONE, Failpoints
 from intake.mailbox import Mailbox, MessageSummary
 from intake.models import FolderState, Mail, MailOutcome
 from intake.pipeline import Pipeline
@@ -49,13 +50,15 @@ class PollReport:
 
 class Poller:
     def __init__(self, mailbox: Mailbox, sessions: sessionmaker, store: FileStore,
-                 pipeline: Pipeline, settings: PollSettings, clock: Callable[[], datetime]):
+                 pipeline: Pipeline, settings: PollSettings, clock: Callable[[], datetime],
+                 failpoint: Failpoints = NONE):
         self._mailbox = mailbox
         self._sessions = sessions
         self._store = store
         self._pipeline = pipeline
         self._settings = settings
         self._clock = clock
+        self._failpoint = failpoint
         self._stop_requested: Callable[[], bool] = lambda: False
 
     def stop_when(self, predicate: Callable[[], bool]) -> None:
@@ -95,11 +98,14 @@ class Poller:
                 mail_id = self._record(folder, status.uidvalidity, summary)
                 if mail_id is None:
                     continue
+                self._failpoint("recorded")
                 outcome = self._process(mail_id)
                 report.outcomes[outcome] += 1
+                self._failpoint("processed")
                 if outcome not in {MailOutcome.FAILED, MailOutcome.QUARANTINED} and \
                         self._settings.keyword and status.keywords_allowed:
                     self._mailbox.add_keyword(summary.uid, self._settings.keyword)
+                    self._failpoint("keyword-set")
                 log.info("mail=%s folder=%r uid=%s outcome=%s ms=%d", mail_id, folder,
                          summary.uid, outcome, (time.monotonic() - started) * 1000)
         with self._sessions.begin() as session:
@@ -150,6 +156,7 @@ class Poller:
             mail.sha256 = sha256_hex(raw)
             mail.size = len(raw)
             mail.raw_path = self._store.put_raw_mail(raw)
+            self._failpoint("raw-stored")
         else:
             mail.processed_at = now
         with self._sessions.begin() as session:
@@ -202,6 +209,7 @@ class Poller:
                 if mail is None or mail.outcome not in {MailOutcome.PENDING, MailOutcome.FAILED}:
                     return mail.outcome if mail else MailOutcome.PENDING
                 raw = self._store.read(mail.raw_path)
+                self._failpoint("processing")
                 return self._pipeline.handle(session, mail, raw, self._clock())
         except SQLAlchemyError:
             raise
@@ -231,3 +239,15 @@ class Poller:
             outcome = self._process(mail_id)
             report.outcomes[outcome] += 1
             log.info("mail=%s retried outcome=%s", mail_id, outcome)
+
+    def replay(self, mail_id: int) -> str:
+        """Process a quarantined (or failed) mail again, e.g. after a fix."""
+        with self._sessions.begin() as session:
+            mail = session.get(Mail, mail_id)
+            if mail is None:
+                raise IntakeError(f"no mail {mail_id}; `intake quarantine` lists the held ones")
+            if mail.outcome not in {MailOutcome.QUARANTINED, MailOutcome.FAILED}:
+                raise IntakeError(f"mail {mail_id} was already handled ({mail.outcome}); "
+                                  f"only quarantined or failed mail is replayed")
+            mail.outcome, mail.attempts = MailOutcome.PENDING, 0
+        return self._process(mail_id)

@@ -7,6 +7,7 @@ import tempfile
 from pathlib import Path
 
 from intake.errors import StorageError
+from intake.processes import dead_on_this_host, process_token
 
 _FILE_MODE = 0o600
 _DIR_MODE = 0o700
@@ -53,7 +54,7 @@ class FileStore:
             return relative.as_posix()
         self._mkdir(target.parent)
         try:
-            handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
+            handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=_temporary_prefix())
             try:
                 os.fchmod(handle, _FILE_MODE)
                 with os.fdopen(handle, "wb") as stream:
@@ -87,14 +88,25 @@ class FileStore:
             os.close(descriptor)
 
     def sweep_temporaries(self, older_than_epoch: float) -> int:
-        """Remove half-written files a killed process left behind; none is ever referenced.
+        """Remove half-written files that killed processes left behind; none is ever referenced.
 
-        Only old ones: another worker sharing this storage may be writing a fresh one.
+        A temporary of a process on this host that is gone goes at once; others (another worker
+        host sharing this storage) only when older than `older_than_epoch`.
         """
         removed = 0
-        if self.root.exists():
-            for leftover in self.root.rglob(".tmp-*"):
-                if leftover.stat().st_mtime < older_than_epoch:
-                    leftover.unlink(missing_ok=True)
+        if not self.root.exists():
+            return 0
+        for leftover in self.root.rglob(".tmp-*"):
+            _, writer_host, pid, _ = (leftover.name.split("~") + ["", "", "", ""])[:4]
+            dead_here = dead_on_this_host(f"{writer_host}~{pid}")
+            try:
+                if dead_here or leftover.stat().st_mtime < older_than_epoch:
+                    leftover.unlink()
                     removed += 1
+            except FileNotFoundError:
+                continue
         return removed
+
+
+def _temporary_prefix() -> str:
+    return f".tmp-~{process_token()}~"

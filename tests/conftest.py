@@ -55,8 +55,13 @@ def _postgres_url() -> str:
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path}/intake.db"
-        return
+        return f"sqlite:///{tmp_path}/intake.db"
+    return request.getfixturevalue("db_url_pg")
+
+
+@pytest.fixture
+def db_url_pg() -> str:
+    """A fresh schema in the PostgreSQL test database, dropped afterwards."""
     url, schema = _postgres_url()
     yield url
     engine = sqlalchemy.create_engine(PG_URL)

@@ -1,0 +1,56 @@
+"""Named fault-injection points for the crash and outage tests.
+
+Inert unless INTAKE_FAILPOINTS is set, e.g. `recorded=kill@3,send.after-accept=raise`:
+at the 3rd time the poller passes `recorded` the process kills itself with SIGKILL, as a power cut
+would; `raise` (every time, or `@N` for the Nth only) raises InjectedFault, as a bug would.
+"""
+from __future__ import annotations
+
+import os
+import signal
+from collections import Counter
+from dataclasses import dataclass
+
+from intake.errors import ConfigError, IntakeError
+
+ENV = "INTAKE_FAILPOINTS"
+
+
+class InjectedFault(IntakeError):
+    pass
+
+
+@dataclass(frozen=True)
+class _Rule:
+    action: str
+    nth: int | None  # None: every time
+
+
+class Failpoints:
+    def __init__(self, spec: str = ""):
+        self._rules: dict[str, _Rule] = {}
+        self._hits: Counter = Counter()
+        for item in filter(None, (part.strip() for part in spec.split(","))):
+            name, _, action = item.partition("=")
+            action, _, nth = action.partition("@")
+            if action not in {"kill", "raise"} or (nth and not nth.isdigit()):
+                raise ConfigError(f"{ENV}: {item!r} should look like name=kill@3 or name=raise")
+            self._rules[name] = _Rule(action, int(nth) if nth else None)
+
+    @classmethod
+    def from_environment(cls) -> "Failpoints":
+        return cls(os.environ.get(ENV, ""))
+
+    def __call__(self, name: str) -> None:
+        rule = self._rules.get(name)
+        if rule is None:
+            return
+        self._hits[name] += 1
+        if rule.nth is not None and self._hits[name] != rule.nth:
+            return
+        if rule.action == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise InjectedFault(f"injected fault at {name}")
+
+
+NONE = Failpoints()
