@@ -121,6 +121,24 @@ class Dovecot:
         with smtplib.LMTP("127.0.0.1", self.lmtp_port) as lmtp:
             lmtp.sendmail(envelope_from, [rcpt], raw)
 
+    def kick(self, user: str) -> None:
+        """Drop the user's IMAP sessions, as a provider does when it restarts a node."""
+        subprocess.run(["doveadm", "-c", str(self.config), "kick", user], check=False,
+                       capture_output=True)
+
+    def restart(self) -> None:
+        self.stop()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.imap_port), timeout=0.5):
+                    time.sleep(0.1)
+            except OSError:
+                break
+        subprocess.run(["dovecot", "-c", str(self.config)], check=True)
+        _wait_for_port(self.imap_port)
+        _wait_for_port(self.lmtp_port)
+
     def log_text(self) -> str:
         path = self.root / "dovecot.log"
         return path.read_text(errors="replace") if path.exists() else ""

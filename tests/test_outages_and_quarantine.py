@@ -1,0 +1,151 @@
+"""What goes wrong in a real mailbox's life: IMAP drops and restarts, missing folders, an
+unreachable database, a mail that keeps failing; and what the logs may never contain."""
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.support import builders as b
+from tests.support.harness import Harness
+
+STUDENT = "zhangwei@example.test"
+
+
+@pytest.fixture
+def world(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password):
+    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url, tmp_path=tmp_path)
+
+
+def _submission(sender=STUDENT, name="张伟"):
+    return b.mail(sender=sender, subject=f"{name}+物理系+健康宝弹窗",
+                  attachments=[("a.zip", b.utf8_zip(b.five_pictures()))])
+
+
+def test_a_mail_failing_three_times_is_quarantined_then_replayed(world):
+    world.deliver(_submission())
+    for attempt in range(3):
+        result = world.cli("poll", env={"INTAKE_FAILPOINTS": "processing=raise"})
+        assert result.returncode == 0, result.stderr
+    assert world.smtp.messages == []
+    held = [m for m in world.mails() if m.outcome == "quarantined"]
+    assert len(held) == 2  # the harness's set-up notice and the submission
+    mail = held[-1]
+    assert mail.attempts == 3 and "InjectedFault" in mail.error
+    listing = world.cli("quarantine")
+    assert f"mail {mail.id}" in listing.stdout and "InjectedFault" in listing.stdout
+
+    assert world.cli("poll").returncode == 0  # quarantined mail is not retried by itself
+    assert world.smtp.messages == []
+    replayed = world.cli("replay", str(mail.id))
+    assert replayed.returncode == 0, replayed.stderr
+    assert "submission" in replayed.stdout
+    assert len(world.replies_to(STUDENT)) == 1
+    again = world.cli("replay", str(mail.id))
+    assert again.returncode == 1 and "already handled" in again.stderr
+    assert f"mail {mail.id}" not in world.cli("quarantine").stdout
+
+
+def test_a_failure_is_retried_on_the_next_poll(world):
+    world.deliver(_submission())
+    world.cli("poll", env={"INTAKE_FAILPOINTS": "processing=raise@2"})  # @1 is the set-up notice
+    assert world.smtp.messages == []
+    world.cli("poll")
+    assert len(world.replies_to(STUDENT)) == 1
+    assert [m.attempts for m in world.mails() if m.outcome == "submission"] == [1]
+
+
+def test_logs_of_a_full_run_carry_no_personal_data(world):
+    body = f"老师好，我的身份证号 {b.FIXTURE_ID_NUMBER}，手机 {b.FIXTURE_PHONE}。"
+    world.deliver(b.mail(sender=STUDENT, subject=f"张伟+物理系+健康宝弹窗 {b.FIXTURE_PHONE}", body=body,
+                         attachments=[("张伟+物理系+健康宝弹窗.zip", b.windows_gbk_zip(b.five_pictures()))]))
+    world.deliver(b.mail(sender=STUDENT, subject="张伟+物理系+健康宝弹窗",
+                         attachments=[("a.zip", b"\x00corrupt" + b.FIXTURE_ID_NUMBER.encode())]))
+    config = world.config.read_text() + '\n[logging]\nlevel = "DEBUG"\n'
+    world.config.write_text(config)
+    outputs = []
+    for command in (["poll"], ["cases"], ["digest"], ["poll"]):
+        result = world.cli(*command, env={"INTAKE_FAILPOINTS": ""})
+        assert result.returncode == 0, result.stderr
+        outputs.append(result.stderr)
+    logs = "\n".join(outputs)
+    assert "outcome=submission" in logs  # the logs are there, and at DEBUG
+    for secret in (b.FIXTURE_ID_NUMBER, b.FIXTURE_PHONE, "张伟"):
+        assert secret not in logs
+
+
+def test_dropped_session_and_restarted_server(world, dovecot):
+    app = world.app()
+    try:
+        world.deliver(_submission())
+        app.poll_once()
+        dovecot.kick(world.user)  # the provider drops the session between polls
+        world.deliver(_submission(sender="lz@example.test", name="李喆"))
+        report, _ = app.poll_once()
+        assert report.ok and report.outcomes["submission"] == 1
+
+        world.deliver(_submission(sender="wf@example.test", name="王芳"))
+        dovecot.restart()
+        report, _ = app.poll_once()
+        assert report.ok and report.outcomes["submission"] == 1
+    finally:
+        app.close()
+    assert sorted(m.recipients[0] for m in world.smtp.messages) == sorted(
+        [STUDENT, "lz@example.test", "wf@example.test"])
+
+
+def test_session_dropped_mid_poll_loses_nothing(world, dovecot):
+    for index in range(12):
+        world.deliver(_submission(sender=f"s{index}@example.test", name=f"学生{index}"))
+    app = world.app()
+    try:
+        original = app.poller._failpoint
+
+        def drop_at_fifth(name, hits=[0]):
+            if name == "recorded":
+                hits[0] += 1
+                if hits[0] == 5:
+                    dovecot.kick(world.user)
+            original(name)
+
+        app.poller._failpoint = drop_at_fifth
+        first, _ = app.poll_once()
+        assert not first.ok and "IMAP" in first.errors[0]
+        app.poller._failpoint = original
+        second, _ = app.poll_once()
+        assert second.ok
+    finally:
+        app.close()
+    assert first.outcomes["submission"] + second.outcomes["submission"] == 12
+    assert sorted(len(world.replies_to(f"s{i}@example.test")) for i in range(12)) == [1] * 12
+
+
+def test_missing_folder_is_reported_and_others_still_polled(world):
+    world.config.write_text(world.config.read_text().replace('folders = ["INBOX", "Junk"]',
+                                                             'folders = ["Nope", "INBOX"]'))
+    world.deliver(_submission())
+    result = world.cli("poll")
+    assert result.returncode == 1
+    assert "folder 'Nope' does not exist" in result.stderr
+    assert len(world.replies_to(STUDENT)) == 1
+
+
+def test_unreachable_database_marks_nothing_handled(world):
+    world.deliver(_submission())
+    good = world.config.read_text()
+    broken = re.sub(r'url = "sqlite[^"]*"', 'url = "postgresql://nobody@127.0.0.1:1/none"', good)
+    assert broken != good
+    world.config.write_text(broken)
+    result = world.cli("poll")
+    assert result.returncode != 0
+    assert "database" in result.stderr.lower()
+    client = world.imap()
+    try:
+        client.select_folder("INBOX", readonly=True)
+        flags = client.get_flags(client.search())
+    finally:
+        client.logout()
+    assert all(b"$JkbIntake" not in f for f in flags.values())
+    world.config.write_text(good)
+    assert world.cli("poll").returncode == 0
+    assert len(world.replies_to(STUDENT)) == 1
