@@ -137,6 +137,22 @@ def replay(obj: _Context, mail_id: int) -> None:
 
 
 @cli.command()
+@click.option("--older-than", "days", type=click.IntRange(min=1),
+              help="Days since a case or mail was last touched; default retention.days.")
+@click.pass_obj
+def purge(obj: _Context, days: int | None) -> None:
+    """Delete materials and raw mail past retention, keeping cases and history anonymised."""
+    from intake.purge import purge as run_purge
+    app = obj.app()
+    try:
+        report = run_purge(app.sessions, app.store, app.clock(), days or obj.settings.retention.days)
+    finally:
+        app.close()
+    click.echo(f"purged {report.cases} case(s), {report.mails} mail(s), {report.outbox} sent "
+               f"message(s), {report.files} file(s)")
+
+
+@cli.command()
 @click.pass_obj
 def run(obj: _Context) -> None:
     """The daemon: poll, send and make the daily digest on schedule until SIGTERM/SIGINT."""

@@ -56,6 +56,8 @@ class Daemon:
                           id="outbox", misfire_grace_time=_OUTBOX_SECONDS, **once)
         scheduler.add_job(self.digest_job, digest_trigger(settings.digest.time, zone), id="digest",
                           misfire_grace_time=6 * 3600, **once)
+        scheduler.add_job(self.purge_job, digest_trigger(settings.retention.time, zone), id="purge",
+                          misfire_grace_time=12 * 3600, **once)
         return scheduler
 
     def poll_job(self) -> None:
@@ -96,6 +98,14 @@ class Daemon:
         if result.skipped:
             log.info("digest skipped: %s", result.skipped)
         self.drain_job()
+
+    def purge_job(self) -> None:
+        from intake.purge import purge
+        try:
+            purge(self.app.sessions, self.app.store, self.app.clock(),
+                  self.app.settings.retention.days)
+        except IntakeError as err:
+            log.error("purge failed: %s", err)
 
     def catch_up(self) -> None:
         """Run today's digest once if the daemon was down at its time."""

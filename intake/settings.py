@@ -16,6 +16,12 @@ from intake.errors import ConfigError
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
+def _clock_time(value: str) -> str:
+    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
+        raise ValueError("use 24-hour HH:MM, e.g. \"17:00\"")
+    return value
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -79,12 +85,7 @@ class DigestSettings(_Section):
     nucleic_acid_hours: int = Field(48, gt=0)
     office_name: str = "昌平学工办"
 
-    @field_validator("time")
-    @classmethod
-    def _clock(cls, value: str) -> str:
-        if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
-            raise ValueError("use 24-hour HH:MM, e.g. \"17:00\"")
-        return value
+    _check_time = field_validator("time")(lambda cls, v: _clock_time(v))
 
     @field_validator("to", "cc")
     @classmethod
@@ -151,6 +152,13 @@ class RepliesSettings(_Section):
     per_sender_per_day: int = Field(8, ge=1)
 
 
+class RetentionSettings(_Section):
+    days: int = Field(180, ge=1)
+    time: str = "03:30"
+
+    _check_time = field_validator("time")(lambda cls, v: _clock_time(v))
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -164,6 +172,7 @@ class Settings(_Section):
     schedule: ScheduleSettings = ScheduleSettings()
     rules: RulesSettings = RulesSettings()
     replies: RepliesSettings = RepliesSettings()
+    retention: RetentionSettings = RetentionSettings()
     logging: LoggingSettings = LoggingSettings()
 
     @model_validator(mode="after")

@@ -41,6 +41,13 @@ class FileStore:
         except OSError as err:
             raise StorageError(f"stored file {relative} cannot be read: {err.strerror}") from err
 
+    def delete(self, relative: str) -> int:
+        try:
+            self._absolute(relative).unlink()
+            return 1
+        except FileNotFoundError:
+            return 0
+
     def _absolute(self, relative: str | Path) -> Path:
         path = (self.root / relative).resolve()
         if self.root.resolve() not in path.parents:

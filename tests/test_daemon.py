@@ -57,7 +57,7 @@ def test_scheduler_jobs_never_overlap_and_coalesce(dovecot, smtp, mailbox_user, 
     try:
         scheduler = daemon.build_scheduler()
         jobs = {job.id: job for job in scheduler.get_jobs()}
-        assert set(jobs) == {"poll", "outbox", "digest"}
+        assert set(jobs) == {"poll", "outbox", "digest", "purge"}
         for job in jobs.values():
             assert job.max_instances == 1 and job.coalesce is True
         digest = jobs["digest"].trigger.get_next_fire_time(None, clock())
