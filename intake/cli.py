@@ -84,16 +84,23 @@ def cases(obj: _Context, as_json: bool) -> None:
                 })
     finally:
         app.close()
+    _emit(rows, as_json, "no cases",
+          f"{'id':>5}  {'status':<10}  {'name':<8}  {'department':<14}  {'sender':<28}  missing",
+          lambda row: f"{row['id']:>5}  {row['status']:<10}  {row['name']:<8}  "
+                      f"{row['department']:<14}  {row['sender']:<28}  {'、'.join(row['missing']) or '-'}")
+
+
+def _emit(rows: list[dict], as_json: bool, empty: str, header: str | None, line) -> None:
+    """Rows as a JSON array, or as a table for people."""
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-        return
-    if not rows:
-        click.echo("no cases")
-        return
-    click.echo(f"{'id':>5}  {'status':<10}  {'name':<8}  {'department':<14}  {'sender':<28}  missing")
-    for row in rows:
-        click.echo(f"{row['id']:>5}  {row['status']:<10}  {row['name']:<8}  {row['department']:<14}  "
-                   f"{row['sender']:<28}  {'、'.join(row['missing']) or '-'}")
+    elif not rows:
+        click.echo(empty)
+    else:
+        if header:
+            click.echo(header)
+        for row in rows:
+            click.echo(line(row))
 
 
 @cli.command()
@@ -110,14 +117,9 @@ def quarantine(obj: _Context, as_json: bool) -> None:
                         Mail.outcome == MailOutcome.QUARANTINED).order_by(Mail.id))]
     finally:
         app.close()
-    if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
-        return
-    if not rows:
-        click.echo("quarantine is empty")
-    for row in rows:
-        click.echo(f"mail {row['id']}  {row['folder']} UID {row['uid']}  attempts {row['attempts']}  "
-                   f"{row['error']}")
+    _emit(rows, as_json, "quarantine is empty", None,
+          lambda row: f"mail {row['id']}  {row['folder']} UID {row['uid']}  "
+                      f"attempts {row['attempts']}  {row['error']}")
 
 
 @cli.command()

@@ -14,7 +14,7 @@ import pytest
 from intake.daemon import Daemon, digest_due, digest_trigger
 from tests.support import builders as b
 from tests.support.dovecot import PASSWORD
-from tests.support.harness import REPO, Harness
+from tests.support.harness import Clock, REPO, Harness
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -38,14 +38,6 @@ def test_digest_fires_at_the_configured_time_in_shanghai():
 def test_a_missed_digest_is_caught_up_once(local, made, due):
     now = datetime(*local, tzinfo=SHANGHAI).astimezone(timezone.utc)
     assert digest_due(now, "17:00", SHANGHAI, made) is due
-
-
-class Clock:
-    def __init__(self, now):
-        self.now = now
-
-    def __call__(self):
-        return self.now
 
 
 def test_scheduler_jobs_never_overlap_and_coalesce(dovecot, smtp, mailbox_user, sqlite_url, tmp_path,

@@ -13,21 +13,10 @@ import pytest
 from openpyxl import load_workbook
 
 from tests.support import builders as b
-from tests.support.harness import Harness, body_text, html_text
+from tests.support.harness import Clock, Harness, body_text, html_text
 
 OFFICE = "changping@example.test"
 STAFF = "staff@example.test"
-
-
-class Clock:
-    def __init__(self, now: datetime):
-        self.now = now
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, **delta):
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture

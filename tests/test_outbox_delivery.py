@@ -6,20 +6,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from tests.support import builders as b
-from tests.support.harness import Harness
+from tests.support.harness import Clock, Harness
 
 STUDENT = "zhangwei@example.test"
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime.now(timezone.utc)
-
-    def __call__(self):
-        return self.now
-
-    def advance(self, **delta):
-        self.now += timedelta(**delta)
 
 
 @pytest.fixture

@@ -7,15 +7,7 @@ from sqlalchemy import select
 
 from intake.models import Event
 from tests.support import builders as b
-from tests.support.harness import Harness
-
-
-class Clock:
-    def __init__(self):
-        self.now = datetime.now(timezone.utc)
-
-    def __call__(self):
-        return self.now
+from tests.support.harness import Clock, Harness
 
 
 def test_purge_keeps_anonymous_history(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password):

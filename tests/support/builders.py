@@ -128,26 +128,16 @@ def zipcrypto_zip(files: dict[str, bytes]) -> bytes:
             return (Path(folder) / "out.zip").read_bytes()
     # Without Info-ZIP: the same flags on plain payloads, which is what detection reads.
     data = bytearray(utf8_zip(files))
-    offset = 0
-    while True:
-        at = data.find(b"PK\x03\x04", offset)
-        if at < 0:
-            break
-        flags, = struct.unpack_from("<H", data, at + 6)
-        struct.pack_into("<H", data, at + 6, flags | 1)
-        offset = at + 4
-    offset = 0
-    while True:
-        at = data.find(b"PK\x01\x02", offset)
-        if at < 0:
-            break
-        flags, = struct.unpack_from("<H", data, at + 8)
-        struct.pack_into("<H", data, at + 8, flags | 1)
-        offset = at + 4
+    for signature, flags_offset in ((b"PK\x03\x04", 6), (b"PK\x01\x02", 8)):
+        at = data.find(signature)
+        while at >= 0:
+            flags, = struct.unpack_from("<H", data, at + flags_offset)
+            struct.pack_into("<H", data, at + flags_offset, flags | 1)
+            at = data.find(signature, at + 4)
     return bytes(data)
 
 
-def bomb_zip(member_name: str = "核酸.jpg", size: int = 300 * 1024 * 1024, declared: int | None = None) -> bytes:
+def bomb_zip(member_name: str = "核酸.jpg", size: int = 300 * 1024 * 1024) -> bytes:
     """A highly compressible member; streamed in so the test itself stays small in memory."""
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:

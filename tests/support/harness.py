@@ -6,7 +6,7 @@ import json
 import os
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from imapclient import IMAPClient
@@ -49,6 +49,14 @@ class Harness:
         client = self.imap()
         try:
             client.append(folder, raw, msg_time=when)
+        finally:
+            client.logout()
+
+    def flags(self, folder: str = "INBOX") -> dict[int, tuple]:
+        client = self.imap()
+        try:
+            client.select_folder(folder, readonly=True)
+            return client.get_flags(client.search())
         finally:
             client.logout()
 
@@ -116,5 +124,14 @@ def html_text(message) -> str:
     return message.get_body(preferencelist=("html",)).get_content()
 
 
-def utc(*args) -> datetime:
-    return datetime(*args, tzinfo=timezone.utc)
+class Clock:
+    """An injected clock the test moves by hand."""
+
+    def __init__(self, now: datetime | None = None):
+        self.now = now or datetime.now(timezone.utc)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **delta) -> None:
+        self.now += timedelta(**delta)
