@@ -18,6 +18,7 @@ from intake.outbox import DrainReport, drain_outbox
 from intake.pipeline import Pipeline
 from intake.poller import PollReport, Poller, PollSettings
 from intake.settings import Settings, secret
+from intake.staff import StaffDesk
 from intake.storage import FileStore
 from notifier.digest import DigestAddressing
 from notifier.render import TemplateRenderer
@@ -39,6 +40,7 @@ class App:
     poller: Poller
     smtp: SmtpEndpoint
     digests: DigestService
+    staff: StaffDesk
     clock: Callable[[], datetime]
     failpoint: Failpoints
 
@@ -104,6 +106,7 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
                                     tuple(digest.to), tuple(digest.cc), digest.office_name),
         max_message_bytes=digest.max_message_bytes, send_empty=digest.send_empty,
         nucleic_acid_hours=digest.nucleic_acid_hours, item_keys=rules.item_keys,
-        zone=settings.zone), clock, failpoint)
+        zone=settings.zone, require_approval=digest.require_approval), clock, failpoint)
+    staff = StaffDesk(sessions, store, writer, rules.item_keys, clock)
     return App(settings, engine, sessions, store, mailbox, poller, smtp_endpoint(settings),
-               digests, clock, failpoint)
+               digests, staff, clock, failpoint)

@@ -14,6 +14,8 @@ from intake.storage import FileStore, sha256_hex
 
 COMPLETE = "complete"
 INCOMPLETE = "incomplete"
+HELD = "held"          # staff stopped it; new mail still adds items, the status waits for release
+REJECTED = "rejected"  # staff turned it down; a new submission reopens it
 
 
 def record_event(session: Session, *, at: datetime, kind: str, case: Case | None = None,
@@ -90,14 +92,20 @@ def usable_keys(case: Case) -> set[str]:
     return {item.kind for item in case.items if item.usable}
 
 
+def status_from_items(case: Case, required: tuple[str, ...]) -> str:
+    return COMPLETE if set(required) <= usable_keys(case) else INCOMPLETE
+
+
 def update_status(session: Session, case: Case, required: tuple[str, ...], now: datetime,
                   mail: Mail | None) -> None:
-    complete = set(required) <= usable_keys(case)
-    new_status = COMPLETE if complete else INCOMPLETE
+    case.updated_at = now
+    if case.status == HELD:
+        return
+    new_status = status_from_items(case, required)
+    complete = new_status == COMPLETE
     if new_status != case.status:
         record_event(session, at=now, kind="status", case=case, mail=mail,
                      old=case.status, new=new_status)
         case.status = new_status
         if complete:
             case.completed_at = now
-    case.updated_at = now

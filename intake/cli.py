@@ -1,14 +1,19 @@
 """`intake`: the operator's and staff's command line."""
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
-from sqlalchemy import select
+from datetime import timedelta
+
+from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from intake.app import App, build_app, mailbox_endpoint, renderer, smtp_endpoint
@@ -64,15 +69,35 @@ def poll(obj: _Context) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="A JSON array instead of a table.")
+@click.option("--csv", "as_csv", is_flag=True, help="CSV (UTF-8 with BOM, opens in Excel).")
+@click.option("--status", type=click.Choice(["incomplete", "complete", "held", "rejected"]))
+@click.option("--department", help="Only this department (exact).")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Opened on or after this date.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Opened on or before this date.")
+@click.option("--search", help="Part of the name or the sender's address.")
 @click.pass_obj
-def cases(obj: _Context, as_json: bool) -> None:
+def cases(obj: _Context, as_json: bool, as_csv: bool, status: str | None, department: str | None,
+          since, until, search: str | None) -> None:
     """List the cases and what each still lacks."""
     app = obj.app()
     rules = obj.settings.rules.to_rules()
+    zone = obj.settings.zone
+    query = select(Case).order_by(Case.id)
+    if status:
+        query = query.where(Case.status == status)
+    if department:
+        query = query.where(Case.department == department)
+    if since:
+        query = query.where(Case.created_at >= since.replace(tzinfo=zone))
+    if until:
+        query = query.where(Case.created_at < (until + timedelta(days=1)).replace(tzinfo=zone))
+    if search:
+        pattern = f"%{search.lower()}%"
+        query = query.where(or_(Case.name.like(f"%{search}%"), Case.sender.like(pattern)))
     try:
         with app.sessions() as session:
             rows = []
-            for case in session.scalars(select(Case).order_by(Case.id)):
+            for case in session.scalars(query):
                 usable = {item.kind for item in case.items if item.usable}
                 rows.append({
                     "id": case.id, "name": case.name, "department": case.department,
@@ -81,13 +106,28 @@ def cases(obj: _Context, as_json: bool) -> None:
                     "created_at": case.created_at.isoformat(),
                     "completed_at": case.completed_at.isoformat() if case.completed_at else None,
                     "digest_id": case.digest_id,
+                    "approved": case.approved_at is not None,
                 })
     finally:
         app.close()
+    if as_csv:
+        _csv(rows)
+        return
     _emit(rows, as_json, "no cases",
           f"{'id':>5}  {'status':<10}  {'name':<8}  {'department':<14}  {'sender':<28}  missing",
           lambda row: f"{row['id']:>5}  {row['status']:<10}  {row['name']:<8}  "
                       f"{row['department']:<14}  {row['sender']:<28}  {'、'.join(row['missing']) or '-'}")
+
+
+def _csv(rows: list[dict]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    columns = ["id", "name", "department", "sender", "status", "missing", "created_at",
+               "completed_at", "digest_id", "approved"]
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["、".join(row[c]) if c == "missing" else row[c] for c in columns])
+    click.echo("\ufeff" + buffer.getvalue(), nl=False)
 
 
 def _emit(rows: list[dict], as_json: bool, empty: str, header: str | None, line) -> None:
@@ -101,6 +141,126 @@ def _emit(rows: list[dict], as_json: bool, empty: str, header: str | None, line)
             click.echo(header)
         for row in rows:
             click.echo(line(row))
+
+
+@cli.group()
+def case() -> None:
+    """Look at and act on one case (staff)."""
+
+
+def _by() -> Callable:
+    return click.option("--by", default=lambda: os.environ.get("USER") or "staff",
+                        show_default="$USER", help="Who is acting, for the history.")
+
+
+@case.command("show")
+@click.argument("case_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_obj
+def case_show(obj: _Context, case_id: int, as_json: bool) -> None:
+    """The case, its items and where each came from, every mail and reply, its history."""
+    app = obj.app()
+    try:
+        shown = app.staff.show(case_id, obj.settings.zone)
+    finally:
+        app.close()
+    if as_json:
+        click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
+        return
+    click.echo(f"case {shown['id']}: {shown['name']} | {shown['department']} | {shown['sender']}")
+    click.echo(f"status {shown['status']}" + (f" ({shown['hold_reason']})" if shown["hold_reason"] else "")
+               + f"; opened {shown['created_at']}; complete {shown['completed_at'] or '-'}; "
+               f"digest {shown['digest_id'] or '-'}; approved by {shown['approved_by'] or '-'}")
+    click.echo(f"missing: {'、'.join(shown['missing']) or '-'}")
+    click.echo("items:")
+    for item in shown["items"]:
+        state = "ok" if item["usable"] else f"unusable ({item['problem']})"
+        click.echo(f"  {item['kind']:<6} {state:<22} from mail {item['mail_id']} at "
+                   f"{item['received_at']}: {item['file']}")
+    click.echo("mails:")
+    for mail in shown["mails"]:
+        click.echo(f"  mail {mail['id']} {mail['folder']} UID {mail['uid']} {mail['outcome']} "
+                   f"{mail['fetched_at']}")
+    click.echo("replies:")
+    for reply in shown["replies"]:
+        click.echo(f"  {reply['id']} {reply['kind']} {reply['status']} queued {reply['queued_at']} "
+                   f"sent {reply['sent_at'] or '-'}")
+    click.echo("history:")
+    for event in shown["history"]:
+        click.echo(f"  {event['at']} {event['actor']}: {event['kind']} "
+                   f"{json.dumps(event['detail'], ensure_ascii=False)}")
+
+
+def _staff_action(action: Callable[[App], str]) -> None:
+    app = None
+    try:
+        app = _current().app()
+        click.echo(action(app))
+        app.drain()
+    finally:
+        if app is not None:
+            app.close()
+
+
+def _current() -> _Context:
+    return click.get_current_context().find_object(_Context)
+
+
+@case.command("hold")
+@click.argument("case_id", type=int)
+@click.option("--reason", required=True)
+@_by()
+def case_hold(case_id: int, reason: str, by: str) -> None:
+    """Keep a case out of the digest until it is released."""
+    _staff_action(lambda app: f"case {app.staff.hold(case_id, reason, by).id}: held")
+
+
+@case.command("release")
+@click.argument("case_id", type=int)
+@_by()
+def case_release(case_id: int, by: str) -> None:
+    """Undo a hold; the case's status follows its items again."""
+    _staff_action(lambda app: f"case {case_id}: {app.staff.release(case_id, by).status}")
+
+
+@case.command("reject")
+@click.argument("case_id", type=int)
+@click.option("--reason", required=True, help="Told to the student.")
+@click.option("--item", "items", multiple=True, help="An item the student must send again.")
+@_by()
+def case_reject(case_id: int, reason: str, items: tuple[str, ...], by: str) -> None:
+    """Turn a case down; the student is told why and what to send again."""
+    _staff_action(lambda app: f"case {app.staff.reject(case_id, reason, by, items).id}: rejected, "
+                              f"student told")
+
+
+@case.command("approve")
+@click.argument("case_id", type=int)
+@_by()
+def case_approve(case_id: int, by: str) -> None:
+    """Let a complete case into the digest (with digest.require_approval)."""
+    _staff_action(lambda app: f"case {app.staff.approve(case_id, by).id}: approved")
+
+
+@case.command("note")
+@click.argument("case_id", type=int)
+@click.argument("text")
+@_by()
+def case_note(case_id: int, text: str, by: str) -> None:
+    """Add a note to the case's history."""
+    def act(app: App) -> str:
+        app.staff.note(case_id, text, by)
+        return f"case {case_id}: noted"
+    _staff_action(act)
+
+
+@case.command("export")
+@click.argument("case_id", type=int)
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@_by()
+def case_export(case_id: int, folder: Path, by: str) -> None:
+    """Write the case's materials under canonical names into FOLDER."""
+    _staff_action(lambda app: "\n".join(str(p) for p in app.staff.export(case_id, folder, by)))
 
 
 @cli.command()

@@ -24,7 +24,7 @@ from intake.errors import IntakeError
 from intake.failpoints import NONE, Failpoints
 from intake.models import Case, Digest, Item, Mail, Outbox
 from intake.pipeline import queue
-from intake.storage import FileStore
+from intake.storage import FileStore, material_name
 from notifier.compose import FileAttachment
 from notifier.digest import DigestAddressing, DigestCase, build_digest
 from notifier.render import TemplateRenderer
@@ -33,7 +33,6 @@ from notifier.replies import ReplyFacts, ReplyWriter
 log = logging.getLogger(__name__)
 
 NUCLEIC_ACID = "核酸"
-_SUFFIX = {"jpeg": "jpg", "heif": "heic"}
 
 
 @dataclass(frozen=True)
@@ -44,6 +43,7 @@ class DigestOptions:
     nucleic_acid_hours: int
     item_keys: tuple[str, ...]
     zone: tzinfo
+    require_approval: bool = False
 
 
 @dataclass
@@ -108,9 +108,11 @@ class DigestService:
         except IntegrityError:
             return DigestResult(None, skipped=f"the digest {run_key} is being made by another worker")
 
-        ready = session.scalars(
-            select(Case).where(Case.status == case_store.COMPLETE, Case.digest_id.is_(None))
-            .order_by(Case.completed_at, Case.id).with_for_update(skip_locked=True)).all()
+        query = select(Case).where(Case.status == case_store.COMPLETE, Case.digest_id.is_(None))
+        if options.require_approval:
+            query = query.where(Case.approved_at.is_not(None))
+        ready = session.scalars(query.order_by(Case.completed_at, Case.id)
+                                .with_for_update(skip_locked=True)).all()
         limit = now - timedelta(hours=options.nucleic_acid_hours)
         forward, held = [], []
         for case in ready:
@@ -149,8 +151,8 @@ class DigestService:
             item = _item(case, key)
             if item is None or not item.usable or item.path is None:
                 raise IntakeError(f"case {case.id} is complete but item {key} has no usable file")
-            suffix = _SUFFIX.get(item.file_type or "", item.file_type or "bin")
-            files.append(FileAttachment(f"{key}.{suffix}", self._store.read(item.path)))
+            files.append(FileAttachment(material_name(key, item.file_type),
+                                        self._store.read(item.path)))
         mail_ids = tuple(session.scalars(
             select(Mail.id).where(Mail.case_id == case.id).order_by(Mail.id)).all())
         nat = _item(case, NUCLEIC_ACID)

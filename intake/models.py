@@ -94,6 +94,9 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
     completed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     digest_id: Mapped[int | None] = mapped_column(ForeignKey("digest.id"), index=True)
+    hold_reason: Mapped[str | None] = mapped_column(Text)
+    approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    approved_by: Mapped[str | None] = mapped_column(String(100))
 
     items: Mapped[list[Item]] = relationship(back_populates="case", order_by="Item.id")
 

@@ -84,6 +84,7 @@ class DigestSettings(_Section):
     send_empty: bool = True
     nucleic_acid_hours: int = Field(48, gt=0)
     office_name: str = "昌平学工办"
+    require_approval: bool = False
 
     _check_time = field_validator("time")(lambda cls, v: _clock_time(v))
 

@@ -13,6 +13,16 @@ _FILE_MODE = 0o600
 _DIR_MODE = 0o700
 
 
+def material_suffix(file_type: str | None) -> str:
+    """The file extension for a sniffed picture type."""
+    return {"jpeg": "jpg", "heif": "heic"}.get(file_type or "", file_type or "bin")
+
+
+def material_name(kind: str, file_type: str | None) -> str:
+    """The canonical name of an item's file, as the office expects it: 核酸.jpg."""
+    return f"{kind}.{material_suffix(file_type)}"
+
+
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -32,8 +42,8 @@ class FileStore:
 
     def put_material(self, case_id: int, kind: str, data: bytes, file_type: str | None) -> str:
         digest = sha256_hex(data)
-        suffix = {"jpeg": "jpg", "heif": "heic"}.get(file_type or "", file_type or "bin")
-        return self._put(Path("cases") / str(case_id) / f"{kind}-{digest[:16]}.{suffix}", data)
+        return self._put(Path("cases") / str(case_id) /
+                         f"{kind}-{digest[:16]}.{material_suffix(file_type)}", data)
 
     def read(self, relative: str) -> bytes:
         try:
