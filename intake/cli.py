@@ -265,6 +265,44 @@ def case_export(case_id: int, folder: Path, by: str) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--stale-polls", default=3, show_default=True,
+              help="Poll intervals without a successful poll before it needs attention.")
+@click.pass_obj
+def status(obj: _Context, as_json: bool, stale_polls: int) -> None:
+    """Health at a glance; exits 1 when something needs attention (for cron or monitoring)."""
+    from dataclasses import asdict
+
+    from intake.status import gather
+    app = obj.app()
+    try:
+        found = gather(app.sessions, obj.settings, app.clock(), stale_polls)
+    finally:
+        app.close()
+    if as_json:
+        click.echo(json.dumps(asdict(found), ensure_ascii=False, indent=2))
+    else:
+        for folder in found.folders:
+            age = f"{folder['age_seconds']} s ago" if folder["age_seconds"] is not None else "never"
+            click.echo(f"folder {folder['folder']}: last successful poll {folder['last_poll'] or '-'} ({age})")
+        click.echo("handled today: " + (", ".join(f"{k}={v}" for k, v in sorted(found.handled_today.items())) or "none"))
+        click.echo("open cases: " + (", ".join(f"{k}={v}" for k, v in sorted(found.cases.items())) or "none"))
+        click.echo(f"outbox: {found.outbox_pending} waiting (oldest {found.oldest_pending or '-'}), "
+                   f"{found.outbox_failed_recently} failed in 7 days")
+        click.echo(f"quarantine: {found.quarantined}")
+        last = found.last_digest
+        click.echo("last digest: " + (f"#{last['id']} {last['date']} at {last['made_at']}, "
+                                      f"{last['cases']} case(s)" if last else "none"))
+        click.echo("next runs: " + ", ".join(f"{k} {v}" for k, v in found.next_runs.items()))
+        for line in found.attention:
+            click.echo(f"ATTENTION: {line}")
+        if not found.attention:
+            click.echo("healthy")
+    if found.attention:
+        sys.exit(1)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True)
 @click.pass_obj
 def quarantine(obj: _Context, as_json: bool) -> None:
     """Mails that failed processing three times, kept with their error."""
@@ -374,9 +412,21 @@ def _valid_date(text: str) -> bool:
 @click.pass_obj
 def check_config(obj: _Context) -> None:
     """Validate the configuration and try the IMAP and SMTP logins."""
+    from intake.template_check import check_templates
+    from notifier.digest import DigestAddressing
+    from notifier.replies import ReplyWriter
     settings = obj.settings
-    renderer(settings)
-    click.echo(f"config {obj.config_path}: valid")
+    rules = settings.rules.to_rules()
+    templates = renderer(settings)
+    writer = ReplyWriter(templates, rules, settings.smtp.sender, settings.smtp.sender_name,
+                         settings.digest.office_name)
+    addressing = DigestAddressing(settings.smtp.sender, settings.smtp.sender_name,
+                                  tuple(settings.digest.to), tuple(settings.digest.cc),
+                                  settings.digest.office_name)
+    sample = check_templates(templates, writer, rules.item_keys, addressing, settings.zone)
+    click.echo(f"config {obj.config_path}: valid; every template renders")
+    click.echo(f"sample reply (incomplete submission):\n  Subject: {sample.subject}\n"
+               + "\n".join(f"  {line}" for line in sample.text.strip().splitlines()))
     mailbox = Mailbox(mailbox_endpoint(settings))
     mailbox.connect()
     try:

@@ -103,3 +103,29 @@ def test_cases_table_and_json(dovecot, smtp, mailbox_user, sqlite_url, tmp_path,
     assert case["sender"] == "zhangwei@example.test" and case["missing"] == ["核酸"]
     table = world.cli("cases")
     assert "张伟" in table.stdout and "incomplete" in table.stdout and "核酸" in table.stdout
+
+
+def test_check_config_renders_every_template_and_names_a_broken_one(dovecot, smtp, mailbox_user,
+                                                                    sqlite_url, tmp_path, env_password):
+    import shutil
+    templates = tmp_path / "templates"
+    shutil.copytree(REPO / "config" / "templates", templates)
+    world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url, tmp_path=tmp_path)
+    world.config.write_text(world.config.read_text().replace(
+        f'templates = "{REPO / "config" / "templates"}"', f'templates = "{templates}"'))
+    result = world.cli("check-config")
+    assert result.returncode == 0, result.stderr
+    assert "every template renders" in result.stdout
+    assert "Subject: 材料未齐：张伟+物理系+健康宝弹窗，请补充" in result.stdout
+    assert "还缺少或不可用的材料" in result.stdout
+
+    (templates / "reply_complete.txt.j2").write_text("{{ nmae }}同学", encoding="utf-8")
+    broken = world.cli("check-config")
+    assert broken.returncode == 2 and "unknown variable" in broken.stderr and "nmae" in broken.stderr
+    (templates / "reply_complete.txt.j2").write_text("{% if %}", encoding="utf-8")
+    broken = world.cli("check-config")
+    assert broken.returncode == 2 and "reply_complete.txt.j2 line 1" in broken.stderr
+    shutil.copy(REPO / "config" / "templates" / "reply_complete.txt.j2", templates)
+    (templates / "digest.html.j2").unlink()
+    broken = world.cli("check-config")
+    assert broken.returncode == 2 and "digest.html.j2 is missing" in broken.stderr

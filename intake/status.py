@@ -1,0 +1,83 @@
+"""`intake status`: is the daemon healthy, and what needs a person's attention?"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import sessionmaker
+
+from intake.daemon import digest_trigger
+from intake.models import Case, Digest, FolderState, Mail, MailOutcome, Outbox
+from intake.settings import Settings
+
+
+@dataclass
+class Status:
+    folders: list[dict] = field(default_factory=list)
+    handled_today: dict[str, int] = field(default_factory=dict)
+    cases: dict[str, int] = field(default_factory=dict)
+    outbox_pending: int = 0
+    oldest_pending: str | None = None
+    outbox_failed_recently: int = 0
+    quarantined: int = 0
+    last_digest: dict | None = None
+    next_runs: dict[str, str] = field(default_factory=dict)
+    attention: list[str] = field(default_factory=list)
+
+
+def gather(sessions: sessionmaker, settings: Settings, now: datetime, stale_polls: int = 3) -> Status:
+    zone = settings.zone
+    local = lambda moment: moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if moment else None  # noqa: E731
+    status = Status()
+    interval = timedelta(seconds=settings.schedule.poll_seconds)
+    start_of_day = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    with sessions() as session:
+        states = {s.folder: s for s in session.scalars(select(FolderState))}
+        for folder in settings.mailbox.folders:
+            state = states.get(folder)
+            last = state.last_poll_at if state else None
+            age = (now - last) if last else None
+            status.folders.append({"folder": folder, "last_poll": local(last),
+                                   "age_seconds": int(age.total_seconds()) if age else None})
+            if last is None or age > interval * stale_polls:
+                status.attention.append(
+                    f"folder {folder!r}: no successful poll "
+                    + (f"for {int(age.total_seconds())} s" if age else "yet")
+                    + f" (more than {stale_polls} intervals of {settings.schedule.poll_seconds} s)")
+        status.handled_today = dict(session.execute(
+            select(Mail.outcome, func.count()).where(Mail.fetched_at >= start_of_day)
+            .group_by(Mail.outcome)).all())
+        status.cases = dict(session.execute(
+            select(Case.status, func.count()).where(Case.digest_id.is_(None))
+            .group_by(Case.status)).all())
+        status.outbox_pending = session.scalar(
+            select(func.count()).select_from(Outbox).where(Outbox.status == "pending"))
+        oldest = session.scalar(select(func.min(Outbox.created_at)).where(Outbox.status == "pending"))
+        status.oldest_pending = local(oldest)
+        if oldest and now - oldest > timedelta(hours=1):
+            status.attention.append(f"outbox: oldest unsent message waits since {local(oldest)}")
+        status.outbox_failed_recently = session.scalar(
+            select(func.count()).select_from(Outbox).where(
+                Outbox.status == "failed", Outbox.created_at >= now - timedelta(days=7)))
+        if status.outbox_failed_recently:
+            status.attention.append(f"outbox: {status.outbox_failed_recently} message(s) failed "
+                                    f"permanently in the last 7 days (see the log)")
+        status.quarantined = session.scalar(select(func.count()).select_from(Mail).where(
+            Mail.outcome == MailOutcome.QUARANTINED))
+        if status.quarantined:
+            status.attention.append(f"quarantine: {status.quarantined} mail(s); "
+                                    f"`intake quarantine` lists them")
+        digest = session.scalar(select(Digest).order_by(Digest.id.desc()).limit(1))
+        if digest is not None:
+            status.last_digest = {"id": digest.id, "date": digest.date,
+                                  "made_at": local(digest.created_at), "cases": digest.case_count,
+                                  "held_back": digest.held_back, "parts": digest.parts}
+    last_polls = [s.last_poll_at for s in states.values() if s.last_poll_at]
+    next_poll = max(last_polls) + interval if last_polls else now
+    status.next_runs = {
+        "poll": local(max(next_poll, now)),
+        "digest": local(digest_trigger(settings.digest.time, zone).get_next_fire_time(None, now)),
+        "purge": local(digest_trigger(settings.retention.time, zone).get_next_fire_time(None, now)),
+    }
+    return status

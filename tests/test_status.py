@@ -1,0 +1,52 @@
+"""`intake status` exit codes for healthy and unhealthy states."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support import builders as b
+from tests.support.harness import Harness
+
+
+@pytest.fixture
+def world(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password):
+    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url, tmp_path=tmp_path)
+
+
+def _submit(world, sender="zw@example.test"):
+    world.deliver(b.mail(sender=sender, attachments=[("张伟+物理系+健康宝弹窗.zip", b.utf8_zip(b.five_pictures()))]))
+
+
+def test_never_polled_needs_attention(world):
+    result = world.cli("status")
+    assert result.returncode == 1
+    assert "ATTENTION: folder 'INBOX': no successful poll yet" in result.stdout
+
+
+def test_healthy_after_a_poll(world):
+    _submit(world)
+    assert world.cli("poll").returncode == 0
+    result = world.cli("status")
+    assert result.returncode == 0, result.stdout
+    assert "healthy" in result.stdout and "submission=1" in result.stdout
+    data = json.loads(world.cli("status", "--json").stdout)
+    assert data["cases"] == {"complete": 1} and data["outbox_pending"] == 0
+    assert set(data["next_runs"]) == {"poll", "digest", "purge"}
+    assert data["attention"] == []
+
+
+def test_stale_poll_quarantine_and_failed_sends_need_attention(world):
+    _submit(world)
+    world.smtp.refuse_next("554 DT:SPM spam")
+    world.cli("poll")
+    result = world.cli("status")
+    assert result.returncode == 1
+    assert "failed permanently" in result.stdout
+    _submit(world, sender="lz@example.test")
+    for _ in range(3):
+        world.cli("poll", env={"INTAKE_FAILPOINTS": "processing=raise"})
+    result = world.cli("status")
+    assert "ATTENTION: quarantine: 1 mail(s)" in result.stdout
+    stale = world.cli("status", "--stale-polls", "0")
+    assert stale.returncode == 1 and "no successful poll for" in stale.stdout
