@@ -354,6 +354,20 @@ def purge(obj: _Context, days: int | None) -> None:
 
 @cli.command()
 @click.pass_obj
+def migrate(obj: _Context) -> None:
+    """Bring the database schema to this version (back it up first)."""
+    from intake.db import make_engine, migrate as upgrade
+    engine = make_engine(obj.settings.database.url)
+    try:
+        before, after = upgrade(engine)
+    finally:
+        engine.dispose()
+    click.echo(f"database schema: {before or 'empty'} -> {after}" if before != after
+               else f"database schema already at {after}")
+
+
+@cli.command()
+@click.pass_obj
 def run(obj: _Context) -> None:
     """The daemon: poll, send and make the daily digest on schedule until SIGTERM/SIGINT."""
     from intake.daemon import Daemon

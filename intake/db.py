@@ -3,13 +3,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from sqlalchemy import create_engine, event
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import sessionmaker
 
 from intake.errors import IntakeError
-from intake.models import Base
 
 
 def make_engine(url: str) -> Engine:
@@ -34,11 +37,56 @@ def _sqlite_pragmas(connection, _record):
     cursor.close()
 
 
-def create_schema(engine: Engine) -> None:
+MIGRATIONS = Path(__file__).resolve().parent / "migrations"
+
+
+def _alembic(connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def schema_revisions(engine: Engine) -> tuple[str | None, str, bool]:
+    """(the database's revision, the code's, whether the database has any tables at all)."""
+    head = ScriptDirectory.from_config(_alembic(None)).get_current_head()
+    with engine.connect() as connection:
+        current = MigrationContext.configure(connection).get_current_revision()
+        has_tables = bool(inspect(connection).get_table_names())
+    return current, head, has_tables
+
+
+def migrate(engine: Engine) -> tuple[str | None, str]:
+    """Bring the schema to this version's head; returns (from, to)."""
     try:
-        Base.metadata.create_all(engine)
+        before, head, _ = schema_revisions(engine)
+        with engine.begin() as connection:
+            if connection.dialect.name == "postgresql":
+                # Workers starting together on a fresh database: one migrates, the rest wait.
+                connection.execute(text("SELECT pg_advisory_xact_lock(742031)"))
+            command.upgrade(_alembic(connection), "head")
     except SQLAlchemyError as err:
         raise IntakeError(f"database unreachable or not writable: {type(err).__name__}") from err
+    return before, head
+
+
+def create_schema(engine: Engine) -> None:
+    """A fresh database gets the schema; an existing one must be at this version's revision."""
+    try:
+        current, head, has_tables = schema_revisions(engine)
+    except SQLAlchemyError as err:
+        raise IntakeError(f"database unreachable: {type(err).__name__}") from err
+    if current == head:
+        return
+    if current is None and not has_tables:
+        migrate(engine)
+        return
+    known = {rev.revision for rev in ScriptDirectory.from_config(_alembic(None)).walk_revisions()}
+    if current in known:
+        raise IntakeError(f"the database schema is at revision {current}, this version needs {head}: "
+                          f"run `intake migrate` (back up the database first)")
+    raise IntakeError(f"the database schema is at an unknown revision {current!r} (made by a newer "
+                      f"version of intake, or not by intake at all); refusing to run against it")
 
 
 def session_factory(engine: Engine) -> sessionmaker:
