@@ -41,6 +41,7 @@ class App:
     smtp: SmtpEndpoint
     digests: DigestService
     staff: StaffDesk
+    replies: ReplyWriter
     clock: Callable[[], datetime]
     failpoint: Failpoints
 
@@ -109,4 +110,4 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
         zone=settings.zone, require_approval=digest.require_approval), clock, failpoint)
     staff = StaffDesk(sessions, store, writer, rules.item_keys, clock)
     return App(settings, engine, sessions, store, mailbox, poller, smtp_endpoint(settings),
-               digests, staff, clock, failpoint)
+               digests, staff, writer, clock, failpoint)

@@ -353,6 +353,43 @@ def purge(obj: _Context, days: int | None) -> None:
 
 
 @cli.command()
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Only cases with mail since this date.")
+@click.option("--dry-run", is_flag=True, help="Show what would change, change nothing.")
+@click.option("--yes", is_flag=True, help="Apply without asking.")
+@click.option("--send-corrections", is_flag=True, help="Send changed cases a corrected reply.")
+@click.pass_obj
+def reprocess(obj: _Context, since, dry_run: bool, yes: bool, send_corrections: bool) -> None:
+    """Run the checks again on stored mail after the rules changed."""
+    from intake.reprocess import reprocess as run_reprocess
+    app = obj.app()
+    rules = obj.settings.rules.to_rules()
+    since_at = since.replace(tzinfo=obj.settings.zone) if since else None
+
+    def run(apply: bool):
+        def bar(ids):
+            with click.progressbar(ids, label="re-checking cases", file=sys.stderr) as shown:
+                yield from shown
+        return run_reprocess(app.sessions, app.store, rules, app.replies, app.clock(),
+                             since_at, apply, send_corrections, progress=bar)
+    try:
+        changes = run(apply=False)
+        for change in changes:
+            click.echo(f"case {change.case_id}: {change.old_status} -> {change.new_status}; missing "
+                       f"{'、'.join(change.old_missing) or '-'} -> {'、'.join(change.new_missing) or '-'}")
+        click.echo(f"{len(changes)} case(s) would change")
+        if dry_run or not changes:
+            return
+        if not yes and not click.confirm("Apply these changes?", default=False):
+            click.echo("nothing changed")
+            return
+        applied = run(apply=True)
+        drained = app.drain()
+        click.echo(f"{len(applied)} case(s) updated; sent {drained.sent} correction(s)")
+    finally:
+        app.close()
+
+
+@cli.command()
 @click.pass_obj
 def migrate(obj: _Context) -> None:
     """Bring the database schema to this version (back it up first)."""

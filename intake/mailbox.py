@@ -10,7 +10,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from imapclient import IMAPClient
+from imapclient import IMAPClient, imap_utf7
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from intake.errors import MailboxError
@@ -108,6 +108,7 @@ class Mailbox:
 
     def select(self, folder: str) -> FolderStatus:
         client = self._require()
+        folder = readable_folder_name(folder)
         try:
             if not client.folder_exists(folder):
                 raise MailboxError(f"folder {folder!r} does not exist on the server; check "
@@ -167,6 +168,19 @@ class Mailbox:
         if isinstance(err, (OSError, imaplib.IMAP4.abort, socket.timeout)):
             self._client = None  # the connection is gone; the next poll reconnects
         return MailboxError(f"IMAP failed while {doing}: {_short(err)}")
+
+
+def readable_folder_name(name: str) -> str:
+    """Folder names as people write them (垃圾邮件) or as IMAP does (&V4NXPpCuTvY-).
+
+    imapclient encodes names itself, so an already-encoded one is decoded first.
+    """
+    if "&" not in name:
+        return name
+    try:
+        return imap_utf7.decode(name.encode("ascii"))
+    except (UnicodeError, ValueError):
+        return name
 
 
 def _short(err: Exception) -> str:

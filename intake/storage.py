@@ -41,9 +41,12 @@ class FileStore:
         return self._put(Path("raw") / digest[:2] / f"{digest}.eml", data)
 
     def put_material(self, case_id: int, kind: str, data: bytes, file_type: str | None) -> str:
+        return self._put(Path(self.material_path(case_id, kind, data, file_type)), data)
+
+    @staticmethod
+    def material_path(case_id: int, kind: str, data: bytes, file_type: str | None) -> str:
         digest = sha256_hex(data)
-        return self._put(Path("cases") / str(case_id) /
-                         f"{kind}-{digest[:16]}.{material_suffix(file_type)}", data)
+        return f"cases/{case_id}/{kind}-{digest[:16]}.{material_suffix(file_type)}"
 
     def read(self, relative: str) -> bytes:
         try:

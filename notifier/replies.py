@@ -38,6 +38,10 @@ class ReplyWriter:
         self._sender_name = sender_name
         self._office = office_name
 
+    @property
+    def item_keys(self) -> tuple[str, ...]:
+        return self._rules.item_keys
+
     def context(self, facts: ReplyFacts) -> dict:
         items = [{"key": rule.key, "hint": rule.hint} for rule in self._rules.items]
         hints = {rule.key: rule.hint for rule in self._rules.items}

@@ -305,3 +305,20 @@ def test_reply_cap_stops_a_loop(world):
         world.deliver(b.mail(sender="robot@example.test", subject=f"健康宝 问题 {index}"))
     world.poll()
     assert len(world.replies_to("robot@example.test")) == 8
+
+
+@pytest.mark.parametrize("configured", ["垃圾邮件", "&V4NXPpCuTvY-"])
+def test_chinese_junk_folder_by_either_name(dovecot, smtp, mailbox_user, sqlite_url, tmp_path,
+                                            env_password, configured):
+    world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url, tmp_path=tmp_path)
+    client = world.imap()
+    try:
+        client.create_folder("垃圾邮件")
+        client.append("垃圾邮件", _submission(b.five_pictures()))
+    finally:
+        client.logout()
+    world.config.write_text(world.config.read_text().replace(
+        'folders = ["INBOX", "Junk"]', f'folders = ["INBOX", "{configured}"]'))
+    report, _ = world.poll()
+    assert report.ok and report.outcomes["submission"] == 1
+    assert len(world.replies_to(STUDENT)) == 1
