@@ -38,6 +38,12 @@ class PollSettings:
     fetch_batch: int = 50
 
 
+@dataclass(frozen=True)
+class Handled:
+    outcome: str
+    case_id: int | None
+
+
 @dataclass
 class PollReport:
     outcomes: Counter = field(default_factory=Counter)
@@ -99,15 +105,16 @@ class Poller:
                 if mail_id is None:
                     continue
                 self._failpoint("recorded")
-                outcome = self._process(mail_id)
-                report.outcomes[outcome] += 1
+                handled = self._process(mail_id)
+                report.outcomes[handled.outcome] += 1
                 self._failpoint("processed")
-                if outcome not in {MailOutcome.FAILED, MailOutcome.QUARANTINED} and \
+                if handled.outcome not in {MailOutcome.FAILED, MailOutcome.QUARANTINED} and \
                         self._settings.keyword and status.keywords_allowed:
                     self._mailbox.add_keyword(summary.uid, self._settings.keyword)
                     self._failpoint("keyword-set")
-                log.info("mail=%s folder=%r uid=%s outcome=%s ms=%d", mail_id, folder,
-                         summary.uid, outcome, (time.monotonic() - started) * 1000)
+                log.info("mail=%s folder=%r uid=%s outcome=%s case=%s bytes=%d ms=%d", mail_id,
+                         folder, summary.uid, handled.outcome, handled.case_id or "-", summary.size,
+                         (time.monotonic() - started) * 1000)
         with self._sessions.begin() as session:
             state = session.scalar(select(FolderState).where(FolderState.folder == folder))
             state.last_poll_at = self._clock()
@@ -200,21 +207,23 @@ class Poller:
         if state is not None and uid > state.last_uid:
             state.last_uid = uid
 
-    def _process(self, mail_id: int) -> str:
+    def _process(self, mail_id: int) -> Handled:
         """Run the pipeline on a recorded mail in its own transaction; failures are recorded."""
         try:
             with self._sessions.begin() as session:
                 mail = session.scalar(select(Mail).where(Mail.id == mail_id)
                                       .with_for_update(skip_locked=True))
                 if mail is None or mail.outcome not in {MailOutcome.PENDING, MailOutcome.FAILED}:
-                    return mail.outcome if mail else MailOutcome.PENDING
+                    return Handled(mail.outcome if mail else MailOutcome.PENDING,
+                                   mail.case_id if mail else None)
                 raw = self._store.read(mail.raw_path)
                 self._failpoint("processing")
-                return self._pipeline.handle(session, mail, raw, self._clock())
+                outcome = self._pipeline.handle(session, mail, raw, self._clock())
+                return Handled(outcome, mail.case_id)
         except SQLAlchemyError:
             raise
         except Exception as err:  # one bad mail must never stop the others
-            return self._record_failure(mail_id, err)
+            return Handled(self._record_failure(mail_id, err), None)
 
     def _record_failure(self, mail_id: int, err: Exception) -> str:
         with self._sessions.begin() as session:
@@ -236,9 +245,10 @@ class Poller:
         for mail_id in ids:
             if self._stop_requested():
                 return
-            outcome = self._process(mail_id)
-            report.outcomes[outcome] += 1
-            log.info("mail=%s retried outcome=%s", mail_id, outcome)
+            handled = self._process(mail_id)
+            report.outcomes[handled.outcome] += 1
+            log.info("mail=%s retried outcome=%s case=%s", mail_id, handled.outcome,
+                     handled.case_id or "-")
 
     def replay(self, mail_id: int) -> str:
         """Process a quarantined (or failed) mail again, e.g. after a fix."""
@@ -250,4 +260,4 @@ class Poller:
                 raise IntakeError(f"mail {mail_id} was already handled ({mail.outcome}); "
                                   f"only quarantined or failed mail is replayed")
             mail.outcome, mail.attempts = MailOutcome.PENDING, 0
-        return self._process(mail_id)
+        return self._process(mail_id).outcome

@@ -306,3 +306,15 @@ def test_two_workers_on_postgres_send_one_digest(dovecot, smtp, mailbox_user, tm
         with engine.begin() as connection:
             connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
         engine.dispose()
+
+
+def test_student_text_is_escaped_in_the_digest(world):
+    world.deliver(b.mail(sender="x@example.test", subject='张伟+<script>alert(1)</script>物理系+健康宝弹窗',
+                         attachments=[("a.zip", b.utf8_zip(b.five_pictures()))]))
+    world.poll()
+    world.smtp.clear()
+    _digest(world)
+    [sent] = world.smtp.to(OFFICE)
+    html = html_text(sent.message)
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert sent.recipients == [OFFICE, STAFF]

@@ -42,6 +42,15 @@ def test_complete_windows_zip_gets_one_ack_and_a_complete_case(world):
         ("张伟", "物理系", STUDENT, "complete", [])]
 
 
+def test_one_log_line_per_handled_mail_with_case_and_timing(world):
+    world.deliver(_submission(b.five_pictures()))
+    result = world.cli("poll")
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if "outcome=" in line and "uid=" in line]
+    assert len(lines) == 2  # the set-up notice and the submission
+    assert "outcome=submission case=1 " in lines[1] and " ms=" in lines[1]
+
+
 def test_incomplete_then_follow_up_completes_the_case(world):
     original = _submission(b.five_pictures(skip=("核酸",)), zipper=b.macos_zip,
                            message_id="<first@example.test>")

@@ -1,0 +1,49 @@
+"""Stored files: written whole or not at all, private, named by the project."""
+from __future__ import annotations
+
+import os
+import stat
+import time
+
+import pytest
+
+from intake.errors import StorageError
+from intake.storage import FileStore
+
+
+def test_an_interrupted_write_leaves_nothing_a_later_run_would_trust(tmp_path, monkeypatch):
+    store = FileStore(tmp_path / "storage")
+    store.ensure()
+
+    def power_cut(*_):
+        raise OSError(28, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(os, "fsync", power_cut)
+        with pytest.raises(StorageError):
+            store.put_material(1, "核酸", b"\xff\xd8\xff" + b"x" * 1000, "jpeg")
+    assert [p for p in (tmp_path / "storage").rglob("*") if p.is_file()] == []
+    path = store.put_material(1, "核酸", b"\xff\xd8\xff" + b"x" * 1000, "jpeg")
+    assert store.read(path).endswith(b"x" * 1000)
+    assert stat.S_IMODE((tmp_path / "storage" / path).stat().st_mode) == 0o600
+
+
+def test_temporaries_of_dead_writers_are_swept(tmp_path):
+    store = FileStore(tmp_path / "storage")
+    store.ensure()
+    folder = tmp_path / "storage" / "raw" / "ab"
+    folder.mkdir(parents=True)
+    dead = folder / f".tmp-~{os.uname().nodename}~999999~x"
+    alive = folder / f".tmp-~{os.uname().nodename}~{os.getpid()}~y"
+    elsewhere = folder / ".tmp-~otherhost~1~z"
+    for leftover in (dead, alive, elsewhere):
+        leftover.write_bytes(b"half")
+    assert store.sweep_temporaries(older_than_epoch=time.time() - 3600) == 1
+    assert not dead.exists() and alive.exists() and elsewhere.exists()
+    assert store.sweep_temporaries(older_than_epoch=time.time() + 10) == 2
+
+
+def test_paths_never_leave_storage(tmp_path):
+    store = FileStore(tmp_path / "storage")
+    with pytest.raises(StorageError):
+        store.read("../../etc/passwd")
