@@ -62,13 +62,14 @@ def mailbox_endpoint(settings: Settings) -> MailboxEndpoint:
     box = settings.mailbox
     return MailboxEndpoint(box.host, box.port, box.security, box.username,
                            secret(box.password_env, "mailbox.password_env") or "",
-                           box.timeout_seconds)
+                           box.timeout_seconds, str(box.ca_file) if box.ca_file else None)
 
 
 def smtp_endpoint(settings: Settings) -> SmtpEndpoint:
     smtp = settings.smtp
     return SmtpEndpoint(smtp.host, smtp.port, smtp.security, smtp.username,
-                        secret(smtp.password_env, "smtp.password_env"), smtp.timeout_seconds)
+                        secret(smtp.password_env, "smtp.password_env"), smtp.timeout_seconds,
+                        str(smtp.ca_file) if smtp.ca_file else None)
 
 
 def renderer(settings: Settings) -> TemplateRenderer:

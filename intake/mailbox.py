@@ -31,6 +31,7 @@ class MailboxEndpoint:
     username: str
     password: str
     timeout: float = 60.0
+    ca_file: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,10 +59,11 @@ class Mailbox:
     def connect(self) -> None:
         endpoint = self._endpoint
         try:
+            context = ssl.create_default_context(cafile=endpoint.ca_file)
             client = IMAPClient(endpoint.host, port=endpoint.port, ssl=endpoint.security == "ssl",
-                                ssl_context=ssl.create_default_context(), timeout=endpoint.timeout)
+                                ssl_context=context, timeout=endpoint.timeout)
             if endpoint.security == "starttls":
-                client.starttls(ssl.create_default_context())
+                client.starttls(context)
             client.login(endpoint.username, endpoint.password)
             # Coremail (126/163) refuses SELECT with "Unsafe Login" until the client identifies.
             if client.has_capability("ID"):

@@ -45,6 +45,7 @@ class MailboxSettings(_Section):
     fetch_batch: int = Field(50, ge=1, le=1000)
     timeout_seconds: float = Field(60, gt=0)
     address: str | None = None  # the mailbox's own address when the login name is not one
+    ca_file: Path | None = None  # trust this CA bundle instead of the system's
 
     @field_validator("folders")
     @classmethod
@@ -64,6 +65,7 @@ class SmtpSettings(_Section):
     sender_name: str = "健康宝弹窗材料收取"
     timeout_seconds: float = Field(60, gt=0)
     max_attempts: int = Field(12, ge=1)
+    ca_file: Path | None = None
 
     _check_sender = field_validator("sender")(lambda cls, v: _address(v))
 
@@ -245,7 +247,11 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     url = settings.database.url
     if url.startswith("sqlite:///") and not url.startswith("sqlite:////") and url != "sqlite:///:memory:":
         url = "sqlite:///" + str(resolve(Path(url[len("sqlite:///"):])))
+    def ca(section):
+        return section.model_copy(update={"ca_file": resolve(section.ca_file)}) if section.ca_file else section
+
     return settings.model_copy(update={
+        "mailbox": ca(settings.mailbox), "smtp": ca(settings.smtp),
         "storage": settings.storage.model_copy(update={"path": resolve(settings.storage.path)}),
         "replies": settings.replies.model_copy(update={"templates": resolve(settings.replies.templates)}),
         "database": settings.database.model_copy(update={"url": url}),

@@ -30,6 +30,7 @@ class SmtpEndpoint:
     username: str | None = None
     password: str | None = None
     timeout: float = 60.0
+    ca_file: str | None = None
 
 
 class SmtpConnection:
@@ -67,7 +68,7 @@ class SmtpUnavailable(Exception):
 
 @contextmanager
 def smtp_connection(endpoint: SmtpEndpoint) -> Iterator[SmtpConnection]:
-    context = ssl.create_default_context()
+    context = ssl.create_default_context(cafile=endpoint.ca_file)
     try:
         if endpoint.security == "ssl":
             client = smtplib.SMTP_SSL(endpoint.host, endpoint.port, timeout=endpoint.timeout,

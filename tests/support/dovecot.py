@@ -38,7 +38,7 @@ base_dir = {root}/run
 state_dir = {root}/state
 log_path = {root}/dovecot.log
 info_log_path = {root}/dovecot.log
-ssl = no
+{ssl}
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 mail_location = maildir:~/Maildir
@@ -65,6 +65,11 @@ service imap-login {{
     address = 127.0.0.1
     port = {imap_port}
   }}
+  inet_listener imaps {{
+    address = 127.0.0.1
+    port = {imaps_port}
+    ssl = {imaps}
+  }}
 }}
 service lmtp {{
   inet_listener lmtp {{
@@ -88,9 +93,12 @@ class Dovecot:
     imap_port: int
     lmtp_port: int
     config: Path
+    imaps_port: int = 0
 
     @classmethod
-    def start(cls, root: Path, capability: str | None = None) -> "Dovecot":
+    def start(cls, root: Path, capability: str | None = None,
+              tls: tuple[Path, Path] | None = None) -> "Dovecot":
+        """With `tls` (certificate, key): STARTTLS on the IMAP port and implicit TLS on imaps."""
         if not shutil.which("dovecot"):
             raise RuntimeError("dovecot is not installed (apt-get install dovecot-imapd dovecot-lmtpd)")
         account = pwd.getpwnam("mail")
@@ -98,14 +106,16 @@ class Dovecot:
             (root / sub).mkdir(parents=True, exist_ok=True)
         os.chown(root / "home", account.pw_uid, account.pw_gid)
         os.chmod(root, 0o755)
-        imap_port, lmtp_port = free_port(), free_port()
+        imap_port, lmtp_port, imaps_port = free_port(), free_port(), free_port()
+        ssl_setting = f"ssl = yes\nssl_cert = <{tls[0]}\nssl_key = <{tls[1]}" if tls else "ssl = no"
         config = root / "dovecot.conf"
         config.write_text(_CONFIG.format(
             root=root, uid=account.pw_uid, gid=account.pw_gid, user="dovenull",
-            password=PASSWORD, imap_port=imap_port, lmtp_port=lmtp_port,
+            password=PASSWORD, imap_port=imap_port, lmtp_port=lmtp_port, imaps_port=imaps_port,
+            imaps="yes" if tls else "no", ssl=ssl_setting,
             capability=f"imap_capability = {capability}" if capability else ""))
         subprocess.run(["dovecot", "-c", str(config)], check=True)
-        server = cls(root, imap_port, lmtp_port, config)
+        server = cls(root, imap_port, lmtp_port, config, imaps_port)
         _wait_for_port(imap_port)
         _wait_for_port(lmtp_port)
         return server

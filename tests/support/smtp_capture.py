@@ -6,7 +6,10 @@ import email.policy
 import threading
 from dataclasses import dataclass, field
 
+import ssl
+
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from tests.support.dovecot import free_port
 
@@ -38,11 +41,28 @@ class _Handler:
         return "250 OK"
 
 
+def _accept(login: bytes, password: bytes):
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        ok = auth_data.login == login and auth_data.password == password
+        return AuthResult(success=ok, handled=False)
+    return authenticator
+
+
 class SmtpCapture:
-    def __init__(self):
+    def __init__(self, tls: str | None = None, context: ssl.SSLContext | None = None,
+                 credentials: tuple[str, str] | None = None):
+        """tls: None, "ssl" (implicit, like port 465) or "starttls"; credentials: required login."""
         self.port = free_port()
         self.handler = _Handler()
-        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
+        options = {}
+        if tls == "ssl":
+            options["ssl_context"] = context
+        elif tls == "starttls":
+            options.update(tls_context=context, require_starttls=True)
+        if credentials:
+            options.update(authenticator=_accept(*(c.encode() for c in credentials)),
+                           auth_required=True, auth_require_tls=tls == "starttls")
+        self._controller = Controller(self.handler, hostname="127.0.0.1", port=self.port, **options)
 
     def start(self) -> "SmtpCapture":
         self._controller.start()
