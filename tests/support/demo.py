@@ -65,7 +65,7 @@ def main() -> int:
                          ("port = 993 ", f"port = {dovecot.imap_port} "),
                          ('security = "ssl"                 # "ssl" | "starttls" | "none" (none',
                           'security = "none"                 # ('),
-                         ('folders = ["INBOX", "&V4NXPpCuTvY-"]', 'folders = ["INBOX", "Junk"]'),
+                         ('folders = ["INBOX", "垃圾邮件"]', 'folders = ["INBOX", "Junk"]'),
                          ('host = "smtp.126.com"', 'host = "127.0.0.1"'),
                          ("port = 465 ", f"port = {smtp.port} "),
                          ('security = "ssl"                 # "ssl" | "starttls" | "none"\n',

@@ -1,0 +1,20 @@
+"""The README's main command (scripts/demo, less its install step) keeps working."""
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from tests.support.harness import REPO
+
+
+def test_demo_runs_the_main_job_end_to_end():
+    result = subprocess.run([sys.executable, "-m", "tests.support.demo"], cwd=REPO, capture_output=True,
+                            text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "every template renders" in out
+    assert "submission=5" in out and "handled: nothing new" in out
+    assert "digest 1: 2 case(s)" in out
+    assert "已收齐：张伟+物理系+健康宝弹窗材料" in out
+    assert "[attachment] 张伟+物理系+健康宝弹窗.zip" in out
+    assert "设置了密码" in out and "RAR 格式" in out
