@@ -281,9 +281,8 @@ def test_crash_after_commit_sends_the_digest_once_on_restart(world):
 
 
 def test_two_workers_on_postgres_send_one_digest(dovecot, smtp, mailbox_user, tmp_path, env_password, clock):
-    from tests.conftest import _postgres_url, PG_URL
-    import sqlalchemy
-    url, schema = _postgres_url()
+    from tests.support.servers import drop_postgres_schema, postgres_schema
+    url, schema = postgres_schema()
     try:
         world = _world(dovecot, smtp, mailbox_user, url, tmp_path, clock)
         for index in range(5):
@@ -302,10 +301,7 @@ def test_two_workers_on_postgres_send_one_digest(dovecot, smtp, mailbox_user, tm
         assert sum("no digest" in out for out, _ in outputs) == 1
         assert len(smtp.to(OFFICE)) == 1
     finally:
-        engine = sqlalchemy.create_engine(PG_URL)
-        with engine.begin() as connection:
-            connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
+        drop_postgres_schema(schema)
 
 
 def test_student_text_is_escaped_in_the_digest(world):

@@ -195,7 +195,7 @@ def test_any_mime_tree_goes_through_the_pipeline(tree, subject, auto, tmp_path_f
     from intake.storage import FileStore
     from notifier.render import TemplateRenderer
     from notifier.replies import ReplyWriter
-    from tests.conftest import TEMPLATES
+    from tests.support.servers import TEMPLATES
 
     tree["From"] = "student@example.test"
     tree["Subject"] = _safe(subject)

@@ -18,7 +18,7 @@ from notifier.digest import DigestCase, register_xlsx, split_into_parts
 from notifier.render import Rendered, TemplateRenderer
 from notifier.replies import REPLY_KINDS, ReplyFacts, ReplyWriter
 from notifier.wording import describe
-from tests.conftest import TEMPLATES
+from tests.support.servers import TEMPLATES
 
 NOW = datetime(2026, 11, 21, 9, 30, tzinfo=timezone.utc)
 

@@ -6,13 +6,12 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 from email.header import decode_header, make_header
 from pathlib import Path
 
 from tests.support import builders as b
-from tests.support.dovecot import PASSWORD, Dovecot
-from tests.support.smtp_capture import SmtpCapture
+from tests.support.dovecot import PASSWORD
+from tests.support.servers import throwaway_servers
 
 REPO = Path(__file__).resolve().parents[2]
 USER = "jkb-dept"
@@ -50,11 +49,7 @@ def _samples() -> list[tuple[str, bytes, str | None]]:
 
 
 def main() -> int:
-    root = Path(tempfile.mkdtemp(prefix="jkb-demo-"))
-    root.chmod(0o755)  # Dovecot delivers as user `mail`
-    dovecot = Dovecot.start(root / "dovecot")
-    smtp = SmtpCapture().start()
-    try:
+    with throwaway_servers("jkb-demo-") as (root, dovecot, smtp):
         for what, raw, folder in _samples():
             dovecot.deliver(USER, raw, folder=folder)
             print(f"seeded: {what}")
@@ -95,10 +90,6 @@ def main() -> int:
             for attachment in message.iter_attachments():
                 print(f"  [attachment] {attachment.get_filename()} ({len(attachment.get_content())} bytes)")
         return 0
-    finally:
-        smtp.stop()
-        dovecot.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from intake.app import App, build_app
 from intake.models import Case, Mail, Outbox
 from intake.settings import load_settings
 from tests.support.dovecot import PASSWORD, Dovecot
+from tests.support.servers import write_config
 from tests.support.smtp_capture import SmtpCapture
 
 REPO = Path(__file__).resolve().parents[2]
@@ -24,7 +25,6 @@ REPO = Path(__file__).resolve().parents[2]
 class Harness:
     def __init__(self, *, dovecot: Dovecot, smtp: SmtpCapture, user: str, db_url: str,
                  tmp_path: Path, extra_config: str = "", clock=None):
-        from tests.conftest import write_config
         self.dovecot, self.smtp, self.user = dovecot, smtp, user
         self.address = f"{user}@example.test"
         self.storage = tmp_path / "storage"

@@ -1,0 +1,89 @@
+"""Throwaway servers and configs shared by the tests, the demo and the benchmark."""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy
+
+from tests.support.dovecot import Dovecot
+from tests.support.smtp_capture import SmtpCapture
+
+PG_URL = os.environ.get("INTAKE_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@contextmanager
+def throwaway_servers(prefix: str) -> Iterator[tuple[Path, Dovecot, SmtpCapture]]:
+    """A Dovecot and an SMTP capture on loopback, and a folder, all gone afterwards."""
+    root = Path(tempfile.mkdtemp(prefix=prefix))
+    root.chmod(0o755)  # Dovecot delivers as user `mail`
+    dovecot = Dovecot.start(root / "dovecot")
+    smtp = SmtpCapture().start()
+    try:
+        yield root, dovecot, smtp
+    finally:
+        smtp.stop()
+        dovecot.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+def postgres_schema() -> tuple[str, str]:
+    """A fresh schema in the PostgreSQL test database: (url that uses it, schema name)."""
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    engine = sqlalchemy.create_engine(PG_URL)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
+    engine.dispose()
+    separator = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{separator}options=-csearch_path%3D{schema}", schema
+
+
+def drop_postgres_schema(schema: str) -> None:
+    engine = sqlalchemy.create_engine(PG_URL)
+    with engine.begin() as connection:
+        connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
+    engine.dispose()
+
+
+TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
+
+
+def write_config(path: Path, *, dovecot: Dovecot, smtp: SmtpCapture, user: str, db_url: str,
+                 storage: Path, extra: str = "", folders=("INBOX", "Junk")) -> Path:
+    folder_list = ", ".join(f'"{f}"' for f in folders)
+    path.write_text(f"""
+[mailbox]
+host = "127.0.0.1"
+port = {dovecot.imap_port}
+security = "none"
+username = "{user}"
+address = "{user}@example.test"
+password_env = "INTAKE_TEST_IMAP_PASSWORD"
+folders = [{folder_list}]
+
+[smtp]
+host = "127.0.0.1"
+port = {smtp.port}
+security = "none"
+sender = "{user}@example.test"
+
+[database]
+url = "{db_url}"
+
+[storage]
+path = "{storage}"
+
+[replies]
+templates = "{TEMPLATES}"
+
+[digest]
+to = ["changping@example.test"]
+cc = ["staff@example.test"]
+{extra}
+""", encoding="utf-8")
+    return path
