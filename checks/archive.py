@@ -207,7 +207,7 @@ def _overlapping(data: bytes, infos, central_start: int) -> bool:
         end = offset + _LOCAL_HEADER.size + name_len + extra_len + info.compress_size
         spans.append((offset, end))
     spans.sort()
-    for (start_a, end_a), (start_b, _end_b) in zip(spans, spans[1:]):
+    for (_start_a, end_a), (start_b, _end_b) in zip(spans, spans[1:]):
         if start_b < end_a:
             return True
     return bool(spans) and spans[-1][1] > central_start

@@ -17,7 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from intake.app import App, build_app, mailbox_endpoint, renderer, smtp_endpoint
-from intake.errors import ConfigError, IntakeError, MailboxError
+from intake.errors import IntakeError
 from intake.mailbox import Mailbox
 from intake.models import Case, Mail, MailOutcome
 from intake.settings import Settings, load_settings

@@ -13,7 +13,6 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from checks.classify import MailKind, classify
-from checks.findings import Problem
 from checks.rules import Rules
 from checks.submission import assess, carries_materials, missing_items
 from intake import cases
@@ -68,14 +67,12 @@ class Pipeline:
                                                    assessment.submission_name, now, mail)
         else:
             case = cases.sole_case_of(session, read.sender)
-        received = []
+        received = [key for key, found in assessment.items.items() if found.usable]
         if case is not None:
             mail.case_id = case.id
             cases.merge_items(session, case, assessment, mail, self.store, now)
             cases.update_status(session, case, self.rules.item_keys, now, mail)
-            received = [key for key, found in assessment.items.items() if found.usable]
-        have = cases.usable_keys(case) if case else {
-            key for key, found in assessment.items.items() if found.usable}
+        have = cases.usable_keys(case) if case else set(received)
         missing = missing_items(have, self.rules)
         problems = list(assessment.problems)
         problems += [found.problem for found in assessment.items.values()
@@ -85,7 +82,7 @@ class Pipeline:
             name=case.name if case else None,
             department=case.department if case else None,
             case_id=case.id if case else None,
-            received=received or [k for k, f in assessment.items.items() if f.usable],
+            received=received,
             received_all=[key for key in self.rules.item_keys if key in have],
             missing=missing, problems=problems, unmatched=assessment.unmatched,
         )

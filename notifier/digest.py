@@ -72,7 +72,7 @@ def register_xlsx(cases: Sequence[DigestCase], zone: tzinfo, status: str = "ÊùêÊ
             index, case.name, case.department, case.sender,
             _local(case.submitted_at, zone), _local(case.nucleic_acid_at, zone), status, case.case_id,
         ])
-    for column, width in zip("ABCDEFGH", (6, 12, 18, 30, 18, 18, 10, 10)):
+    for column, width in zip("ABCDEFGH", (6, 12, 18, 30, 18, 18, 10, 10), strict=True):
         sheet.column_dimensions[column].width = width
     buffer = io.BytesIO()
     book.save(buffer)

@@ -7,7 +7,7 @@ import io
 import subprocess
 import sys
 import zipfile
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 from openpyxl import load_workbook

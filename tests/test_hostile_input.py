@@ -3,10 +3,8 @@ property-based tests over generated zips and MIME trees."""
 from __future__ import annotations
 
 import base64
-import io
 import os
 import tracemalloc
-import zipfile
 from datetime import datetime, timezone
 from pathlib import Path
 

@@ -24,7 +24,7 @@ def _submission(sender=STUDENT, name="张伟"):
 
 def test_a_mail_failing_three_times_is_quarantined_then_replayed(world):
     world.deliver(_submission())
-    for attempt in range(3):
+    for _ in range(3):
         result = world.cli("poll", env={"INTAKE_FAILPOINTS": "processing=raise"})
         assert result.returncode == 0, result.stderr
     assert world.smtp.messages == []
@@ -100,11 +100,13 @@ def test_session_dropped_mid_poll_loses_nothing(world, dovecot):
     app = world.app()
     try:
         original = app.poller._failpoint
+        recorded = 0
 
-        def drop_at_fifth(name, hits=[0]):
+        def drop_at_fifth(name):
+            nonlocal recorded
             if name == "recorded":
-                hits[0] += 1
-                if hits[0] == 5:
+                recorded += 1
+                if recorded == 5:
                     dovecot.kick(world.user)
             original(name)
 

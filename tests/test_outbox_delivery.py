@@ -1,7 +1,6 @@
 """Replies wait in the outbox while SMTP misbehaves, and go out exactly once when it recovers."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
 
 import pytest
 

@@ -1,7 +1,7 @@
 """Retention: old cases lose their materials and personal data; their rows and history stay."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 
 from sqlalchemy import select
 

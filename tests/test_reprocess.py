@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from tests.support import builders as b
-from tests.support.harness import Harness, body_text
+from tests.support.harness import Harness
 
 PDF = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
 

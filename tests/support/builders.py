@@ -66,7 +66,7 @@ def raw_zip(entries: list[RawEntry], compress: bool = True) -> bytes:
             archive.writestr(info, entry.data)
             placeholders.append(placeholder)
     data = bytearray(buffer.getvalue())
-    for entry, placeholder in zip(entries, placeholders):
+    for entry, placeholder in zip(entries, placeholders, strict=True):
         for _ in range(2):  # local header and central directory
             at = data.find(placeholder)
             assert at >= 0
