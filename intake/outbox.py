@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -29,6 +30,14 @@ class DrainReport:
     errors: list[str] = field(default_factory=list)
 
 
+_ADDRESS = re.compile(r"[^\s<>\"'@,;]+@[^\s<>\"',;]+")
+
+
+def loggable(detail: str) -> str:
+    """A server's answer for the log: bounce texts quote recipients' addresses; those stay out."""
+    return _ADDRESS.sub("<address>", detail)[:200]
+
+
 def backoff(attempts: int) -> timedelta:
     return min(timedelta(minutes=1) * (2 ** max(attempts - 1, 0)), _MAX_BACKOFF)
 
@@ -50,7 +59,8 @@ def drain_outbox(sessions: sessionmaker, connect: Callable[[], AbstractContextMa
                     _settle(sessions, row_id, result.delivery, result.detail, clock(),
                             max_attempts, report)
         except SmtpUnavailable as err:
-            log.warning("SMTP unavailable, %d message(s) wait in the outbox: %s", len(claimed), err)
+            log.warning("SMTP unavailable, %d message(s) wait in the outbox: %s", len(claimed),
+                        loggable(str(err)))
             report.errors.append(str(err))
             for row_id, *_ in claimed:
                 _settle(sessions, row_id, Delivery.RETRY, str(err), clock(), max_attempts, report)
@@ -97,12 +107,12 @@ def _settle(sessions: sessionmaker, row_id: int, delivery: Delivery, detail: str
             row.status = "failed"
             report.failed += 1
             log.error("outbox=%s kind=%s failed permanently after %s attempt(s): %s",
-                      row.id, row.kind, row.attempts, detail[:200])
+                      row.id, row.kind, row.attempts, loggable(detail))
         else:
             row.next_attempt_at = now + backoff(row.attempts)
             report.retrying += 1
             log.warning("outbox=%s kind=%s will retry at %s: %s", row.id, row.kind,
-                        row.next_attempt_at.isoformat(), detail[:200])
+                        row.next_attempt_at.isoformat(), loggable(detail))
 
 
 def pending_count(session: Session) -> int:

@@ -71,3 +71,13 @@ def test_smtp_down_keeps_replies_until_it_is_back(world, clock, smtp):
     world.poll()
     assert len(world.replies_to(STUDENT)) == 1
     assert [m.outcome for m in world.mails() if m.sender == STUDENT] == ["submission"]
+
+
+def test_refusal_logs_carry_no_student_address(world, caplog):
+    world.smtp.refuse_next("550 5.1.1 <zhangwei@example.test>: Recipient address rejected")
+    _submit(world)
+    with caplog.at_level("INFO"):
+        world.poll()
+    ours = "\n".join(r.getMessage() for r in caplog.records if r.name.startswith("intake"))
+    assert "failed permanently" in ours and "<address>" in ours
+    assert STUDENT not in ours
