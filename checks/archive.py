@@ -120,8 +120,13 @@ def is_junk(name: str) -> bool:
     return ("__MACOSX" in parts or base.startswith("._") or base.lower() in _JUNK_NAMES)
 
 
-def unpack(data: bytes, archive_name: str, limits: ArchiveLimits, depth: int = 0) -> ArchiveContents:
-    """The members of a zip, or the reasons it cannot be read."""
+def unpack(data: bytes, archive_name: str, limits: ArchiveLimits, depth: int = 0,
+           passwords: tuple[bytes, ...] = ()) -> ArchiveContents:
+    """The members of a zip, or the reasons it cannot be read.
+
+    An encrypted zip is opened with the first of `passwords` (those the student wrote in the
+    mail) that fits.
+    """
     contents = ArchiveContents()
     kind = sniff_kind(data)
     if kind != "zip":
@@ -141,9 +146,14 @@ def unpack(data: bytes, archive_name: str, limits: ArchiveLimits, depth: int = 0
         if _overlapping(data, infos, archive.start_dir):
             contents.problems.append(Problem("overlapping", archive_name))
             return contents
-        if any(info.flag_bits & _ENCRYPTED_FLAG for info in infos):
-            contents.problems.append(Problem("encrypted", archive_name))
-            return contents
+        encrypted = [info for info in infos if info.flag_bits & _ENCRYPTED_FLAG]
+        if encrypted:
+            password = _fitting_password(archive, encrypted[0], passwords)
+            if password is None:
+                contents.problems.append(Problem("encrypted", archive_name,
+                                                 "wrong_password" if passwords else ""))
+                return contents
+            archive.setpassword(password)
         budget = limits.max_total_bytes
         for info in infos:
             raw_name = info.orig_filename.encode("utf-8" if info.flag_bits & _UTF8_FLAG else "cp437")
@@ -158,7 +168,7 @@ def unpack(data: bytes, archive_name: str, limits: ArchiveLimits, depth: int = 0
                 if depth >= limits.max_nesting:
                     contents.problems.append(Problem("too_deep", member.basename))
                     continue
-                inner = unpack(member.data, member.basename, limits, depth + 1)
+                inner = unpack(member.data, member.basename, limits, depth + 1, passwords)
                 contents.members.extend(inner.members)
                 contents.problems.extend(inner.problems)
                 budget -= sum(len(m.data) for m in inner.members if m.data)
@@ -171,6 +181,18 @@ def unpack(data: bytes, archive_name: str, limits: ArchiveLimits, depth: int = 0
                 contents.problems.append(Problem("archive_too_large", archive_name))
                 break
     return contents
+
+
+def _fitting_password(archive, info, passwords: tuple[bytes, ...]) -> bytes | None:
+    """The first password that opens `info` (ZipCrypto's check byte or AES's verifier)."""
+    for password in passwords:
+        try:
+            with archive.open(info, pwd=password) as stream:
+                stream.read(1)
+            return password
+        except Exception:  # wrong password, or data too broken to tell: try the next one
+            continue
+    return None
 
 
 def _read_member(archive, info, name: str, archive_name: str, limits: ArchiveLimits,

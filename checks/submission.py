@@ -72,15 +72,39 @@ def match_item(file_name: str, rules: Rules) -> str | None:
     return named.pop() if len(named) == 1 else None
 
 
-def assess(attachments: list[Attachment], subject: str, rules: Rules) -> Assessment:
+_PASSWORD = re.compile(
+    r"(?:解压|压缩包|压缩)?(?:密码|口令|password|pwd)\s*(?:是|为|:|：|=|is)?\s*[「\"“']?"
+    r"([^\s「」\"“”'，。,;；、]{1,64})", re.IGNORECASE)
+
+
+def passwords_in(text: str) -> tuple[bytes, ...]:
+    """Zip passwords a student wrote in the mail ("解压密码：1234"), as the bytes tools use.
+
+    WinRAR and 7-Zip write AES passwords as UTF-8; Chinese ZipCrypto tools use GBK.
+    """
+    found: list[bytes] = []
+    for match in _PASSWORD.finditer(text or ""):
+        word = match.group(1)
+        for codec in ("utf-8", "gbk"):
+            try:
+                candidate = word.encode(codec)
+            except UnicodeEncodeError:
+                continue
+            if candidate not in found:
+                found.append(candidate)
+    return tuple(found[:10])
+
+
+def assess(attachments: list[Attachment], subject: str, rules: Rules, body: str = "") -> Assessment:
     """Everything the checks can say about one mail's attachments."""
+    passwords = passwords_in(body)
     candidates: list[tuple[str, bytes | None, Problem | None]] = []
     problems: list[Problem] = []
     archive_names: list[str] = []
     for attachment in attachments:
         if looks_like_archive(attachment.name, attachment.data):
             archive_names.append(attachment.name)
-            contents = unpack(attachment.data, attachment.name, rules.limits)
+            contents = unpack(attachment.data, attachment.name, rules.limits, passwords=passwords)
             problems.extend(contents.problems)
             candidates += [(m.name, m.data, m.problem) for m in contents.members]
         else:

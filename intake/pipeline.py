@@ -60,7 +60,7 @@ class Pipeline:
         return outcome
 
     def _submission(self, session: Session, mail: Mail, read: ReadMail, now: datetime) -> str:
-        assessment = assess(read.attachments, read.subject, self.rules)
+        assessment = assess(read.attachments, read.subject, self.rules, read.body_text)
         case, opened = None, False
         if assessment.submission_name is not None:
             case, opened = cases.find_or_open_case(session, read.sender,

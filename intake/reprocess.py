@@ -93,7 +93,7 @@ def _rebuild(session, case: Case, writer, store: FileStore, rules: Rules,
         Mail.outcome.in_([MailOutcome.SUBMISSION, MailOutcome.FOLLOW_UP])).order_by(Mail.id)).all()
     for mail in mails:
         read = read_mail(store.read(mail.raw_path))
-        case_store.merge_items(session, case, assess(read.attachments, read.subject, rules), mail,
+        case_store.merge_items(session, case, assess(read.attachments, read.subject, rules, read.body_text), mail,
                                writer, mail.processed_at or mail.fetched_at)
     for item in case.items:
         if item.kind in kept and kept[item.kind][0] == item.sha256:

@@ -113,3 +113,15 @@ def test_traversal_names_are_only_names():
 ])
 def test_junk(name, junk):
     assert is_junk(name) is junk
+
+
+@pytest.mark.parametrize("maker", [b.zipcrypto_zip, b.aes_zip])
+def test_encrypted_zips_open_with_the_password_from_the_mail(maker):
+    if maker is b.zipcrypto_zip and not __import__("shutil").which("zip"):
+        pytest.skip("Info-ZIP is needed to make a real ZipCrypto archive")
+    data = maker({"核酸.jpg": b.picture(), "承诺书.jpg": b.picture()})
+    opened = unpack(data, "a.zip", LIMITS, passwords=(b"nope", b"1234"))
+    assert sorted(m.name for m in opened.members) == ["承诺书.jpg", "核酸.jpg"]
+    assert all(m.data and m.data[:3] == b"\xff\xd8\xff" for m in opened.members)
+    wrong = unpack(data, "a.zip", LIMITS, passwords=(b"nope",))
+    assert [(p.code, p.detail) for p in wrong.problems] == [("encrypted", "wrong_password")]

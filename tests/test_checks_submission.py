@@ -119,3 +119,15 @@ def test_cloud_links_and_questions():
     other = _facts(has_materials=False, subject="组会")
     assert classify(other, RULES, OWN) == MailKind.OTHER
     assert loop_reason(other, OWN) is None
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("解压密码：1234", [b"1234"]),
+    ("老师好，压缩包密码是 abc123。谢谢", [b"abc123"]),
+    ("Password: Pa55word", [b"Pa55word"]),
+    ("密码为「张伟」", ["张伟".encode(), "张伟".encode("gbk")]),
+    ("附件是材料", []),
+])
+def test_passwords_written_in_the_mail(text, expected):
+    from checks.submission import passwords_in
+    assert list(passwords_in(text)) == expected

@@ -331,3 +331,12 @@ def test_chinese_junk_folder_by_either_name(dovecot, smtp, mailbox_user, sqlite_
     report, _ = world.poll()
     assert report.ok and report.outcomes["submission"] == 1
     assert len(world.replies_to(STUDENT)) == 1
+
+
+def test_encrypted_zip_with_its_password_in_the_body_is_read(world):
+    world.deliver(b.mail(sender=STUDENT, body="老师好，附件是我的材料，解压密码：1234",
+                         attachments=[("张伟+物理系+健康宝弹窗.zip", b.aes_zip(b.five_pictures()))]))
+    world.poll()
+    [case] = world.cases_json()
+    assert case["status"] == "complete"
+    assert "已收齐" in world.replies_to(STUDENT)[0].message["Subject"]
