@@ -85,7 +85,7 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
     failpoint = failpoint or Failpoints.from_environment()
     logging.getLogger().setLevel(settings.logging.level)
     rules = settings.rules.to_rules()
-    engine = make_engine(settings.database.url)
+    engine = make_engine(settings.database.url, settings.database.busy_timeout_seconds)
     create_schema(engine)
     sessions = session_factory(engine)
     store = FileStore(settings.storage.path)

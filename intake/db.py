@@ -15,14 +15,14 @@ from sqlalchemy.orm import sessionmaker
 from intake.errors import IntakeError
 
 
-def make_engine(url: str) -> Engine:
+def make_engine(url: str, busy_timeout_seconds: float = 30) -> Engine:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://"):]
     if url.startswith("sqlite"):
         database = url.split("///", 1)[-1]
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        engine = create_engine(url, connect_args={"timeout": 30})
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_seconds})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -30,9 +30,8 @@ def make_engine(url: str) -> Engine:
 
 def _sqlite_pragmas(connection, _record):
     cursor = connection.cursor()
-    # WAL lets `intake cases` read while the daemon writes; the timeout waits out a writer.
+    # WAL lets `intake cases` read while the daemon writes.
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
 

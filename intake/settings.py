@@ -72,6 +72,7 @@ class SmtpSettings(_Section):
 
 class DatabaseSettings(_Section):
     url: str = "sqlite:///var/intake.db"
+    busy_timeout_seconds: float = Field(30, gt=0)  # SQLite: how long to wait for another writer
 
 
 class StorageSettings(_Section):

@@ -146,3 +146,26 @@ def test_unreachable_database_marks_nothing_handled(world):
     world.config.write_text(good)
     assert world.cli("poll").returncode == 0
     assert len(world.replies_to(STUDENT)) == 1
+
+
+def test_locked_database_fails_the_poll_cleanly(dovecot, smtp, mailbox_user, tmp_path, env_password):
+    import sqlite3
+    url = f"sqlite:///{tmp_path}/intake.db"
+    world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=url, tmp_path=tmp_path)
+    world.config.write_text(world.config.read_text().replace(
+        f'url = "{url}"', f'url = "{url}"\nbusy_timeout_seconds = 1'))
+    assert world.cli("cases").returncode == 0  # creates the schema
+    world.deliver(_submission())
+    other = sqlite3.connect(tmp_path / "intake.db")
+    other.execute("BEGIN EXCLUSIVE")  # another program holds the write lock
+    try:
+        result = world.cli("poll")
+    finally:
+        other.rollback()
+        other.close()
+    assert result.returncode == 1
+    assert "database" in result.stderr.lower()
+    assert all(b"$JkbIntake" not in f for f in world.flags().values())
+    assert world.smtp.messages == []
+    assert world.cli("poll").returncode == 0
+    assert len(world.replies_to(STUDENT)) == 1
