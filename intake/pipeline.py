@@ -85,6 +85,7 @@ class Pipeline:
             received=received,
             received_all=[key for key in self.rules.item_keys if key in have],
             missing=missing, problems=problems, unmatched=assessment.unmatched,
+            extra={"forwarded": case is not None and case.digest_id is not None},
         )
         self._queue_reply(session, mail, read, facts, case, now)
         if case is None:

@@ -58,6 +58,7 @@ class ReplyWriter:
             "items": items,
             "rule_example": f"张伟+物理系+{self._rules.name_suffix}.zip",
             "office": self._office,
+            "forwarded": False,
             **facts.extra,
         }
 

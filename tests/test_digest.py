@@ -314,3 +314,16 @@ def test_student_text_is_escaped_in_the_digest(world):
     html = html_text(sent.message)
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert sent.recipients == [OFFICE, STAFF]
+
+
+def test_mail_after_forwarding_is_acknowledged_as_already_forwarded(world):
+    _submit(world, "张伟", "物理系", "zw@example.test")
+    world.poll()
+    _digest(world)
+    world.smtp.clear()
+    world.deliver(b.mail(sender="zw@example.test", subject="Re: 张伟+物理系+健康宝弹窗",
+                         attachments=[("核酸.jpg", b.picture(color=(5, 5, 5)))]))
+    world.poll()
+    [reply] = world.replies_to("zw@example.test")
+    assert "此前已报送" in body_text(reply.message)
+    assert "每日汇总时把你的材料报送" not in body_text(reply.message)
