@@ -38,6 +38,14 @@ class PollSettings:
     fetch_batch: int = 50
 
 
+def _copy_as_duplicate(mail: Mail, original_id: int | None) -> Mail:
+    return Mail(folder=mail.folder, uidvalidity=mail.uidvalidity, uid=mail.uid,
+                message_id=mail.message_id, sha256=mail.sha256, size=mail.size,
+                internal_date=mail.internal_date, fetched_at=mail.fetched_at,
+                raw_path=mail.raw_path, outcome=MailOutcome.DUPLICATE, attempts=0,
+                duplicate_of_id=original_id, processed_at=mail.fetched_at)
+
+
 @dataclass(frozen=True)
 class Handled:
     outcome: str
@@ -171,9 +179,15 @@ class Poller:
                 with session.begin_nested():
                     self._insert(session, mail)
             except IntegrityError:
-                # Recorded by another worker meanwhile.
-                self._advance(session, folder, summary.uid)
-                return None
+                session.expunge_all()
+                if self._already_recorded(session, folder, uidvalidity, summary.uid):
+                    self._advance(session, folder, summary.uid)  # another worker took this one
+                    return None
+                # Another worker claimed the same Message-ID from another folder just now:
+                # this copy is recorded as its duplicate.
+                mail = _copy_as_duplicate(mail, self._original(session, mail.dedupe_key))
+                session.add(mail)
+                session.flush()
             self._advance(session, folder, summary.uid)
             return mail.id
 
