@@ -499,7 +499,7 @@ def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Their debug output quotes protocol traffic and message contents: personal data.
-    for noisy in ("imapclient", "mailparser", "PIL", "apscheduler.executors"):
+    for noisy in ("imapclient", "mailparser", "PIL", "apscheduler.executors", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     try:
         cli.main(args=argv, prog_name="intake", standalone_mode=False)
