@@ -92,6 +92,12 @@ def usable_keys(case: Case) -> set[str]:
     return {item.kind for item in case.items if item.usable}
 
 
+def missing_keys(case: Case, required: tuple[str, ...]) -> list[str]:
+    """The items the case still lacks or has only unusable files for, in the rules' order."""
+    usable = usable_keys(case)
+    return [key for key in required if key not in usable]
+
+
 def status_from_items(case: Case, required: tuple[str, ...]) -> str:
     return COMPLETE if set(required) <= usable_keys(case) else INCOMPLETE
 

@@ -17,6 +17,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from intake.app import App, build_app, mailbox_endpoint, renderer, smtp_endpoint
+from intake import cases as case_store
 from intake.errors import IntakeError
 from intake.mailbox import Mailbox
 from intake.models import Case, Mail, MailOutcome
@@ -98,11 +99,10 @@ def cases(obj: _Context, as_json: bool, as_csv: bool, status: str | None, depart
         with app.sessions() as session:
             rows = []
             for case in session.scalars(query):
-                usable = {item.kind for item in case.items if item.usable}
                 rows.append({
                     "id": case.id, "name": case.name, "department": case.department,
                     "sender": case.sender, "status": case.status,
-                    "missing": [key for key in rules.item_keys if key not in usable],
+                    "missing": case_store.missing_keys(case, rules.item_keys),
                     "created_at": case.created_at.isoformat(),
                     "completed_at": case.completed_at.isoformat() if case.completed_at else None,
                     "digest_id": case.digest_id,

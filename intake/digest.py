@@ -27,7 +27,7 @@ from intake.pipeline import queue
 from intake.storage import FileStore, material_name
 from notifier.compose import FileAttachment
 from notifier.digest import DigestAddressing, DigestCase, build_digest
-from notifier.render import TemplateRenderer
+from notifier.render import TemplateRenderer, local_time
 from notifier.replies import ReplyFacts, ReplyWriter
 
 log = logging.getLogger(__name__)
@@ -175,8 +175,7 @@ class DigestService:
         facts = ReplyFacts("reply_renew_nucleic_acid", name=case.name, department=case.department,
                            case_id=case.id, extra={
                                "hours": self._options.nucleic_acid_hours,
-                               "nucleic_acid_at": received.astimezone(self._options.zone)
-                               .strftime("%Y-%m-%d %H:%M")})
+                               "nucleic_acid_at": local_time(received, self._options.zone)})
         last_mail = session.get(Mail, nat.mail_id)
         outgoing = self._replies.write(facts, case.sender, now, None, [])
         queue(session, key=key, kind="reply_renew_nucleic_acid", outgoing=outgoing, now=now,

@@ -81,7 +81,7 @@ def reprocess(sessions: sessionmaker, store: FileStore, rules: Rules, replies: R
 def _rebuild(session, case: Case, writer, store: FileStore, rules: Rules,
              now: datetime) -> CaseChange | None:
     old_status = case.status
-    old_missing = tuple(k for k in rules.item_keys if k not in case_store.usable_keys(case))
+    old_missing = tuple(case_store.missing_keys(case, rules.item_keys))
     kept = {item.kind: (item.sha256, item.problem) for item in case.items
             if item.problem in _KEPT_PROBLEMS}
     for item in list(case.items):
@@ -100,7 +100,7 @@ def _rebuild(session, case: Case, writer, store: FileStore, rules: Rules,
             item.usable, item.problem = False, kept[item.kind][1]
     if old_status not in _KEPT_STATUSES:
         case_store.update_status(session, case, rules.item_keys, now, None)
-    new_missing = tuple(k for k in rules.item_keys if k not in case_store.usable_keys(case))
+    new_missing = tuple(case_store.missing_keys(case, rules.item_keys))
     if (case.status, new_missing) == (old_status, old_missing):
         return None
     return CaseChange(case.id, old_status, case.status, old_missing, new_missing)

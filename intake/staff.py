@@ -18,6 +18,7 @@ from intake.errors import IntakeError
 from intake.models import Case, Event, Mail, Outbox
 from intake.pipeline import queue
 from intake.storage import FileStore, material_name
+from notifier.render import local_time
 from notifier.replies import ReplyFacts, ReplyWriter
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class StaffDesk:
                                     reason=reason, items=list(items), old=case.status)
             case.status, case.hold_reason, case.updated_at = case_store.REJECTED, None, now
             session.flush()
-            missing = [key for key in self.item_keys if key not in case_store.usable_keys(case)]
+            missing = case_store.missing_keys(case, self.item_keys)
             facts = ReplyFacts("reply_rejected", name=case.name, department=case.department,
                                case_id=case.id, missing=missing,
                                extra={"reason": reason, "rejected_items": list(items)})
@@ -124,7 +125,8 @@ class StaffDesk:
             case = session.get(Case, case_id)
             if case is None:
                 raise IntakeError(f"no case {case_id}; `intake cases` lists them")
-            local = lambda moment: moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else None  # noqa: E731
+            def local(moment):
+                return local_time(moment, zone)
             mails = session.scalars(select(Mail).where(Mail.case_id == case_id).order_by(Mail.id)).all()
             replies = session.scalars(select(Outbox).where(Outbox.case_id == case_id)
                                       .order_by(Outbox.id)).all()
@@ -135,7 +137,7 @@ class StaffDesk:
                 "sender": case.sender, "status": case.status, "hold_reason": case.hold_reason,
                 "created_at": local(case.created_at), "completed_at": local(case.completed_at),
                 "approved_by": case.approved_by, "digest_id": case.digest_id,
-                "missing": [key for key in self.item_keys if key not in case_store.usable_keys(case)],
+                "missing": case_store.missing_keys(case, self.item_keys),
                 "items": [{"kind": item.kind, "usable": item.usable, "problem": item.problem,
                            "file": item.original_name, "type": item.file_type,
                            "mail_id": item.mail_id, "received_at": local(item.received_at)}

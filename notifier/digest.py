@@ -12,7 +12,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 
 from notifier.compose import FileAttachment, OutgoingMail, build_message, new_message_id
-from notifier.render import TemplateRenderer
+from notifier.render import TemplateRenderer, local_time
 
 REGISTER_COLUMNS = ("序号", "姓名", "院（系）", "联系方式", "提交时间", "核酸上传时间", "状态", "案件编号")
 _BASE64_GROWTH = 1.37  # base64 with line breaks
@@ -70,17 +70,14 @@ def register_xlsx(cases: Sequence[DigestCase], zone: tzinfo, status: str = "材�
     for index, case in enumerate(cases, start=1):
         sheet.append([
             index, case.name, case.department, case.sender,
-            _local(case.submitted_at, zone), _local(case.nucleic_acid_at, zone), status, case.case_id,
+            local_time(case.submitted_at, zone) or "", local_time(case.nucleic_acid_at, zone) or "",
+            status, case.case_id,
         ])
     for column, width in zip("ABCDEFGH", (6, 12, 18, 30, 18, 18, 10, 10), strict=True):
         sheet.column_dimensions[column].width = width
     buffer = io.BytesIO()
     book.save(buffer)
     return buffer.getvalue()
-
-
-def _local(moment: datetime | None, zone: tzinfo) -> str:
-    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else ""
 
 
 @dataclass(frozen=True)
@@ -124,8 +121,8 @@ def build_digest(cases: Sequence[DigestCase], *, date_label: str, digest_id: int
 def _row(case: DigestCase, zone: tzinfo) -> dict:
     return {
         "case_id": case.case_id, "name": case.name, "department": case.department,
-        "sender": case.sender, "completed_at": _local(case.completed_at, zone),
-        "nucleic_acid_at": _local(case.nucleic_acid_at, zone),
+        "sender": case.sender, "completed_at": local_time(case.completed_at, zone) or "",
+        "nucleic_acid_at": local_time(case.nucleic_acid_at, zone) or "",
         "mails": ", ".join(f"#{mail_id}" for mail_id in case.mail_ids),
         "archive": case.archive_name,
     }

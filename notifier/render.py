@@ -3,11 +3,17 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 from pathlib import Path
 
 import jinja2
 
 PARTS = ("subject", "txt", "html")
+
+
+def local_time(moment: datetime | None, zone: tzinfo) -> str | None:
+    """A moment as people in `zone` read it, to the minute."""
+    return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else None
 
 
 @dataclass(frozen=True)
