@@ -74,9 +74,9 @@ def smtp_endpoint(settings: Settings) -> SmtpEndpoint:
 
 def renderer(settings: Settings) -> TemplateRenderer:
     folder = settings.replies.templates
-    if not (folder / "reply_complete.subject.j2").is_file():
-        raise ConfigError(f"replies.templates: no templates in {folder}; point it at the folder "
-                          f"holding reply_complete.subject.j2 (config/templates in the project)")
+    if folder is not None and not folder.is_dir():
+        raise ConfigError(f"replies.templates: {folder} is not a folder; create it and put there only "
+                          f"the templates you change (the defaults ship with intake), or remove the key")
     return TemplateRenderer(folder)
 
 

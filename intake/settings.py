@@ -152,7 +152,7 @@ class RulesSettings(_Section):
 
 
 class RepliesSettings(_Section):
-    templates: Path = Path("templates")
+    templates: Path | None = None  # a folder whose files override the packaged defaults
     per_sender_per_day: int = Field(8, ge=1)
 
 
@@ -254,6 +254,7 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
     return settings.model_copy(update={
         "mailbox": ca(settings.mailbox), "smtp": ca(settings.smtp),
         "storage": settings.storage.model_copy(update={"path": resolve(settings.storage.path)}),
-        "replies": settings.replies.model_copy(update={"templates": resolve(settings.replies.templates)}),
+        "replies": settings.replies.model_copy(update={"templates": resolve(settings.replies.templates)
+                                                   if settings.replies.templates else None}),
         "database": settings.database.model_copy(update={"url": url}),
     })

@@ -1,4 +1,5 @@
-"""Templates: one subject/text/html triplet per mail kind, in the operator's folder."""
+"""Templates: one subject/text/html triplet per mail kind. The defaults ship inside this package;
+an operator's folder overrides them file by file."""
 from __future__ import annotations
 
 import re
@@ -9,6 +10,7 @@ from pathlib import Path
 import jinja2
 
 PARTS = ("subject", "txt", "html")
+DEFAULT_TEMPLATES = Path(__file__).resolve().parent / "templates"
 
 
 def local_time(moment: datetime | None, zone: tzinfo) -> str | None:
@@ -24,8 +26,10 @@ class Rendered:
 
 
 class TemplateRenderer:
-    def __init__(self, folder: Path):
-        loader = jinja2.FileSystemLoader(str(folder))
+    def __init__(self, folder: Path | None = None):
+        loaders: list[jinja2.BaseLoader] = [jinja2.FileSystemLoader(str(folder))] if folder else []
+        loaders.append(jinja2.FileSystemLoader(str(DEFAULT_TEMPLATES)))
+        loader = jinja2.ChoiceLoader(loaders)
         self._plain = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,
                                          autoescape=False, keep_trailing_newline=True)
         self._html = jinja2.Environment(loader=loader, undefined=jinja2.StrictUndefined,

@@ -54,8 +54,7 @@ def test_missing_config_and_missing_secret_exit_2(tmp_path):
     result = _run("--config", str(tmp_path / "nope.toml"), "poll")
     assert result.returncode == 2 and "not found" in result.stderr
     config = tmp_path / "intake.toml"
-    config.write_text(EXAMPLE.read_text(encoding="utf-8").replace('"templates"', f'"{REPO / "config" / "templates"}"'),
-                      encoding="utf-8")
+    config.write_text(EXAMPLE.read_text(encoding="utf-8"), encoding="utf-8")
     result = _run("--config", str(config), "poll", unset=("INTAKE_IMAP_PASSWORD",))
     assert result.returncode == 2
     assert "mailbox.password_env: environment variable INTAKE_IMAP_PASSWORD is not set" in result.stderr
@@ -108,10 +107,9 @@ def test_check_config_renders_every_template_and_names_a_broken_one(dovecot, smt
                                                                     sqlite_url, tmp_path, env_password):
     import shutil
     templates = tmp_path / "templates"
-    shutil.copytree(REPO / "config" / "templates", templates)
+    templates.mkdir()
     world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url, tmp_path=tmp_path)
-    world.config.write_text(world.config.read_text().replace(
-        f'templates = "{REPO / "config" / "templates"}"', f'templates = "{templates}"'))
+    world.config.write_text(world.config.read_text() + f'\n[replies]\ntemplates = "{templates}"\n')
     result = world.cli("check-config")
     assert result.returncode == 0, result.stderr
     assert "every template renders" in result.stdout
@@ -124,7 +122,11 @@ def test_check_config_renders_every_template_and_names_a_broken_one(dovecot, smt
     (templates / "reply_complete.txt.j2").write_text("{% if %}", encoding="utf-8")
     broken = world.cli("check-config")
     assert broken.returncode == 2 and "reply_complete.txt.j2 line 1" in broken.stderr
-    shutil.copy(REPO / "config" / "templates" / "reply_complete.txt.j2", templates)
-    (templates / "digest.html.j2").unlink()
+    # The operator's folder overrides file by file: one changed template, the packaged rest.
+    (templates / "reply_complete.txt.j2").write_text("{{ name }}同学，材料齐了（本系定制）", encoding="utf-8")
+    customised = world.cli("check-config")
+    assert customised.returncode == 0, customised.stderr
+    (templates.parent / "gone").mkdir()
+    world.config.write_text(world.config.read_text().replace(str(templates), str(templates.parent / "missing")))
     broken = world.cli("check-config")
-    assert broken.returncode == 2 and "digest.html.j2 is missing" in broken.stderr
+    assert broken.returncode == 2 and "replies.templates" in broken.stderr

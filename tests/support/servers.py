@@ -50,7 +50,7 @@ def drop_postgres_schema(schema: str) -> None:
     engine.dispose()
 
 
-TEMPLATES = Path(__file__).resolve().parents[2] / "config" / "templates"
+TEMPLATES = Path(__file__).resolve().parents[2] / "notifier" / "templates"
 
 
 def write_config(path: Path, *, dovecot: Dovecot, smtp: SmtpCapture, user: str, db_url: str,
@@ -77,9 +77,6 @@ url = "{db_url}"
 
 [storage]
 path = "{storage}"
-
-[replies]
-templates = "{TEMPLATES}"
 
 [digest]
 to = ["changping@example.test"]
