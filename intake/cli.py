@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from intake.app import App, build_app, mailbox_endpoint, renderer, smtp_endpoint
 from intake import cases as case_store
+from intake.db import read_session
 from intake.errors import IntakeError
 from intake.mailbox import Mailbox
 from intake.models import Case, Mail, MailOutcome
@@ -96,7 +97,7 @@ def cases(obj: _Context, as_json: bool, as_csv: bool, status: str | None, depart
         pattern = f"%{search.lower()}%"
         query = query.where(or_(Case.name.like(f"%{search}%"), Case.sender.like(pattern)))
     try:
-        with app.sessions() as session:
+        with read_session(app.sessions) as session:
             rows = []
             for case in session.scalars(query):
                 rows.append({
@@ -308,7 +309,7 @@ def quarantine(obj: _Context, as_json: bool) -> None:
     """Mails that failed processing three times, kept with their error."""
     app = obj.app()
     try:
-        with app.sessions() as session:
+        with read_session(app.sessions) as session:
             rows = [{"id": m.id, "folder": m.folder, "uid": m.uid, "attempts": m.attempts,
                      "error": m.error, "fetched_at": m.fetched_at.isoformat()}
                     for m in session.scalars(select(Mail).where(

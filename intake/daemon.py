@@ -12,6 +12,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
 from intake.app import App
+from intake.db import read_session
 from intake.errors import IntakeError
 from intake.models import Digest
 
@@ -111,7 +112,7 @@ class Daemon:
         """Run today's digest once if the daemon was down at its time."""
         settings = self.app.settings
         today = self.app.digests.today()
-        with self.app.sessions() as session:
+        with read_session(self.app.sessions) as session:
             made = session.scalar(select(Digest.id).where(
                 Digest.run_key == f"scheduled:{today}")) is not None
         if digest_due(self.app.clock(), settings.digest.time, settings.zone, made):

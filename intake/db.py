@@ -10,7 +10,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from intake.errors import IntakeError
 
@@ -23,17 +23,35 @@ def make_engine(url: str, busy_timeout_seconds: float = 30) -> Engine:
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         engine = create_engine(url, connect_args={"timeout": busy_timeout_seconds})
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_connect)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(url, pool_pre_ping=True)
 
 
-def _sqlite_pragmas(connection, _record):
-    cursor = connection.cursor()
+# Execution option for a connection that only reads: its transaction starts deferred and so
+# never waits for, or holds up, a writer.
+READ_ONLY = {"sqlite_begin": "DEFERRED"}
+
+
+def _sqlite_connect(dbapi_connection, _record):
+    cursor = dbapi_connection.cursor()
     # WAL lets `intake cases` read while the daemon writes.
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.close()
+    # SQLAlchemy's pysqlite recipe: Python's sqlite3 driver would emit BEGIN only before DML and
+    # treat a SAVEPOINT as the start of a transaction, so releasing a begin_nested() committed
+    # everything so far. The driver stays in autocommit and _sqlite_begin emits BEGIN instead.
+    dbapi_connection.isolation_level = None
+
+
+def _sqlite_begin(connection) -> None:
+    # IMMEDIATE takes the write lock at the start, waiting up to the busy timeout: the daemon and
+    # a staff command wait for each other instead of one failing with "database is locked" when
+    # both upgrade a read to a write at once (which SQLite cannot wait out).
+    mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+    connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -49,7 +67,7 @@ def _alembic(connection) -> Config:
 def schema_revisions(engine: Engine) -> tuple[str | None, str, bool]:
     """(the database's revision, the code's, whether the database has any tables at all)."""
     head = ScriptDirectory.from_config(_alembic(None)).get_current_head()
-    with engine.connect() as connection:
+    with engine.connect().execution_options(**READ_ONLY) as connection:
         current = MigrationContext.configure(connection).get_current_revision()
         has_tables = bool(inspect(connection).get_table_names())
     return current, head, has_tables
@@ -86,6 +104,13 @@ def create_schema(engine: Engine) -> None:
                           f"run `intake migrate` (back up the database first)")
     raise IntakeError(f"the database schema is at an unknown revision {current!r} (made by a newer "
                       f"version of intake, or not by intake at all); refusing to run against it")
+
+
+def read_session(sessions: sessionmaker) -> Session:
+    """A session for looking only: on SQLite it neither waits for nor holds up a writer."""
+    session = sessions()
+    session.connection(execution_options=READ_ONLY)
+    return session
 
 
 def session_factory(engine: Engine) -> sessionmaker:

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake import cases as case_store
+from intake.db import read_session
 from intake.errors import IntakeError
 from intake.models import Case, Event, Mail, Outbox
 from intake.pipeline import queue
@@ -121,7 +122,7 @@ class StaffDesk:
 
     def show(self, case_id: int, zone: tzinfo) -> dict:
         """Everything about one case, for a person to read."""
-        with self.sessions() as session:
+        with read_session(self.sessions) as session:
             case = session.get(Case, case_id)
             if case is None:
                 raise IntakeError(f"no case {case_id}; `intake cases` lists them")

@@ -8,6 +8,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import sessionmaker
 
 from intake.daemon import digest_trigger
+from intake.db import read_session
 from intake.models import Case, Digest, FolderState, Mail, MailOutcome, Outbox
 from intake.settings import Settings
 
@@ -32,7 +33,7 @@ def gather(sessions: sessionmaker, settings: Settings, now: datetime, stale_poll
     status = Status()
     interval = timedelta(seconds=settings.schedule.poll_seconds)
     start_of_day = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
-    with sessions() as session:
+    with read_session(sessions) as session:
         states = {s.folder: s for s in session.scalars(select(FolderState))}
         for folder in settings.mailbox.folders:
             state = states.get(folder)
