@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.dovecot import PASSWORD, Dovecot
-from tests.support.servers import drop_postgres_schema, postgres_schema
+from tests.support.servers import drop_postgres_schema, postgres_schema, postgres_server
 from tests.support.smtp_capture import SmtpCapture
 
 _users = itertools.count(1)
@@ -40,24 +40,50 @@ def mailbox_user() -> str:
     return f"dept{next(_users)}-{uuid.uuid4().hex[:6]}"
 
 
+# Which tests ran on which database, for the line in the terminal summary.
+_RAN_ON = pytest.StashKey[dict]()
+
+
+def _ran_on(request, database: str) -> None:
+    request.config.stash.setdefault(_RAN_ON, {})[request.node.nodeid] = database
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path) -> str:
     if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/intake.db"
+        return request.getfixturevalue("sqlite_url")
     return request.getfixturevalue("db_url_pg")
 
 
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The configured PostgreSQL (INTAKE_TEST_PG_URL) if it answers, else a throwaway cluster
+    started for this session on a free loopback port."""
+    with postgres_server() as url:
+        yield url
+
+
 @pytest.fixture
-def db_url_pg() -> str:
+def db_url_pg(request, pg_server) -> str:
     """A fresh schema in the PostgreSQL test database, dropped afterwards."""
-    url, schema = postgres_schema()
+    _ran_on(request, "postgresql")
+    url, schema = postgres_schema(pg_server)
     yield url
-    drop_postgres_schema(schema)
+    drop_postgres_schema(schema, pg_server)
 
 
 @pytest.fixture
-def sqlite_url(tmp_path) -> str:
+def sqlite_url(request, tmp_path) -> str:
+    _ran_on(request, "sqlite")
     return f"sqlite:///{tmp_path}/intake.db"
+
+
+def pytest_terminal_summary(terminalreporter, config) -> None:
+    ran = config.stash.get(_RAN_ON, {})
+    counts = {database: sum(1 for value in ran.values() if value == database)
+              for database in ("sqlite", "postgresql")}
+    terminalreporter.write_line(f"database tests: {counts['sqlite']} on SQLite, "
+                                f"{counts['postgresql']} on PostgreSQL")
 
 
 @pytest.fixture

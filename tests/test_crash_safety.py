@@ -34,10 +34,7 @@ def _intake(world, *args, failpoints=""):
 @pytest.fixture(params=[("sqlite", 200), ("postgresql", 80)], ids=["sqlite", "postgresql"])
 def crashed_world(request, dovecot, smtp, mailbox_user, tmp_path, env_password):
     kind, count = request.param
-    if kind == "sqlite":
-        url = f"sqlite:///{tmp_path}/intake.db"
-    else:
-        url = request.getfixturevalue("db_url_pg")
+    url = request.getfixturevalue("sqlite_url" if kind == "sqlite" else "db_url_pg")
     world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=url, tmp_path=tmp_path)
     for index in range(count):
         skip = ("核酸",) if index % 5 == 0 else ()

@@ -280,28 +280,24 @@ def test_crash_after_commit_sends_the_digest_once_on_restart(world):
     assert len(world.smtp.to(OFFICE)) == 1
 
 
-def test_two_workers_on_postgres_send_one_digest(dovecot, smtp, mailbox_user, tmp_path, env_password, clock):
-    from tests.support.servers import drop_postgres_schema, postgres_schema
-    url, schema = postgres_schema()
-    try:
-        world = _world(dovecot, smtp, mailbox_user, url, tmp_path, clock)
-        for index in range(5):
-            _submit(world, f"张{index}", "物理系", f"s{index}@example.test")
-        world.poll()
-        smtp.clear()
-        command = [sys.executable, "-m", "intake", "--config", str(world.config), "digest", "--scheduled",
-                   "--date", "2026-11-21"]
-        import os
-        env = {**os.environ, "INTAKE_TEST_IMAP_PASSWORD": "x"}
-        workers = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                   for _ in range(2)]
-        outputs = [worker.communicate(timeout=120) for worker in workers]
-        assert all(worker.returncode == 0 for worker in workers), outputs
-        assert sum("5 case(s)" in out for out, _ in outputs) == 1
-        assert sum("no digest" in out for out, _ in outputs) == 1
-        assert len(smtp.to(OFFICE)) == 1
-    finally:
-        drop_postgres_schema(schema)
+def test_two_workers_on_postgres_send_one_digest(dovecot, smtp, mailbox_user, tmp_path, env_password, clock,
+                                                db_url_pg):
+    world = _world(dovecot, smtp, mailbox_user, db_url_pg, tmp_path, clock)
+    for index in range(5):
+        _submit(world, f"张{index}", "物理系", f"s{index}@example.test")
+    world.poll()
+    smtp.clear()
+    command = [sys.executable, "-m", "intake", "--config", str(world.config), "digest", "--scheduled",
+               "--date", "2026-11-21"]
+    import os
+    env = {**os.environ, "INTAKE_TEST_IMAP_PASSWORD": "x"}
+    workers = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(2)]
+    outputs = [worker.communicate(timeout=120) for worker in workers]
+    assert all(worker.returncode == 0 for worker in workers), outputs
+    assert sum("5 case(s)" in out for out, _ in outputs) == 1
+    assert sum("no digest" in out for out, _ in outputs) == 1
+    assert len(smtp.to(OFFICE)) == 1
 
 
 def test_student_text_is_escaped_in_the_digest(world):

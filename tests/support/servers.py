@@ -32,19 +32,30 @@ def throwaway_servers(prefix: str) -> Iterator[tuple[Path, Dovecot, SmtpCapture]
         shutil.rmtree(root, ignore_errors=True)
 
 
-def postgres_schema() -> tuple[str, str]:
+@contextmanager
+def postgres_server(url: str = PG_URL) -> Iterator[str]:
+    """The PostgreSQL at url if one answers there, else a throwaway cluster of our own."""
+    from tests.support.postgres import answers, throwaway_cluster
+    if answers(url):
+        yield url
+        return
+    with throwaway_cluster() as own:
+        yield own
+
+
+def postgres_schema(server: str = PG_URL) -> tuple[str, str]:
     """A fresh schema in the PostgreSQL test database: (url that uses it, schema name)."""
     schema = f"t_{uuid.uuid4().hex[:12]}"
-    engine = sqlalchemy.create_engine(PG_URL)
+    engine = sqlalchemy.create_engine(server)
     with engine.begin() as connection:
         connection.execute(sqlalchemy.text(f'CREATE SCHEMA "{schema}"'))
     engine.dispose()
-    separator = "&" if "?" in PG_URL else "?"
-    return f"{PG_URL}{separator}options=-csearch_path%3D{schema}", schema
+    separator = "&" if "?" in server else "?"
+    return f"{server}{separator}options=-csearch_path%3D{schema}", schema
 
 
-def drop_postgres_schema(schema: str) -> None:
-    engine = sqlalchemy.create_engine(PG_URL)
+def drop_postgres_schema(schema: str, server: str = PG_URL) -> None:
+    engine = sqlalchemy.create_engine(server)
     with engine.begin() as connection:
         connection.execute(sqlalchemy.text(f'DROP SCHEMA "{schema}" CASCADE'))
     engine.dispose()
