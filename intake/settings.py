@@ -1,29 +1,39 @@
 """The operator's TOML configuration, validated; only the composition root loads it."""
 from __future__ import annotations
 
+import datetime as dt
 import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from checks.rules import ArchiveLimits, ItemRule, Rules
+from intake.config_messages import explain
 from intake.errors import ConfigError
 
 _ADDRESS = re.compile(r"^[^@\s]+@[^@\s]+$")
 
 
-def _clock_time(value: str) -> str:
-    if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d", value):
-        raise ValueError("use 24-hour HH:MM, e.g. \"17:00\"")
-    return value
+def _clock_time(value) -> str:
+    """"17:00", "9:00" (as 09:00) or a TOML time 09:00:00, as HH:MM."""
+    if isinstance(value, dt.time):
+        return value.strftime("%H:%M")
+    if not isinstance(value, str) or not re.fullmatch(r"([01]?\d|2[0-3]):[0-5]\d", value):
+        raise ValueError(f"{value!r} is not a time of day; use 24-hour HH:MM in quotes, e.g. \"17:00\"")
+    return value.zfill(5)
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict: "993" for a port or "yes" for a switch is a mistake to point out, not to guess at.
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+# Paths are written as TOML text.
+_Path = Annotated[Path, Field(strict=False)]
 
 
 def _address(value: str) -> str:
@@ -45,7 +55,7 @@ class MailboxSettings(_Section):
     fetch_batch: int = Field(50, ge=1, le=1000)
     timeout_seconds: float = Field(60, gt=0)
     address: str | None = None  # the mailbox's own address when the login name is not one
-    ca_file: Path | None = None  # trust this CA bundle instead of the system's
+    ca_file: _Path | None = None  # trust this CA bundle instead of the system's
 
     @field_validator("folders")
     @classmethod
@@ -65,7 +75,7 @@ class SmtpSettings(_Section):
     sender_name: str = "健康宝弹窗材料收取"
     timeout_seconds: float = Field(60, gt=0)
     max_attempts: int = Field(12, ge=1)
-    ca_file: Path | None = None
+    ca_file: _Path | None = None
 
     _check_sender = field_validator("sender")(lambda cls, v: _address(v))
 
@@ -76,11 +86,11 @@ class DatabaseSettings(_Section):
 
 
 class StorageSettings(_Section):
-    path: Path = Path("var/storage")
+    path: _Path = Path("var/storage")
 
 
 class DigestSettings(_Section):
-    to: list[str] = []
+    to: list[str]  # required: without it cases would be marked forwarded and nobody gets them
     cc: list[str] = []
     time: str = "17:00"
     max_message_bytes: int = Field(40_000_000, gt=0)
@@ -89,12 +99,20 @@ class DigestSettings(_Section):
     office_name: str = "昌平学工办"
     require_approval: bool = False
 
-    _check_time = field_validator("time")(lambda cls, v: _clock_time(v))
+    _check_time = field_validator("time", mode="before")(lambda cls, v: _clock_time(v))
 
     @field_validator("to", "cc")
     @classmethod
     def _addresses(cls, value: list[str]) -> list[str]:
         return [_address(v) for v in value]
+
+    @field_validator("to")
+    @classmethod
+    def _someone(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("is empty; list the office that receives the daily digest, e.g. "
+                             "to = [\"office@example.com\"]")
+        return value
 
 
 class ScheduleSettings(_Section):
@@ -152,7 +170,7 @@ class RulesSettings(_Section):
 
 
 class RepliesSettings(_Section):
-    templates: Path | None = None  # a folder whose files override the packaged defaults
+    templates: _Path | None = None  # a folder whose files override the packaged defaults
     per_sender_per_day: int = Field(8, ge=1)
 
 
@@ -160,7 +178,7 @@ class RetentionSettings(_Section):
     days: int = Field(180, ge=1)
     time: str = "03:30"
 
-    _check_time = field_validator("time")(lambda cls, v: _clock_time(v))
+    _check_time = field_validator("time", mode="before")(lambda cls, v: _clock_time(v))
 
 
 class LoggingSettings(_Section):
@@ -172,7 +190,7 @@ class Settings(_Section):
     smtp: SmtpSettings
     database: DatabaseSettings = DatabaseSettings()
     storage: StorageSettings = StorageSettings()
-    digest: DigestSettings = DigestSettings()
+    digest: DigestSettings
     schedule: ScheduleSettings = ScheduleSettings()
     rules: RulesSettings = RulesSettings()
     replies: RepliesSettings = RepliesSettings()
@@ -223,21 +241,8 @@ def load_settings(path: Path) -> Settings:
     try:
         settings = Settings.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(_explain(err)) from err
+        raise ConfigError(explain(err)) from err
     return _resolve_paths(settings, path.parent)
-
-
-def _explain(err: ValidationError) -> str:
-    lines = []
-    for problem in err.errors(include_input=False, include_url=False):
-        key = ".".join(str(part) for part in problem["loc"]) or "(top level)"
-        message = problem["msg"]
-        if problem["type"] == "missing":
-            message = "is required; add it to the config file"
-        elif problem["type"] == "extra_forbidden":
-            message = "is not a known key; check its spelling against config/intake.example.toml"
-        lines.append(f"{key}: {message}")
-    return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
 def _resolve_paths(settings: Settings, base: Path) -> Settings:

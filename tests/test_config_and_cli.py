@@ -31,7 +31,7 @@ def test_example_config_is_valid():
 @pytest.mark.parametrize("change,expected", [
     (("port = 993", 'port = "nine"'), "mailbox.port"),
     (('security = "ssl"                 # "ssl" | "starttls" | "none" (none', 'security = "tls" #'), "mailbox.security"),
-    (('time = "17:00"', 'time = "5pm"'), "digest.time: Value error, use 24-hour HH:MM"),
+    (('time = "17:00"', 'time = "5pm"'), "digest.time: '5pm' is not a time of day; use 24-hour HH:MM"),
     (('timezone = "Asia/Shanghai"', 'timezone = "Mars/Olympus"'), "schedule.timezone"),
     (('sender = "jkb-dept@126.com"', 'sender = "other@126.com"'), "smtp.sender must equal smtp.username"),
     (('poll_seconds = 300', 'poll_secs = 300'), "schedule.poll_secs: is not a known key"),
