@@ -66,7 +66,9 @@ def poll(obj: _Context) -> None:
     click.echo(f"handled: {handled or 'nothing new'}; sent {drained.sent}, "
                f"waiting {drained.retrying}, failed {drained.failed}")
     if not report.ok:
-        raise IntakeError("poll incomplete: " + "; ".join(report.errors))
+        failure = IntakeError("poll incomplete: " + "; ".join(report.errors))
+        failure.exit_code = report.exit_code or IntakeError.exit_code
+        raise failure
 
 
 @cli.command()

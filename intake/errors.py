@@ -18,6 +18,14 @@ class MailboxError(IntakeError):
     exit_code = 3
 
 
+class MailboxLoginRefused(MailboxError):
+    """The IMAP server answered and refused the login: the password or 授权码 is wrong."""
+
+
+class MailboxFolderMissing(ConfigError):
+    """mailbox.folders names a folder the server does not have."""
+
+
 class DeliveryError(IntakeError):
     exit_code = 4
 

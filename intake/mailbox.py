@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import email
 import imaplib
+import ast
 import logging
+import re
 import socket
 import ssl
 from collections.abc import Iterable, Iterator
@@ -13,7 +15,7 @@ from datetime import datetime
 from imapclient import IMAPClient, imap_utf7
 from imapclient.exceptions import IMAPClientError, LoginError
 
-from intake.errors import MailboxError
+from intake.errors import MailboxError, MailboxFolderMissing, MailboxLoginRefused
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +71,9 @@ class Mailbox:
             if client.has_capability("ID"):
                 client.id_(_CLIENT_ID)
         except LoginError as err:
-            raise MailboxError(f"IMAP login refused for {endpoint.username} at {endpoint.host}: "
-                               f"{_short(err)}") from err
+            raise MailboxLoginRefused(
+                f"IMAP login refused for {endpoint.username} at {endpoint.host}: {_short(err)}"
+                + _password_hint(endpoint.host, client.welcome)) from err
         except _NETWORK_ERRORS as err:
             raise MailboxError(f"IMAP server {endpoint.host}:{endpoint.port} unreachable: "
                                f"{_short(err)}") from err
@@ -113,13 +116,20 @@ class Mailbox:
         folder = readable_folder_name(folder)
         try:
             if not client.folder_exists(folder):
-                raise MailboxError(f"folder {folder!r} does not exist on the server; check "
-                                   f"mailbox.folders")
+                present = ", ".join(repr(name) for name in self._folder_names())
+                raise MailboxFolderMissing(
+                    f"mailbox.folders: the server has no folder {folder!r}; it has {present}. "
+                    f"Put the names you want read in mailbox.folders")
             info = client.select_folder(folder)
         except _NETWORK_ERRORS as err:
             raise self._broken(f"selecting {folder!r}", err) from err
         permanent = info.get(b"PERMANENTFLAGS", ())
         return FolderStatus(folder, int(info[b"UIDVALIDITY"]), b"\\*" in permanent)
+
+    def _folder_names(self) -> list[str]:
+        listed = self._require().list_folders()
+        return [name if isinstance(name, str) else name.decode(errors="replace")
+                for _flags, _delimiter, name in listed]
 
     def uids_after(self, last_uid: int) -> list[int]:
         client = self._require()
@@ -185,9 +195,40 @@ def readable_folder_name(name: str) -> str:
         return name
 
 
+# NetEase's servers (126.com, 163.com, yeah.net) run Coremail.
+_NETEASE = ("126.com", "163.com", "yeah.net", "188.com", "netease.com")
+
+
+def _password_hint(host: str, welcome) -> str:
+    greeting = _as_text(welcome or b"").lower()
+    if "coremail" in greeting or host.lower().endswith(_NETEASE):
+        return (". NetEase/Coremail mailboxes take the authorization code (授权码) for IMAP, not "
+                "the web-mail password: create one under 设置 → POP3/SMTP/IMAP and put it in the "
+                "variable named by mailbox.password_env")
+    return ""
+
+
+_BYTES_LITERAL = re.compile(r"""(?<!\w)b(['"])(?:\\.|(?!\1).)*\1""")
+
+
+def _as_text(value) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)
+
+
 def _short(err: Exception) -> str:
-    text = str(err) or type(err).__name__
-    return text.splitlines()[0][:300]
+    """The server's reply as a person reads it: text, not b'...' reprs."""
+    parts = [_as_text(arg) for arg in err.args] or [type(err).__name__]
+    text = " ".join(part for part in parts if part) or type(err).__name__
+
+    def decoded(match: re.Match) -> str:
+        try:
+            return ast.literal_eval(match.group(0)).decode("utf-8", errors="replace")
+        except (ValueError, SyntaxError):
+            return match.group(0)
+    text = _BYTES_LITERAL.sub(decoded, text)
+    return text.splitlines()[0][:300] if text.strip() else type(err).__name__
 
 
 def _message_id(header_block: bytes) -> str | None:

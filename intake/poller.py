@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake.errors import IntakeError, MailboxError
+from intake.errors import IntakeError, MailboxError, MailboxFolderMissing, MailboxLoginRefused
 from intake.failpoints import NONE, Failpoints
 from intake.mailbox import Mailbox, MessageSummary
 from intake.models import FolderState, Mail, MailOutcome
@@ -56,6 +56,8 @@ class Handled:
 class PollReport:
     outcomes: Counter = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
+    # The exit code the errors call for: 1 run-time, 2 a folder the server lacks, 3 login refused.
+    exit_code: int = 0
 
     @property
     def ok(self) -> bool:
@@ -89,6 +91,15 @@ class Poller:
                 if not self._mailbox.alive():
                     self._mailbox.connect()
                 self._poll_folder(folder, report)
+            except MailboxLoginRefused as err:
+                log.error("poll stopped: %s", err)
+                report.errors.append(str(err))
+                report.exit_code = err.exit_code
+                break
+            except MailboxFolderMissing as err:
+                log.error("folder %r skipped: %s", folder, err)
+                report.errors.append(str(err))
+                report.exit_code = max(report.exit_code, err.exit_code)
             except MailboxError as err:
                 log.error("poll of folder %r stopped: %s", folder, err)
                 report.errors.append(str(err))

@@ -97,7 +97,7 @@ class Dovecot:
 
     @classmethod
     def start(cls, root: Path, capability: str | None = None,
-              tls: tuple[Path, Path] | None = None) -> "Dovecot":
+              tls: tuple[Path, Path] | None = None, greeting: str | None = None) -> "Dovecot":
         """With `tls` (certificate, key): STARTTLS on the IMAP port and implicit TLS on imaps."""
         if not shutil.which("dovecot"):
             raise RuntimeError("dovecot is not installed (apt-get install dovecot-imapd dovecot-lmtpd)")
@@ -113,7 +113,9 @@ class Dovecot:
             root=root, uid=account.pw_uid, gid=account.pw_gid, user="dovenull",
             password=PASSWORD, imap_port=imap_port, lmtp_port=lmtp_port, imaps_port=imaps_port,
             imaps="yes" if tls else "no", ssl=ssl_setting,
-            capability=f"imap_capability = {capability}" if capability else ""))
+            capability="\n".join(filter(None, [
+                f"imap_capability = {capability}" if capability else "",
+                f"login_greeting = {greeting}" if greeting else ""]))))
         subprocess.run(["dovecot", "-c", str(config)], check=True)
         server = cls(root, imap_port, lmtp_port, config, imaps_port)
         _wait_for_port(imap_port)
