@@ -11,6 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import click
+import jinja2
 from datetime import timedelta
 
 from sqlalchemy import or_, select
@@ -19,7 +20,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from intake.app import App, build_app, mailbox_endpoint, renderer, smtp_endpoint
 from intake import cases as case_store
 from intake.db import read_session
-from intake.errors import IntakeError
+from intake.errors import ConfigError, IntakeError
 from intake.mailbox import Mailbox
 from intake.models import Case, Mail, MailOutcome
 from intake.settings import Settings, load_settings
@@ -411,7 +412,15 @@ def migrate(obj: _Context) -> None:
 def run(obj: _Context) -> None:
     """The daemon: poll, send and make the daily digest on schedule until SIGTERM/SIGINT."""
     from intake.daemon import Daemon
-    sys.exit(Daemon(obj.app()).run())
+    from intake.template_check import check_configured_templates
+    app = obj.app()
+    try:
+        # A broken template stops the start, not the first student's reply.
+        check_configured_templates(obj.settings, renderer(obj.settings))
+    except IntakeError:
+        app.close()
+        raise
+    sys.exit(Daemon(app).run())
 
 
 @cli.command()
@@ -466,18 +475,9 @@ def _valid_date(text: str) -> bool:
 @click.pass_obj
 def check_config(obj: _Context) -> None:
     """Validate the configuration and try the IMAP and SMTP logins."""
-    from intake.template_check import check_templates
-    from notifier.digest import DigestAddressing
-    from notifier.replies import ReplyWriter
+    from intake.template_check import check_configured_templates
     settings = obj.settings
-    rules = settings.rules.to_rules()
-    templates = renderer(settings)
-    writer = ReplyWriter(templates, rules, settings.smtp.sender, settings.smtp.sender_name,
-                         settings.digest.office_name)
-    addressing = DigestAddressing(settings.smtp.sender, settings.smtp.sender_name,
-                                  tuple(settings.digest.to), tuple(settings.digest.cc),
-                                  settings.digest.office_name)
-    sample = check_templates(templates, writer, rules.item_keys, addressing, settings.zone)
+    sample = check_configured_templates(settings, renderer(settings))
     click.echo(f"config {obj.config_path}: valid; every template renders")
     click.echo(f"sample reply (incomplete submission):\n  Subject: {sample.subject}\n"
                + "\n".join(f"  {line}" for line in sample.text.strip().splitlines()))
@@ -517,6 +517,11 @@ def main(argv: list[str] | None = None) -> None:
     except IntakeError as err:
         click.echo(f"intake: {err}", err=True)
         sys.exit(err.exit_code)
+    except jinja2.TemplateError as err:
+        # An operator's template broke while a command rendered it: say where, no traceback.
+        from intake.template_check import describe_template_error
+        click.echo(f"intake: {describe_template_error(err)}", err=True)
+        sys.exit(ConfigError.exit_code)
     except SQLAlchemyError as err:
         click.echo(f"intake: database error: {type(err).__name__}", err=True)
         sys.exit(1)

@@ -49,11 +49,44 @@ def check_templates(renderer: TemplateRenderer, writer: ReplyWriter, item_keys: 
             build_digest(cases, date_label="2026-11-21", digest_id=1, held_back=[case],
                          renderer=renderer, addressing=addressing, max_bytes=40_000_000, now=_NOW,
                          zone=zone, extra={"hours": 48})
-    except jinja2.TemplateNotFound as err:
-        raise ConfigError(f"replies.templates: template {err.name} is missing") from err
-    except jinja2.TemplateSyntaxError as err:
-        raise ConfigError(f"replies.templates: {err.name or err.filename} line {err.lineno}: "
-                          f"{err.message}") from err
-    except jinja2.UndefinedError as err:
-        raise ConfigError(f"replies.templates: a template uses an unknown variable: {err.message}") from err
+    except jinja2.TemplateError as err:
+        raise ConfigError(describe_template_error(err)) from err
     return sample
+
+
+def check_configured_templates(settings, templates: TemplateRenderer) -> Rendered:
+    """check_templates for the operator's settings: what `check-config` and `intake run` call."""
+    rules = settings.rules.to_rules()
+    writer = ReplyWriter(templates, rules, settings.smtp.sender, settings.smtp.sender_name,
+                         settings.digest.office_name)
+    addressing = DigestAddressing(settings.smtp.sender, settings.smtp.sender_name,
+                                  tuple(settings.digest.to), tuple(settings.digest.cc),
+                                  settings.digest.office_name)
+    return check_templates(templates, writer, rules.item_keys, addressing, settings.zone)
+
+
+def describe_template_error(err: jinja2.TemplateError) -> str:
+    """The template file and line at fault and what is wrong there, for the operator."""
+    if isinstance(err, jinja2.TemplateNotFound):
+        return f"replies.templates: template {err.name} is missing"
+    if isinstance(err, jinja2.TemplateSyntaxError):
+        return (f"replies.templates: {err.filename or err.name} line {err.lineno}: {err.message}; "
+                f"fix the template, then run `intake check-config`")
+    where = _template_position(err)
+    place = f"{where[0]} line {where[1]}" if where else "a template"
+    if isinstance(err, jinja2.UndefinedError):
+        return (f"replies.templates: {place} uses an unknown variable: {err.message}; "
+                f"fix the template, then run `intake check-config`")
+    return f"replies.templates: {place}: {err.message or type(err).__name__}"
+
+
+def _template_position(err: BaseException) -> tuple[str, int] | None:
+    """Jinja puts the template's own file and line into the traceback: the innermost one."""
+    found = None
+    tb = err.__traceback__
+    while tb is not None:
+        filename = tb.tb_frame.f_code.co_filename
+        if filename.endswith(".j2"):
+            found = (filename, tb.tb_lineno)
+        tb = tb.tb_next
+    return found
