@@ -462,6 +462,29 @@ def digest(obj: _Context, dry_run: bool, out_dir: Path, date: str | None, schedu
         app.close()
 
 
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="A JSON array instead of lines.")
+@click.pass_obj
+def digests(obj: _Context, as_json: bool) -> None:
+    """The digests made so far: date, parts, recipients, cases and whether they went out."""
+    from intake.digest_list import list_digests
+    app = obj.app()
+    try:
+        rows = list_digests(app.sessions, obj.settings.zone)
+    finally:
+        app.close()
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        click.echo("no digests yet")
+    for row in rows:
+        click.echo(f"digest {row['id']} {row['date']} made {row['made_at']}"
+                   f"{' (scheduled)' if row['scheduled'] else ''}: {row['cases']} case(s), "
+                   f"{row['held_back']} held back, {row['parts']} part(s) to "
+                   f"{', '.join(row['recipients'])}; {row['status']}")
+
+
 def _valid_date(text: str) -> bool:
     import datetime as dt
     try:

@@ -124,10 +124,15 @@ class DigestService:
         held_rows = [self._digest_case(session, case) for case in held]
         for case in held:
             self._hold_back(session, case, now)
-        if not forward and not options.send_empty:
+        earlier = None if forward else session.scalar(select(Digest.id).where(
+            Digest.date == date, Digest.parts > 0, Digest.id != digest.id).order_by(Digest.id))
+        if not forward and (not options.send_empty or earlier is not None):
             result = DigestResult(digest.id, held_back=len(held))
             if not held:
-                result.skipped = "no new complete cases and digest.send_empty is false"
+                # An empty note after the day's digest would only confuse the office.
+                result.skipped = (f"no new complete cases since digest {earlier} went out today"
+                                  if earlier is not None else
+                                  "no new complete cases and digest.send_empty is false")
             digest.held_back = len(held)
             return result
 

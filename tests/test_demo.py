@@ -18,3 +18,29 @@ def test_demo_runs_the_main_job_end_to_end():
     assert "已收齐：张伟+物理系+健康宝弹窗材料" in out
     assert "[attachment] 张伟+物理系+健康宝弹窗.zip" in out
     assert "设置了密码" in out and "RAR 格式" in out
+
+
+def test_demo_keep_leaves_config_database_and_every_sent_mail(tmp_path):
+    import email
+    import email.policy
+    import re
+    import shutil
+    from pathlib import Path
+
+    result = subprocess.run([sys.executable, "-m", "tests.support.demo", "--keep"], cwd=REPO,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    [work] = re.findall(r"kept the work folder: (\S+)", result.stdout)
+    work = Path(work)
+    try:
+        assert (work / "intake.toml").is_file() and (work / "var" / "intake.db").is_file()
+        sent = sorted((work / "sent").glob("*.eml"))
+        count = int(re.search(r"(\d+) mail\(s\) sent", result.stdout).group(1))
+        assert len(sent) == count > 0
+        subjects = [email.message_from_bytes(p.read_bytes(), policy=email.policy.default)["Subject"]
+                    for p in sent]
+        assert any("健康宝" in subject for subject in subjects)
+        assert all(p.stat().st_mode & 0o077 == 0 for p in sent)
+        assert "digest 1" in result.stdout and "; sent" in result.stdout
+    finally:
+        shutil.rmtree(work.parent, ignore_errors=True)

@@ -2,10 +2,12 @@
 an SMTP capture, and the real `intake` command polling them. Run through scripts/demo."""
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from email.header import decode_header, make_header
 from pathlib import Path
 
@@ -48,12 +50,19 @@ def _samples() -> list[tuple[str, bytes, str | None]]:
     ]
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__)
+    parser.add_argument("--keep", action="store_true",
+                        help="keep the work folder (config, database, every mail sent as .eml) "
+                             "and print where it is")
+    options = parser.parse_args(argv)
     with throwaway_servers("jkb-demo-") as (root, dovecot, smtp):
         for what, raw, folder in _samples():
             dovecot.deliver(USER, raw, folder=folder)
             print(f"seeded: {what}")
-        work = root / "work"
+        # A kept work folder lives outside the servers' folder, which goes at the end.
+        work = Path(tempfile.mkdtemp(prefix="jkb-demo-work-")) / "work" if options.keep \
+            else root / "work"
         shutil.copytree(REPO / "config", work)
         text = (work / "intake.example.toml").read_text(encoding="utf-8")
         for old, new in [('host = "imap.126.com"', 'host = "127.0.0.1"'),
@@ -74,7 +83,7 @@ def main() -> int:
         config = work / "intake.toml"
         config.write_text(text, encoding="utf-8")
         env = {**os.environ, "INTAKE_IMAP_PASSWORD": PASSWORD, "INTAKE_CONFIG": str(config)}
-        for command in (["check-config"], ["poll"], ["poll"], ["cases"], ["digest"]):
+        for command in (["check-config"], ["poll"], ["poll"], ["cases"], ["digest"], ["digests"]):
             print(f"\n$ intake {' '.join(command)}")
             result = subprocess.run([sys.executable, "-m", "intake", *command], env=env, cwd=work,
                                     text=True, capture_output=True)
@@ -83,12 +92,21 @@ def main() -> int:
                 print(result.stderr, file=sys.stderr)
                 return result.returncode
         print(f"\n{len(smtp.messages)} mail(s) sent:")
-        for captured in smtp.messages:
+        sent = work / "sent"
+        sent.mkdir(mode=0o700)
+        for number, captured in enumerate(smtp.messages, start=1):
+            eml = sent / f"{number:02d}-{captured.recipients[0].split('@')[0]}.eml"
+            eml.write_bytes(captured.raw)
+            eml.chmod(0o600)
             message = captured.message
             print(f"\n--- to {', '.join(captured.recipients)}: {make_header(decode_header(message['Subject']))}")
             print(message.get_body(preferencelist=("plain",)).get_content().strip())
             for attachment in message.iter_attachments():
                 print(f"  [attachment] {attachment.get_filename()} ({len(attachment.get_content())} bytes)")
+        if options.keep:
+            print(f"\nkept the work folder: {work}\n  config {config}\n  database "
+                  f"{work / 'var' / 'intake.db'}\n  every mail sent, as .eml: {sent}/ "
+                  f"(open them in a mail program to see what students and the office receive)")
         return 0
 
 
