@@ -127,8 +127,8 @@ def test_missing_folder_is_reported_and_others_still_polled(world):
                                                              'folders = ["Nope", "INBOX"]'))
     world.deliver(_submission())
     result = world.cli("poll")
-    assert result.returncode == 1
-    assert "folder 'Nope' does not exist" in result.stderr
+    assert result.returncode == 2  # a configuration error: the README's exit codes
+    assert "the server has no folder 'Nope'; it has" in result.stderr
     assert len(world.replies_to(STUDENT)) == 1
 
 
