@@ -120,6 +120,24 @@ def is_junk(name: str) -> bool:
     return ("__MACOSX" in parts or base.startswith("._") or base.lower() in _JUNK_NAMES)
 
 
+def member_names(data: bytes, limit: int = 1000) -> list[str]:
+    """The decoded names in a zip's directory, without reading any member; [] when unreadable."""
+    if sniff_kind(data) != "zip":
+        return []
+    try:
+        with pyzipper.AESZipFile(io.BytesIO(clear_false_utf8_flags(data))) as archive:
+            infos = archive.infolist()[:limit]
+            return [_decoded_name(info) for info in infos]
+    except Exception:  # a hostile archive can raise almost anything from the zip reader
+        return []
+
+
+def _decoded_name(info) -> str:
+    utf8 = bool(info.flag_bits & _UTF8_FLAG)
+    raw_name = info.orig_filename.encode("utf-8" if utf8 else "cp437")
+    return decode_member_name(raw_name, utf8, info.extra)
+
+
 def unpack(data: bytes, archive_name: str, limits: ArchiveLimits, depth: int = 0,
            passwords: tuple[bytes, ...] = ()) -> ArchiveContents:
     """The members of a zip, or the reasons it cannot be read.
@@ -156,8 +174,7 @@ def unpack(data: bytes, archive_name: str, limits: ArchiveLimits, depth: int = 0
             archive.setpassword(password)
         budget = limits.max_total_bytes
         for info in infos:
-            raw_name = info.orig_filename.encode("utf-8" if info.flag_bits & _UTF8_FLAG else "cp437")
-            name = decode_member_name(raw_name, bool(info.flag_bits & _UTF8_FLAG), info.extra)
+            name = _decoded_name(info)
             if name.endswith("/") or is_junk(name):
                 continue
             member = _read_member(archive, info, name, archive_name, limits, budget)

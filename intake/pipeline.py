@@ -24,7 +24,7 @@ from notifier.replies import ReplyFacts, ReplyWriter
 
 log = logging.getLogger(__name__)
 
-_IGNORED = {MailKind.OWN, MailKind.BOUNCE, MailKind.AUTO_REPLY}
+_IGNORED = {MailKind.OWN, MailKind.BOUNCE, MailKind.AUTO_REPLY, MailKind.REPORT}
 
 
 @dataclass(frozen=True)
