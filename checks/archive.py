@@ -20,6 +20,10 @@ from checks.sniff import sniff_kind
 
 _UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1
+_STRONG_ENCRYPTION_FLAG = 0x40
+# Methods Python's zip reader cannot undo; 7-Zip and Windows Explorer write some of them.
+_METHOD_NAMES = {9: "Deflate64", 10: "PKWARE Implode", 6: "Implode", 97: "WavPack", 98: "PPMd",
+                 93: "Zstandard", 95: "XZ", 96: "JPEG"}
 _UNICODE_PATH_EXTRA = 0x7075
 _CENTRAL_SIG = b"PK\x01\x02"
 _END_SIG = b"PK\x05\x06"
@@ -158,24 +162,29 @@ def unpack(data: bytes, archive_name: str, limits: ArchiveLimits, depth: int = 0
         return contents
     with archive:
         infos = [info for info in archive.infolist()]
-        if len(infos) > limits.max_members:
-            contents.problems.append(Problem("too_many_members", archive_name, str(len(infos))))
-            return contents
+        # The overlap check is cheap and names the real trouble of a bomb such as zbsm.zip.
         if _overlapping(data, infos, archive.start_dir):
             contents.problems.append(Problem("overlapping", archive_name))
             return contents
-        encrypted = [info for info in infos if info.flag_bits & _ENCRYPTED_FLAG]
-        if encrypted:
-            password = _fitting_password(archive, encrypted[0], passwords)
-            if password is None:
-                contents.problems.append(Problem("encrypted", archive_name,
-                                                 "wrong_password" if passwords else ""))
-                return contents
-            archive.setpassword(password)
+        if len(infos) > limits.max_members:
+            contents.problems.append(Problem("too_many_members", archive_name, str(len(infos))))
+            return contents
+        locked = _locked_members(archive, infos, passwords)
+        content_infos = [info for info in infos
+                         if not info.filename.endswith("/") and not is_junk(_decoded_name(info))]
+        if locked and all(info in locked for info in content_infos):
+            contents.problems.append(Problem("encrypted", archive_name,
+                                             "wrong_password" if passwords else ""))
+            return contents
         budget = limits.max_total_bytes
         for info in infos:
             name = _decoded_name(info)
             if name.endswith("/") or is_junk(name):
+                continue
+            if info in locked:
+                # Some members locked, the rest plain: read what can be read, name the rest.
+                contents.members.append(Member(name, None, archive_name,
+                                               Problem("member_encrypted", posixpath.basename(name))))
                 continue
             member = _read_member(archive, info, name, archive_name, limits, budget)
             if member.data is not None:
@@ -197,7 +206,32 @@ def unpack(data: bytes, archive_name: str, limits: ArchiveLimits, depth: int = 0
             if budget <= 0:
                 contents.problems.append(Problem("archive_too_large", archive_name))
                 break
+    if depth == 0:
+        contents.problems = _one_too_deep(contents.problems, archive_name)
     return contents
+
+
+def _one_too_deep(problems: list[Problem], archive_name: str) -> list[Problem]:
+    """A recursive bomb nests thousands of zips: say so once, naming the student's archive."""
+    deep = [problem for problem in problems if problem.code == "too_deep"]
+    if len(deep) <= 1:
+        return problems
+    kept = [problem for problem in problems if problem.code != "too_deep"]
+    return [*kept, Problem("too_deep", archive_name)]
+
+
+def _locked_members(archive, infos, passwords: tuple[bytes, ...]) -> list:
+    """The encrypted members no password opens; sets the password that opens the others.
+
+    PKWARE's strong encryption (flag bit 6) cannot be opened by any tool we have.
+    """
+    encrypted = [info for info in infos if info.flag_bits & _ENCRYPTED_FLAG]
+    openable = [info for info in encrypted if not info.flag_bits & _STRONG_ENCRYPTION_FLAG]
+    password = _fitting_password(archive, openable[0], passwords) if openable else None
+    if password is None:
+        return encrypted
+    archive.setpassword(password)
+    return [info for info in encrypted if info not in openable]
 
 
 def _fitting_password(archive, info, passwords: tuple[bytes, ...]) -> bytes | None:
@@ -229,7 +263,10 @@ def _read_member(archive, info, name: str, archive_name: str, limits: ArchiveLim
                 if total > 1024 * 1024 and total > limits.max_ratio * max(info.compress_size, 1):
                     return Member(name, None, archive_name, Problem("member_ratio", name))
                 chunks.append(chunk)
-    except Exception:  # corrupt data, bad CRC, unsupported method: only this member is lost
+    except NotImplementedError:  # a compression method (Deflate64, PPMd...) zipfile cannot read
+        method = _METHOD_NAMES.get(info.compress_type, f"method {info.compress_type}")
+        return Member(name, None, archive_name, Problem("unsupported_method", name, method))
+    except Exception:  # corrupt data, bad CRC: only this member is lost
         return Member(name, None, archive_name, Problem("member_corrupt", name))
     return Member(name, b"".join(chunks), archive_name)
 

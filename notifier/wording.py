@@ -20,6 +20,8 @@ _SENTENCES = {
     "too_deep": "「{subject}」是压缩包里再套的压缩包，层数过多，请直接把五张图片压缩成一个 zip。",
     "member_too_large": "文件「{subject}」过大，请压缩图片或截图后重新发送。",
     "member_ratio": "文件「{subject}」解压后异常巨大，无法处理，请重新压缩后发送。",
+    "member_encrypted": "压缩包里的文件「{subject}」设置了密码，我们无法打开。请去掉密码后重新压缩发送。",
+    "unsupported_method": "文件「{subject}」用了不常见的压缩方式（{detail}），无法解开。请用系统自带的“压缩”或常用压缩软件以普通 zip 格式重新压缩后发送。",
     "member_corrupt": "文件「{subject}」在压缩包中已损坏，请重新压缩后发送。",
     "empty": "文件「{subject}」是空文件，请重新发送该材料。",
     "not_picture": "文件「{subject}」不是图片，请提供截图或照片（JPG、PNG、HEIC、WebP）。",
