@@ -110,6 +110,21 @@ def test_the_corpus_is_complete():
     assert set(ARCHIVES) == set(ARCHIVE_EXPECTATIONS), "give every archive an expectation below"
 
 
+@pytest.mark.parametrize("key", [key for key in MAILS if never_replied(MANIFEST[key])])
+def test_robots_are_known_by_their_headers_alone(key):
+    """As stored, without the Return-Path a server adds: the mail's own headers mark it."""
+    from checks.classify import MailKind, classify
+    from checks.rules import Rules
+    from checks.submission import carries_materials
+    from intake.reader import read_mail
+
+    read = read_mail(_read(key))
+    rules = Rules()
+    materials = carries_materials(read.attachments, read.subject, read.body_text, rules)
+    kind = classify(read.facts(materials), rules, frozenset({"dept@example.test"}))
+    assert kind not in {MailKind.SUBMISSION, MailKind.QUESTION, MailKind.CLOUD_LINK}, kind
+
+
 def test_real_mails_are_never_answered_where_the_manifest_says_so(world, tmp_path):
     escapes_before = _escape_snapshot()
     delivered: dict[int, str] = {}  # IMAP UID -> corpus file; UID 1 is the harness's set-up notice
