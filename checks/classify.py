@@ -79,13 +79,14 @@ def loop_reason(facts: MailFacts, own_addresses: frozenset[str]) -> MailKind | N
         return MailKind.OWN if sender else MailKind.BOUNCE
     if facts.return_path is not None and facts.return_path.strip() in {"", "<>"}:
         return MailKind.BOUNCE
+    if facts.content_type == "multipart/report":
+        return MailKind.BOUNCE
+    reply_to = _addresses(facts.header("reply-to"))
+    if (is_report(facts) or _REPORT_LOCALPARTS.match(sender)
+            or any(_REPORT_LOCALPARTS.match(address) for address in reply_to)):
+        return MailKind.REPORT
     if _ROBOT_LOCALPARTS.match(sender) or _BOUNCE_SUBJECT.search(facts.subject):
         return MailKind.BOUNCE
-    if is_report(facts) or _REPORT_LOCALPARTS.match(sender):
-        return MailKind.BOUNCE if facts.content_type == "multipart/report" else MailKind.REPORT
-    reply_to = _addresses(facts.header("reply-to"))
-    if any(_REPORT_LOCALPARTS.match(address) for address in reply_to):
-        return MailKind.REPORT
     if any(is_robot_address(address) for address in reply_to):
         return MailKind.AUTO_REPLY
     if any(value.strip().lower() != "no" for value in facts.header("auto-submitted")):

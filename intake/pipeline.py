@@ -24,7 +24,7 @@ from notifier.replies import ReplyFacts, ReplyWriter
 
 log = logging.getLogger(__name__)
 
-_IGNORED = {MailKind.OWN, MailKind.BOUNCE, MailKind.AUTO_REPLY, MailKind.REPORT}
+_IGNORED = {MailKind.OWN, MailKind.BOUNCE, MailKind.AUTO_REPLY}
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,10 @@ class Pipeline:
         kind = classify(read.facts(has_materials), self.rules, self.own_addresses)
         if kind in _IGNORED:
             outcome = MailOutcome.IGNORED_AUTO
+            cases.record_event(session, at=now, kind="ignored", mail=mail, reason=kind.value)
+        elif kind is MailKind.REPORT:
+            # A machine's report (DMARC rua and the like) is other mail, never a submission.
+            outcome = MailOutcome.IGNORED_OTHER
             cases.record_event(session, at=now, kind="ignored", mail=mail, reason=kind.value)
         elif kind is MailKind.OTHER:
             outcome = MailOutcome.IGNORED_OTHER

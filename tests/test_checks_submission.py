@@ -132,7 +132,7 @@ def _facts(**kwargs):
     (_facts(content_type="multipart/report"), MailKind.BOUNCE),
     (_facts(sender="dept@example.test"), MailKind.OWN),
     # Robots in suffixed forms, robot Reply-To, Apple's vacation header.
-    (_facts(sender="noreply-dmarc-support@google.com"), MailKind.BOUNCE),
+    (_facts(sender="noreply-dmarc-support@google.com"), MailKind.REPORT),
     (_facts(sender="no-reply.notifications@example.test"), MailKind.BOUNCE),
     (_facts(sender="MAILER-DAEMON+x@example.test"), MailKind.BOUNCE),
     (_facts(sender="bounces-123@example.test"), MailKind.BOUNCE),
