@@ -5,6 +5,7 @@ names of its own.
 """
 from __future__ import annotations
 
+import copy
 import io
 import posixpath
 import struct
@@ -156,7 +157,8 @@ def unpack(data: bytes, archive_name: str, limits: ArchiveLimits, depth: int = 0
                                          kind or ""))
         return contents
     try:
-        archive = pyzipper.AESZipFile(io.BytesIO(clear_false_utf8_flags(data)))
+        patched = clear_false_utf8_flags(data)
+        archive = pyzipper.AESZipFile(io.BytesIO(patched))
     except Exception:  # a hostile archive can raise almost anything from the zip reader
         contents.problems.append(Problem("corrupt_archive", archive_name))
         return contents
@@ -186,7 +188,8 @@ def unpack(data: bytes, archive_name: str, limits: ArchiveLimits, depth: int = 0
                 contents.members.append(Member(name, None, archive_name,
                                                Problem("member_encrypted", posixpath.basename(name))))
                 continue
-            member = _read_member(archive, info, name, archive_name, limits, budget)
+            member = _read_member(archive, _as_in_local_header(patched, info), name, archive_name,
+                                  limits, budget)
             if member.data is not None:
                 budget -= len(member.data)
             nested_kind = sniff_kind(member.data) if member.data else None
@@ -244,6 +247,29 @@ def _fitting_password(archive, info, passwords: tuple[bytes, ...]) -> bytes | No
         except Exception:  # wrong password, or data too broken to tell: try the next one
             continue
     return None
+
+
+def _as_in_local_header(data: bytes, info):
+    """`info` under the name its local header spells, when that differs from the directory's.
+
+    Some tools write one spelling in the local header and another (or a Unicode Path field) in
+    the central directory; the bytes are fine, and the member keeps the directory's name for us.
+    The zip reader refuses such a member unless it is asked for under the local spelling.
+    """
+    offset = info.header_offset
+    if offset < 0 or offset + _LOCAL_HEADER.size > len(data):
+        return info
+    name_length = _LOCAL_HEADER.unpack_from(data, offset)[9]
+    raw = data[offset + _LOCAL_HEADER.size: offset + _LOCAL_HEADER.size + name_length]
+    try:
+        local = raw.decode("utf-8" if info.flag_bits & _UTF8_FLAG else "cp437")
+    except UnicodeDecodeError:
+        return info
+    if local == info.orig_filename:
+        return info
+    renamed = copy.copy(info)
+    renamed.orig_filename = local
+    return renamed
 
 
 def _read_member(archive, info, name: str, archive_name: str, limits: ArchiveLimits,

@@ -185,3 +185,12 @@ def test_member_names_are_read_without_unpacking():
     assert member_names(b.windows_gbk_zip({"核酸.jpg": b"x"}, folder="张伟")) == ["张伟/核酸.jpg"]
     assert member_names(b"PK\x03\x04 broken") == []
     assert member_names(b"Rar!\x1a\x07\x01\x00") == []
+
+
+def test_a_member_whose_local_header_spells_its_name_otherwise_is_still_read():
+    data = _stored({"核酸.jpg": b.picture(), "File 2 - xx.txt": b"text"})
+    central = data.rfind(b"File 2 - xx.txt")  # the directory's copy comes after the local one
+    data = data[:central] + b"File 2 - x\x94.txt" + data[central + 15:]
+    contents = unpack(data, "a.zip", LIMITS)
+    assert [(m.name, m.data, m.problem) for m in contents.members if m.name.startswith("File")] == [
+        ("File 2 - xö.txt", b"text", None)]
