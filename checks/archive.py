@@ -6,6 +6,7 @@ names of its own.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import io
 import posixpath
 import struct
@@ -41,6 +42,7 @@ class Member:
     data: bytes | None
     archive: str
     problem: Problem | None = None
+    doubtful_name: bool = False  # decoded by a guess that looks wrong (e.g. a Japanese code page)
 
     @property
     def basename(self) -> str:
@@ -69,6 +71,34 @@ def decode_member_name(raw: bytes, utf8_flag: bool, extra: bytes = b"") -> str:
         if text is None:
             text = raw.decode("cp437")
     return unicodedata.normalize("NFC", text.replace("\\", "/"))
+
+
+def name_is_doubtful(raw: bytes, utf8_flag: bool, extra: bytes = b"") -> bool:
+    """Whether decode_member_name could only guess: no UTF-8, no Unicode Path field, and the
+    GB18030 reading is mostly characters outside GB2312, as Shift_JIS or CP437 bytes read as
+    Chinese are ("昞偩傛" for 表だよ). Names Chinese students type are nearly all in GB2312."""
+    if _unicode_path_extra(raw, extra) is not None:
+        return False
+    try:
+        raw.decode("utf-8")
+        return False
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = raw.decode("gb18030")
+    except UnicodeDecodeError:
+        return False  # read as CP437, which is not a guess between Chinese readings
+    wide = [char for char in text if ord(char) > 0x7F]
+    outside = [char for char in wide if not _in_gb2312(char)]
+    return bool(wide) and 2 * len(outside) >= len(wide)
+
+
+def _in_gb2312(char: str) -> bool:
+    try:
+        char.encode("gb2312")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 def _unicode_path_extra(header_name: bytes, extra: bytes) -> str | None:
@@ -139,8 +169,11 @@ def member_names(data: bytes, limit: int = 1000) -> list[str]:
 
 def _decoded_name(info) -> str:
     utf8 = bool(info.flag_bits & _UTF8_FLAG)
-    raw_name = info.orig_filename.encode("utf-8" if utf8 else "cp437")
-    return decode_member_name(raw_name, utf8, info.extra)
+    return decode_member_name(_raw_name(info), utf8, info.extra)
+
+
+def _raw_name(info) -> bytes:
+    return info.orig_filename.encode("utf-8" if info.flag_bits & _UTF8_FLAG else "cp437")
 
 
 def unpack(data: bytes, archive_name: str, limits: ArchiveLimits, depth: int = 0,
@@ -205,6 +238,8 @@ def unpack(data: bytes, archive_name: str, limits: ArchiveLimits, depth: int = 0
             if nested_kind in {"rar", "7z"}:
                 contents.problems.append(Problem(nested_kind, member.basename, nested_kind))
                 continue
+            if name_is_doubtful(_raw_name(info), bool(info.flag_bits & _UTF8_FLAG), info.extra):
+                member = dataclasses.replace(member, doubtful_name=True)
             contents.members.append(member)
             if budget <= 0:
                 contents.problems.append(Problem("archive_too_large", archive_name))

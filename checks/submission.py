@@ -98,7 +98,7 @@ def passwords_in(text: str) -> tuple[bytes, ...]:
 def assess(attachments: list[Attachment], subject: str, rules: Rules, body: str = "") -> Assessment:
     """Everything the checks can say about one mail's attachments."""
     passwords = passwords_in(body)
-    candidates: list[tuple[str, bytes | None, Problem | None]] = []
+    candidates: list[tuple[str, bytes | None, Problem | None, bool]] = []
     problems: list[Problem] = []
     archive_names: list[str] = []
     for attachment in attachments:
@@ -106,9 +106,9 @@ def assess(attachments: list[Attachment], subject: str, rules: Rules, body: str 
             archive_names.append(attachment.name)
             contents = unpack(attachment.data, attachment.name, rules.limits, passwords=passwords)
             problems.extend(contents.problems)
-            candidates += [(m.name, m.data, m.problem) for m in contents.members]
+            candidates += [(m.name, m.data, m.problem, m.doubtful_name) for m in contents.members]
         else:
-            candidates.append((attachment.name, attachment.data, None))
+            candidates.append((attachment.name, attachment.data, None, False))
 
     submission_name = None
     for archive_name in archive_names:
@@ -119,13 +119,15 @@ def assess(attachments: list[Attachment], subject: str, rules: Rules, body: str 
         submission_name = parse_submission_name(subject, rules.name_suffix)
 
     assessment = Assessment(submission_name, problems=problems, archive_names=archive_names)
-    for name, data, member_problem in candidates:
+    for name, data, member_problem, doubtful_name in candidates:
         key = match_item(name, rules)
         if key is None:
             if member_problem is not None:
                 assessment.problems.append(member_problem)
             else:
                 assessment.unmatched.append(posixpath.basename(name))
+            if doubtful_name:
+                assessment.problems.append(Problem("doubtful_name", posixpath.basename(name)))
             continue
         found = _item_file(key, name, data, member_problem, rules)
         earlier = assessment.items.get(key)

@@ -22,6 +22,7 @@ _SENTENCES = {
     "member_ratio": "文件「{subject}」解压后异常巨大，无法处理，请重新压缩后发送。",
     "member_encrypted": "压缩包里的文件「{subject}」设置了密码，我们无法打开。请去掉密码后重新压缩发送。",
     "unsupported_method": "文件「{subject}」用了不常见的压缩方式（{detail}），无法解开。请用系统自带的“压缩”或常用压缩软件以普通 zip 格式重新压缩后发送。",
+    "doubtful_name": "压缩包里文件「{subject}」的名字无法可靠识别（压缩软件用了其他语言的文字编码，例如日文系统），请在中文系统上重新压缩，或把图片按材料名称命名（如「核酸.jpg」）后发送。",
     "member_corrupt": "文件「{subject}」在压缩包中已损坏，请重新压缩后发送。",
     "empty": "文件「{subject}」是空文件，请重新发送该材料。",
     "not_picture": "文件「{subject}」不是图片，请提供截图或照片（JPG、PNG、HEIC、WebP）。",

@@ -194,3 +194,26 @@ def test_a_member_whose_local_header_spells_its_name_otherwise_is_still_read():
     contents = unpack(data, "a.zip", LIMITS)
     assert [(m.name, m.data, m.problem) for m in contents.members if m.name.startswith("File")] == [
         ("File 2 - xö.txt", b"text", None)]
+
+
+@pytest.mark.parametrize("raw,doubtful", [
+    ("表だよ/一覧表.txt".encode("cp932"), True),     # Japanese Windows: GB18030 "reads" nonsense
+    ("Ölfässer.txt".encode("cp437"), True),
+    ("张伟/核酸检测报告.jpg".encode("gbk"), False),   # what Chinese Windows writes
+    ("李喆的照片.jpg".encode("gbk"), False),          # one GBK-only character among GB2312 ones
+    ("中文测试.md".encode("utf-8"), False),
+    (b"IMG_0001.jpg", False),
+])
+def test_names_read_only_by_a_guess_are_doubtful(raw, doubtful):
+    from checks.archive import name_is_doubtful
+    assert name_is_doubtful(raw, utf8_flag=False) is doubtful
+
+
+def test_a_doubtfully_named_stray_file_is_pointed_out():
+    from checks.rules import Rules
+    from checks.submission import Attachment, assess
+    zipped = b.raw_zip([b.RawEntry("一覧表.txt".encode("cp932"), b"x"),
+                        b.RawEntry("核酸.jpg".encode("gbk"), b.picture())])
+    found = assess([Attachment("张伟+物理系+健康宝弹窗.zip", zipped)], "", Rules())
+    assert [p.code for p in found.problems] == ["doubtful_name"]
+    assert found.items["核酸"].usable

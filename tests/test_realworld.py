@@ -168,7 +168,7 @@ ARCHIVE_EXPECTATIONS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "zips/commons_compress_utf8_winzip_7075.zip": (("€_for_Dollar.txt", "Ölfässer.txt", "ascii.txt"), ()),
     "zips/harimypala_recursive_bomb.zip": (("层数过多",), ("Copy (2)",)),
     "zips/libarchive_7075_crc_mismatch.zip": (("File 1.txt", "File 2 - ", "File 4 - "), ("已损坏",)),
-    "zips/libarchive_cp932_names.zip": ((), ()),
+    "zips/libarchive_cp932_names.zip": (("名字无法可靠识别",), ()),
     "zips/libarchive_lzma_method14_symlinks.zip": (("abc_measurement_analysis_sample.py",), ("已损坏",)),
     "zips/libarchive_mac_metadata.zip": (("file3",), ("__MACOSX", "._file3")),
     "zips/libarchive_malformed1.zip": (("已损坏",), ()),
