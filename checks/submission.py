@@ -6,7 +6,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from checks.archive import unpack
+from checks.archive import member_names, unpack
 from checks.findings import Problem
 from checks.names import SubmissionName, parse_submission_name
 from checks.pictures import inspect_picture
@@ -98,7 +98,7 @@ def passwords_in(text: str) -> tuple[bytes, ...]:
 def assess(attachments: list[Attachment], subject: str, rules: Rules, body: str = "") -> Assessment:
     """Everything the checks can say about one mail's attachments."""
     passwords = passwords_in(body)
-    candidates: list[tuple[str, bytes | None, Problem | None]] = []
+    candidates: list[tuple[str, bytes | None, Problem | None, bool]] = []
     problems: list[Problem] = []
     archive_names: list[str] = []
     for attachment in attachments:
@@ -106,9 +106,9 @@ def assess(attachments: list[Attachment], subject: str, rules: Rules, body: str 
             archive_names.append(attachment.name)
             contents = unpack(attachment.data, attachment.name, rules.limits, passwords=passwords)
             problems.extend(contents.problems)
-            candidates += [(m.name, m.data, m.problem) for m in contents.members]
+            candidates += [(m.name, m.data, m.problem, m.doubtful_name) for m in contents.members]
         else:
-            candidates.append((attachment.name, attachment.data, None))
+            candidates.append((attachment.name, attachment.data, None, False))
 
     submission_name = None
     for archive_name in archive_names:
@@ -119,13 +119,15 @@ def assess(attachments: list[Attachment], subject: str, rules: Rules, body: str 
         submission_name = parse_submission_name(subject, rules.name_suffix)
 
     assessment = Assessment(submission_name, problems=problems, archive_names=archive_names)
-    for name, data, member_problem in candidates:
+    for name, data, member_problem, doubtful_name in candidates:
         key = match_item(name, rules)
         if key is None:
             if member_problem is not None:
                 assessment.problems.append(member_problem)
             else:
                 assessment.unmatched.append(posixpath.basename(name))
+            if doubtful_name:
+                assessment.problems.append(Problem("doubtful_name", posixpath.basename(name)))
             continue
         found = _item_file(key, name, data, member_problem, rules)
         earlier = assessment.items.get(key)
@@ -152,13 +154,48 @@ def missing_items(present_usable: set[str], rules: Rules) -> list[str]:
     return [key for key in rules.item_keys if key not in present_usable]
 
 
-def carries_materials(attachments: list[Attachment], subject: str, body: str, rules: Rules) -> bool:
-    """Whether a mail is a submission rather than other mail that happens to carry pictures.
+def _names_the_process(text: str, rules: Rules) -> bool:
+    """A zip name or subject that follows the name rule or names 健康宝, 弹窗 or an item."""
+    if not text:
+        return False
+    if parse_submission_name(text, rules.name_suffix) is not None:
+        return True
+    folded = unicodedata.normalize("NFKC", text).lower()
+    words = {*rules.question_keywords, rules.name_suffix,
+             *(spelling for rule in rules.items for spelling in rule.all_spellings())}
+    return any(unicodedata.normalize("NFKC", word).lower() in folded for word in words if word)
 
-    Any archive counts, and so does a file named like an item; loose pictures (signature logos,
-    pasted screenshots) count only when the mail is about the process.
+
+def _body_mentions_the_process(body: str, rules: Rules) -> bool:
+    # Only the process words and the items' canonical names: short spellings such as 说明 are
+    # everyday words in a letter.
+    words = {*rules.question_keywords, rules.name_suffix, *rules.item_keys}
+    return any(word in (body or "") for word in words if word)
+
+
+def archive_is_a_submission(attachment: Attachment, subject: str, body: str, rules: Rules) -> bool:
+    """Whether something says this archive holds materials, rather than just any zip.
+
+    Robots send zips too (DMARC reports, exports); answering them makes backscatter. The zip
+    name or subject names the process, the body mentions it, or a member is named like an item.
     """
-    if any(looks_like_archive(a.name, a.data) or match_item(a.name, rules) for a in attachments):
+    if (_names_the_process(attachment.name, rules) or _names_the_process(subject, rules)
+            or _body_mentions_the_process(body, rules)):
+        return True
+    return any(match_item(name, rules) for name in member_names(attachment.data))
+
+
+def carries_materials(attachments: list[Attachment], subject: str, body: str, rules: Rules) -> bool:
+    """Whether a mail is a submission rather than other mail that happens to carry files.
+
+    A file named like an item counts; an archive counts when something says it holds materials;
+    loose pictures (signature logos, pasted screenshots) count only when the mail is about the
+    process.
+    """
+    if any(match_item(a.name, rules) for a in attachments):
+        return True
+    if any(looks_like_archive(a.name, a.data) and archive_is_a_submission(a, subject, body, rules)
+           for a in attachments):
         return True
     text = f"{subject}\n{body}"
     about_process = (parse_submission_name(subject, rules.name_suffix) is not None

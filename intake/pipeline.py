@@ -44,6 +44,10 @@ class Pipeline:
         if kind in _IGNORED:
             outcome = MailOutcome.IGNORED_AUTO
             cases.record_event(session, at=now, kind="ignored", mail=mail, reason=kind.value)
+        elif kind is MailKind.REPORT:
+            # A machine's report (DMARC rua and the like) is other mail, never a submission.
+            outcome = MailOutcome.IGNORED_OTHER
+            cases.record_event(session, at=now, kind="ignored", mail=mail, reason=kind.value)
         elif kind is MailKind.OTHER:
             outcome = MailOutcome.IGNORED_OTHER
         elif kind is MailKind.QUESTION:

@@ -35,7 +35,8 @@ class ReadMail:
     def facts(self, has_materials: bool) -> MailFacts:
         return MailFacts(sender=self.sender, subject=self.subject, headers=self.headers,
                          return_path=self.return_path, content_type=self.content_type,
-                         body_text=self.body_text, has_materials=has_materials)
+                         body_text=self.body_text, has_materials=has_materials,
+                         attachment_names=tuple(a.name for a in self.attachments))
 
 
 def read_mail(raw: bytes) -> ReadMail:

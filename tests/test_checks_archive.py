@@ -125,3 +125,95 @@ def test_encrypted_zips_open_with_the_password_from_the_mail(maker):
     assert all(m.data and m.data[:3] == b"\xff\xd8\xff" for m in opened.members)
     wrong = unpack(data, "a.zip", LIMITS, passwords=(b"nope",))
     assert [(p.code, p.detail) for p in wrong.problems] == [("encrypted", "wrong_password")]
+
+
+def _patched(data: bytes, member: str, *, flags: int | None = None, method: int | None = None) -> bytes:
+    """Set a member's flag bits or compression method in its local header and central entry."""
+    patched = bytearray(data)
+    name = member.encode()
+    for signature, flags_at, length_at, name_at in ((b"PK\x03\x04", 6, 26, 30), (b"PK\x01\x02", 8, 28, 46)):
+        start = 0
+        while (at := patched.find(signature, start)) >= 0:
+            start = at + 4
+            length = int.from_bytes(patched[at + length_at: at + length_at + 2], "little")
+            if bytes(patched[at + name_at: at + name_at + len(name)]) != name or length != len(name):
+                continue
+            if flags is not None:
+                patched[at + flags_at: at + flags_at + 2] = flags.to_bytes(2, "little")
+            if method is not None:
+                patched[at + flags_at + 2: at + flags_at + 4] = method.to_bytes(2, "little")
+    return bytes(patched)
+
+
+def _stored(files: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, data in files.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+def test_a_member_in_a_method_zipfile_cannot_read_is_named_with_the_method():
+    data = _patched(_stored({"核酸.jpg": b.picture(), "lorem.txt": b"lorem"}), "lorem.txt", method=9)
+    contents = unpack(data, "a.zip", LIMITS)
+    problems = [(m.name, m.problem.code, m.problem.detail) for m in contents.members if m.problem]
+    assert problems == [("lorem.txt", "unsupported_method", "Deflate64")]
+    assert [m.name for m in contents.members if m.data] == ["核酸.jpg"]
+
+
+def test_a_partly_encrypted_zip_still_yields_its_plain_members():
+    # PKWARE strong encryption (flag bits 0 and 6) on one member: nothing opens it.
+    data = _patched(_stored({"核酸.jpg": b.picture(), "foo.txt": b"secret"}), "foo.txt", flags=0x41)
+    contents = unpack(data, "a.zip", LIMITS, passwords=(b"1234",))
+    assert [m.name for m in contents.members if m.data] == ["核酸.jpg"]
+    assert [(m.name, m.problem.code) for m in contents.members if m.problem] == [
+        ("foo.txt", "member_encrypted")]
+    everything = _patched(_stored({"foo.txt": b"secret"}), "foo.txt", flags=0x41)
+    assert [p.code for p in unpack(everything, "a.zip", LIMITS).problems] == ["encrypted"]
+
+
+def test_a_recursive_bomb_is_reported_once_naming_the_students_archive():
+    level = b.utf8_zip({"x.txt": b"x"})
+    for depth in range(3):
+        level = b.utf8_zip({f"{depth} - Copy ({n}).zip": level for n in range(4)})
+    contents = unpack(level, "张伟+物理系+健康宝弹窗.zip", LIMITS)
+    assert [(p.code, p.subject) for p in contents.problems] == [("too_deep", "张伟+物理系+健康宝弹窗.zip")]
+
+
+def test_member_names_are_read_without_unpacking():
+    from checks.archive import member_names
+    assert member_names(b.windows_gbk_zip({"核酸.jpg": b"x"}, folder="张伟")) == ["张伟/核酸.jpg"]
+    assert member_names(b"PK\x03\x04 broken") == []
+    assert member_names(b"Rar!\x1a\x07\x01\x00") == []
+
+
+def test_a_member_whose_local_header_spells_its_name_otherwise_is_still_read():
+    data = _stored({"核酸.jpg": b.picture(), "File 2 - xx.txt": b"text"})
+    central = data.rfind(b"File 2 - xx.txt")  # the directory's copy comes after the local one
+    data = data[:central] + b"File 2 - x\x94.txt" + data[central + 15:]
+    contents = unpack(data, "a.zip", LIMITS)
+    assert [(m.name, m.data, m.problem) for m in contents.members if m.name.startswith("File")] == [
+        ("File 2 - xö.txt", b"text", None)]
+
+
+@pytest.mark.parametrize("raw,doubtful", [
+    ("表だよ/一覧表.txt".encode("cp932"), True),     # Japanese Windows: GB18030 "reads" nonsense
+    ("Ölfässer.txt".encode("cp437"), True),
+    ("张伟/核酸检测报告.jpg".encode("gbk"), False),   # what Chinese Windows writes
+    ("李喆的照片.jpg".encode("gbk"), False),          # one GBK-only character among GB2312 ones
+    ("中文测试.md".encode("utf-8"), False),
+    (b"IMG_0001.jpg", False),
+])
+def test_names_read_only_by_a_guess_are_doubtful(raw, doubtful):
+    from checks.archive import name_is_doubtful
+    assert name_is_doubtful(raw, utf8_flag=False) is doubtful
+
+
+def test_a_doubtfully_named_stray_file_is_pointed_out():
+    from checks.rules import Rules
+    from checks.submission import Attachment, assess
+    zipped = b.raw_zip([b.RawEntry("一覧表.txt".encode("cp932"), b"x"),
+                        b.RawEntry("核酸.jpg".encode("gbk"), b.picture())])
+    found = assess([Attachment("张伟+物理系+健康宝弹窗.zip", zipped)], "", Rules())
+    assert [p.code for p in found.problems] == ["doubtful_name"]
+    assert found.items["核酸"].usable

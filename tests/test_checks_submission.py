@@ -77,7 +77,36 @@ def test_materials_versus_a_signature_logo():
     logo = [Attachment("image001.png", b.picture("PNG"))]
     assert not carries_materials(logo, "下周组会", "请大家准时参加", RULES)
     assert carries_materials(logo, "健康宝弹窗材料", "", RULES)
-    assert carries_materials([Attachment("a.zip", b"PK\x03\x04")], "", "", RULES)
+    # An archive alone says nothing: robots send zips too (issue 9).
+    assert not carries_materials([Attachment("a.zip", b"PK\x03\x04")], "", "", RULES)
+
+
+_PHOTOS = b.utf8_zip({"IMG_0001.jpg": b"x", "IMG_0002.jpg": b"y"})
+
+
+@pytest.mark.parametrize("name,subject,body,data", [
+    ("张伟+物理系+健康宝弹窗.zip", "", "", _PHOTOS),       # the zip name follows the rule
+    ("材料.zip", "张伟+物理系+健康宝弹窗", "", _PHOTOS),     # the subject follows the rule
+    ("健康宝.zip", "", "", _PHOTOS),                        # the zip name names the process
+    ("a.zip", "弹窗材料", "", _PHOTOS),                      # the subject names the process
+    ("a.zip", "通信行程卡", "", _PHOTOS),                    # a configured spelling of an item
+    ("a.zip", "材料", "老师好，附件是我的承诺书和核酸报告", _PHOTOS),  # the body mentions the process
+    ("a.zip", "", "", b.utf8_zip({"张伟/1.核酸.jpg": b"x"})),  # a member is named like an item
+    ("a.zip", "", "", b.windows_gbk_zip({"行程卡.png": b"x"})),
+])
+def test_an_archive_is_a_submission_when_something_says_so(name, subject, body, data):
+    assert carries_materials([Attachment(name, data)], subject, body, RULES)
+
+
+@pytest.mark.parametrize("name,subject,body,data", [
+    ("photos.zip", "周末聚会照片", "照片都在附件里", _PHOTOS),
+    ("google.com!example.test!1423872000!1423958399.zip", "Report domain: example.test "
+     "Submitter: google.com Report-ID: <1>", "", b.utf8_zip({"report.xml": b"<feedback/>"})),
+    ("a.zip", "", "", b"PK\x03\x04 broken"),
+    ("a.rar", "", "", b"Rar!\x1a\x07\x01\x00" + b"x" * 50),
+])
+def test_an_archive_alone_is_not_a_submission(name, subject, body, data):
+    assert not carries_materials([Attachment(name, data)], subject, body, RULES)
 
 
 def _facts(**kwargs):
@@ -102,6 +131,30 @@ def _facts(**kwargs):
     (_facts(sender="MAILER-DAEMON@example.test"), MailKind.BOUNCE),
     (_facts(content_type="multipart/report"), MailKind.BOUNCE),
     (_facts(sender="dept@example.test"), MailKind.OWN),
+    # Robots in suffixed forms, robot Reply-To, Apple's vacation header.
+    (_facts(sender="noreply-dmarc-support@google.com"), MailKind.REPORT),
+    (_facts(sender="no-reply.notifications@example.test"), MailKind.BOUNCE),
+    (_facts(sender="MAILER-DAEMON+x@example.test"), MailKind.BOUNCE),
+    (_facts(sender="bounces-123@example.test"), MailKind.BOUNCE),
+    (_facts(sender="dmarcreport@microsoft.com"), MailKind.REPORT),
+    (_facts(sender="xxx@yyy.cz", headers={"reply-to": ["<noreply-dmarc-support@google.com>"]}),
+     MailKind.REPORT),
+    (_facts(headers={"reply-to": ["Robot <do-not-reply@example.test>"]}), MailKind.AUTO_REPLY),
+    (_facts(headers={"reply-to": ["Zhang Wei <zhangwei@example.test>"]}), MailKind.SUBMISSION),
+    (_facts(headers={"x-apple-action": ["VACATION"]}), MailKind.AUTO_REPLY),
+    (_facts(headers={"precedence": ["list"]}), MailKind.AUTO_REPLY),
+    (_facts(headers={"auto-submitted": ["auto-generated (failure)"]}), MailKind.AUTO_REPLY),
+    # DMARC aggregate reports (rua) by subject or by the report file's name, archive or not.
+    (_facts(sender="dmarc@report.example", subject="Report domain: example.test Submitter: "
+            "google.com Report-ID: <123>"), MailKind.REPORT),
+    (_facts(sender="reports@yahoo.example", subject="Report Domain: example.test Submitter: "
+            "yahoo.com Report-ID: <abc>"), MailKind.REPORT),
+    (_facts(sender="someone@example.test", subject="",
+            attachment_names=("yahoo.com!example.test!1700000000!1700086399.xml.gz",)), MailKind.REPORT),
+    (_facts(sender="someone@example.test", subject="",
+            attachment_names=("google.com!example.test!1423872000!1423958399.zip",)), MailKind.REPORT),
+    (_facts(sender="someone@example.test", subject="", attachment_names=("aggregate.xml.gz",)),
+     MailKind.REPORT),
     (_facts(sender=""), MailKind.BOUNCE),
     (_facts(), MailKind.SUBMISSION),
 ])
