@@ -10,7 +10,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -232,7 +232,10 @@ class Poller:
                                    mail.case_id if mail else None)
                 raw = self._store.read(mail.raw_path)
                 self._failpoint("processing")
-                outcome = self._pipeline.handle(session, mail, raw, self._clock())
+                # The materials this mail yields are synced together, before the commit names them.
+                with self._store.batch() as store:
+                    outcome = replace(self._pipeline, store=store).handle(
+                        session, mail, raw, self._clock())
                 return Handled(outcome, mail.case_id)
         except SQLAlchemyError:
             raise
