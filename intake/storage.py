@@ -13,6 +13,8 @@ from intake.errors import StorageError
 from intake.processes import dead_on_this_host, process_token
 
 _FILE_MODE = 0o600
+_TEMPORARIES = "raw/.tmp"  # inside an existing top folder: storage holds raw/ and cases/ only
+_LAYOUT_MARKER = "temporaries-here-only"
 _DIR_MODE = 0o700
 
 
@@ -68,6 +70,13 @@ class FileStore:
 
     def ensure(self) -> None:
         self._mkdir(self.root)
+        self._mkdir(self._temporaries)
+
+    @property
+    def _temporaries(self) -> Path:
+        # Half-written files live in one folder of their own (a rename moves them into place), so
+        # finding what a killed writer left costs nothing however many files are stored.
+        return self.root / _TEMPORARIES
 
     def put_raw_mail(self, data: bytes) -> str:
         digest = sha256_hex(data)
@@ -120,8 +129,9 @@ class FileStore:
         if deferred or (sync == "filesystem" and _SYNCFS is not None):
             sync = "later"
         self._mkdir(target.parent)
+        self._mkdir(self._temporaries)
         try:
-            handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=_temporary_prefix())
+            handle, temporary = tempfile.mkstemp(dir=self._temporaries, prefix=_temporary_prefix())
             try:
                 os.fchmod(handle, _FILE_MODE)
                 with os.fdopen(handle, "wb") as stream:
@@ -188,7 +198,14 @@ class FileStore:
         removed = 0
         if not self.root.exists():
             return 0
-        for leftover in self.root.rglob(".tmp-*"):
+        layout_marker = self._temporaries / _LAYOUT_MARKER
+        if layout_marker.exists():
+            leftovers = self._temporaries.glob(".tmp-*")
+        else:
+            # Versions before the temporaries' own folder wrote them next to their targets: one
+            # walk over everything after the upgrade, then never again.
+            leftovers = self.root.rglob(".tmp-*")
+        for leftover in list(leftovers):
             _, writer_host, pid, _ = (leftover.name.split("~") + ["", "", "", ""])[:4]
             dead_here = dead_on_this_host(f"{writer_host}~{pid}")
             try:
@@ -197,6 +214,9 @@ class FileStore:
                     removed += 1
             except FileNotFoundError:
                 continue
+        if not layout_marker.exists():
+            self._mkdir(self._temporaries)
+            layout_marker.touch(mode=_FILE_MODE)
         return removed
 
 
