@@ -36,7 +36,10 @@ class PollSettings:
     max_message_bytes: int
     keyword: str | None
     fetch_batch: int = 50
-    fetch_bytes: int = 16 * 1024 * 1024  # the bodies of one FETCH: bounds the memory a poll takes
+    # One FETCH of bodies and one keyword STORE per chunk: at most this many mails and bytes (the
+    # bytes bound the memory a poll takes; the count bounds how much a crash leaves unmarked).
+    chunk_mails: int = 10
+    chunk_bytes: int = 16 * 1024 * 1024
 
 
 def _copy_as_duplicate(mail: Mail, original_id: int | None) -> Mail:
@@ -63,12 +66,13 @@ class PollReport:
         return not self.errors
 
 
-def _by_bytes(summaries: list[MessageSummary], budget: int) -> Iterator[list[MessageSummary]]:
-    """Consecutive runs of summaries whose sizes add up to at most `budget` (at least one each)."""
+def _chunks(summaries: list[MessageSummary], most: int, budget: int) -> Iterator[list[MessageSummary]]:
+    """Consecutive runs of at most `most` summaries whose sizes add up to at most `budget` bytes
+    (at least one each)."""
     chunk: list[MessageSummary] = []
     total = 0
     for summary in summaries:
-        if chunk and total + summary.size > budget:
+        if chunk and (len(chunk) >= most or total + summary.size > budget):
             yield chunk
             chunk, total = [], 0
         chunk.append(summary)
@@ -121,7 +125,7 @@ class Poller:
         batch = self._settings.fetch_batch
         for start in range(0, len(uids), batch):
             summaries = list(self._mailbox.summaries(uids[start:start + batch]))
-            for chunk in _by_bytes(summaries, self._settings.fetch_bytes):
+            for chunk in _chunks(summaries, self._settings.chunk_mails, self._settings.chunk_bytes):
                 # One FETCH for the chunk's bodies, one STORE for its keywords after the commits.
                 raws = self._mailbox.fetch_raws([s.uid for s in chunk if self._wanted(s)])
                 handled_uids: list[int] = []
