@@ -13,7 +13,9 @@ from checks.sniff import PICTURE_KINDS, sniff_kind
 # Registering the HEIF opener is a one-time extension of Pillow, needed for iPhone photos.
 pillow_heif.register_heif_opener()
 
-_PREVIEW = (512, 512)
+# JPEG draft mode scales by 1/2, 1/4 or 1/8 while keeping both sides at least this size: a small
+# size lets libjpeg skip most of the pixel work (1/8) while still reading every byte.
+_PREVIEW = (64, 64)
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -36,6 +36,10 @@ class PollSettings:
     max_message_bytes: int
     keyword: str | None
     fetch_batch: int = 50
+    # One FETCH of bodies and one keyword STORE per chunk: at most this many mails and bytes (the
+    # bytes bound the memory a poll takes; the count bounds how much a crash leaves unmarked).
+    chunk_mails: int = 10
+    chunk_bytes: int = 16 * 1024 * 1024
 
 
 def _copy_as_duplicate(mail: Mail, original_id: int | None) -> Mail:
@@ -62,6 +66,21 @@ class PollReport:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+
+def _chunks(summaries: list[MessageSummary], most: int, budget: int) -> Iterator[list[MessageSummary]]:
+    """Consecutive runs of at most `most` summaries whose sizes add up to at most `budget` bytes
+    (at least one each)."""
+    chunk: list[MessageSummary] = []
+    total = 0
+    for summary in summaries:
+        if chunk and (len(chunk) >= most or total + summary.size > budget):
+            yield chunk
+            chunk, total = [], 0
+        chunk.append(summary)
+        total += summary.size
+    if chunk:
+        yield chunk
 
 
 class Poller:
@@ -116,27 +135,64 @@ class Poller:
         uids = self._mailbox.uids_after(last_uid)
         batch = self._settings.fetch_batch
         for start in range(0, len(uids), batch):
-            for summary in self._mailbox.summaries(uids[start:start + batch]):
+            summaries = list(self._mailbox.summaries(uids[start:start + batch]))
+            for chunk in _chunks(summaries, self._settings.chunk_mails, self._settings.chunk_bytes):
+                # One FETCH for the chunk's bodies, one STORE for its keywords after the commits.
+                raws = self._mailbox.fetch_raws([s.uid for s in chunk if self._wanted(s)])
+                handled_uids: list[int] = []
+                try:
+                    for summary in chunk:
+                        if self._stop_requested():
+                            break
+                        if self._handle(folder, status, summary, raws.pop(summary.uid, None), report):
+                            handled_uids.append(summary.uid)
+                except BaseException:
+                    self._mark(status, handled_uids, quietly=True)
+                    raise
+                self._mark(status, handled_uids)
                 if self._stop_requested():
                     return
-                started = time.monotonic()
-                mail_id = self._record(folder, status.uidvalidity, summary)
-                if mail_id is None:
-                    continue
-                self._failpoint("recorded")
-                handled = self._process(mail_id)
-                report.outcomes[handled.outcome] += 1
-                self._failpoint("processed")
-                if handled.outcome not in {MailOutcome.FAILED, MailOutcome.QUARANTINED} and \
-                        self._settings.keyword and status.keywords_allowed:
-                    self._mailbox.add_keyword(summary.uid, self._settings.keyword)
-                    self._failpoint("keyword-set")
-                log.info("mail=%s folder=%r uid=%s outcome=%s case=%s bytes=%d ms=%d", mail_id,
-                         folder, summary.uid, handled.outcome, handled.case_id or "-", summary.size,
-                         (time.monotonic() - started) * 1000)
         with self._sessions.begin() as session:
             state = session.scalar(select(FolderState).where(FolderState.folder == folder))
             state.last_poll_at = self._clock()
+
+    def _wanted(self, summary: MessageSummary) -> bool:
+        """Whether the body is worth fetching: not obviously too large or too old to handle."""
+        too_old = summary.internal_date and summary.internal_date < self._clock() - timedelta(
+            days=self._settings.max_age_days)
+        return summary.size <= self._settings.max_message_bytes and not too_old
+
+    def _handle(self, folder: str, status, summary: MessageSummary, raw: bytes | None,
+                report: PollReport) -> bool:
+        """Record and process one mail; True when it should get the keyword."""
+        started = time.monotonic()
+        mail_id = self._record(folder, status.uidvalidity, summary, raw)
+        if mail_id is None:
+            return False
+        self._failpoint("recorded")
+        handled = self._process(mail_id)
+        report.outcomes[handled.outcome] += 1
+        self._failpoint("processed")
+        log.info("mail=%s folder=%r uid=%s outcome=%s case=%s bytes=%d ms=%d", mail_id,
+                 folder, summary.uid, handled.outcome, handled.case_id or "-", summary.size,
+                 (time.monotonic() - started) * 1000)
+        return handled.outcome not in {MailOutcome.FAILED, MailOutcome.QUARANTINED}
+
+    def _mark(self, status, uids: list[int], quietly: bool = False) -> None:
+        """Set the keyword on the chunk's handled mails, after their commits. `quietly`: while
+        another error is on its way up, a lost connection here is not reported over it."""
+        if not (uids and self._settings.keyword and status.keywords_allowed):
+            return
+        if not self._mailbox.connected:
+            return  # the connection broke mid-chunk: the marks are cosmetic, the database knows
+        try:
+            self._mailbox.add_keyword(uids, self._settings.keyword)
+        except MailboxError:
+            if not quietly:
+                raise
+            return
+        for _ in uids:
+            self._failpoint("keyword-set")
 
     def _folder_start(self, folder: str, uidvalidity: int) -> int:
         with self._sessions.begin() as session:
@@ -156,7 +212,8 @@ class Poller:
                 state.uidvalidity, state.last_uid = uidvalidity, 0
             return state.last_uid
 
-    def _record(self, folder: str, uidvalidity: int, summary: MessageSummary) -> int | None:
+    def _record(self, folder: str, uidvalidity: int, summary: MessageSummary,
+                prefetched: bytes | None = None) -> int | None:
         """Commit the mail's record (after storing its raw bytes); None if already recorded."""
         now = self._clock()
         mail = Mail(folder=folder, uidvalidity=uidvalidity, uid=summary.uid,
@@ -176,7 +233,7 @@ class Poller:
             elif summary.size > self._settings.max_message_bytes:
                 mail.outcome = MailOutcome.TOO_LARGE
         if mail.outcome == MailOutcome.PENDING:
-            raw = self._mailbox.fetch_raw(summary.uid)
+            raw = prefetched if prefetched is not None else self._mailbox.fetch_raw(summary.uid)
             if raw is None:
                 return None  # expunged meanwhile by someone using the mailbox
             mail.sha256 = sha256_hex(raw)
@@ -243,7 +300,10 @@ class Poller:
                                    mail.case_id if mail else None)
                 raw = self._store.read(mail.raw_path)
                 self._failpoint("processing")
-                outcome = self._pipeline.handle(session, mail, raw, self._clock())
+                # The materials this mail yields are synced together, before the commit names them.
+                with self._store.batch() as store:
+                    outcome = replace(self._pipeline, store=store).handle(
+                        session, mail, raw, self._clock())
                 return Handled(outcome, mail.case_id)
         except SQLAlchemyError:
             raise

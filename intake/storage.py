@@ -1,15 +1,20 @@
 """Raw mails and materials on disk: project-chosen names, owner-only permissions, atomic writes."""
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from intake.errors import StorageError
 from intake.processes import dead_on_this_host, process_token
 
 _FILE_MODE = 0o600
+_TEMPORARIES = "raw/.tmp"  # inside an existing top folder: storage holds raw/ and cases/ only
+_LAYOUT_MARKER = "temporaries-here-only"
 _DIR_MODE = 0o700
 
 
@@ -27,18 +32,61 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def _load_syncfs():
+    """Linux's syncfs(2): one call makes every file written so far on that filesystem durable,
+    several files and their directory entries for the price of about one fsync."""
+    try:
+        function = ctypes.CDLL(None, use_errno=True).syncfs
+    except (OSError, AttributeError):
+        return None
+    function.argtypes = [ctypes.c_int]
+    return function
+
+
+_SYNCFS = _load_syncfs()
+
+
 class FileStore:
-    """Every path here is built from hashes and ids; nothing a student sent becomes a path."""
+    """Every path here is built from hashes and ids; nothing a student sent becomes a path.
+
+    Durability costs one filesystem sync per stored mail: the raw mail is synced on its own before
+    its record commits; the materials one mail yields are written inside `batch()`, which syncs
+    them all at once before the caller commits the rows that name them.
+    """
 
     def __init__(self, root: Path):
         self.root = root
+        self._pending: list[Path] | None = None  # inside batch(): written, not yet synced
+
+    @contextmanager
+    def batch(self) -> Iterator["FileStore"]:
+        """A view of this store whose writes are made durable together when the block ends
+        without an error (an error means the caller's transaction rolls back anyway)."""
+        view = FileStore(self.root)
+        view._pending = []
+        yield view
+        if view._pending:
+            self._make_durable(view._pending)
 
     def ensure(self) -> None:
         self._mkdir(self.root)
+        self._mkdir(self._temporaries)
+
+    @property
+    def _temporaries(self) -> Path:
+        # Half-written files live in one folder of their own (a rename moves them into place), so
+        # finding what a killed writer left costs nothing however many files are stored.
+        return self.root / _TEMPORARIES
 
     def put_raw_mail(self, data: bytes) -> str:
         digest = sha256_hex(data)
-        return self._put(Path("raw") / digest[:2] / f"{digest}.eml", data)
+        relative = Path("raw") / digest[:2] / f"{digest}.eml"
+        target = self._absolute(relative)
+        # The name is the content's hash, so a file already there is trusted only if it hashes to
+        # it: a power cut before the sync can leave a renamed file whose data never reached disk.
+        if target.exists() and sha256_hex(target.read_bytes()) == digest:
+            return relative.as_posix()
+        return self._put(relative, data, sync="filesystem")
 
     def put_material(self, case_id: int, kind: str, data: bytes, file_type: str | None) -> str:
         return self._put(Path(self.material_path(case_id, kind, data, file_type)), data)
@@ -67,28 +115,62 @@ class FileStore:
             raise StorageError(f"refusing a path outside storage: {relative}")
         return path
 
-    def _put(self, relative: Path, data: bytes) -> str:
-        """Write once: an existing file of the same name has the same content (names hash it)."""
+    def _put(self, relative: Path, data: bytes, sync: str = "file") -> str:
+        """Write once: an existing file of the same name has the same content (names hash it).
+
+        sync "file": fsync the file before it takes its name, then its folder (the classic way);
+        "filesystem": rename first and sync once (a half-synced file is recognised by its hash);
+        inside batch(): no sync here, the batch syncs everything at its end.
+        """
         target = self._absolute(relative)
-        if target.exists() and target.stat().st_size == len(data):
+        if sync != "filesystem" and target.exists() and target.stat().st_size == len(data):
             return relative.as_posix()
+        deferred = self._pending is not None
+        if deferred or (sync == "filesystem" and _SYNCFS is not None):
+            sync = "later"
         self._mkdir(target.parent)
+        self._mkdir(self._temporaries)
         try:
-            handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=_temporary_prefix())
+            handle, temporary = tempfile.mkstemp(dir=self._temporaries, prefix=_temporary_prefix())
             try:
                 os.fchmod(handle, _FILE_MODE)
                 with os.fdopen(handle, "wb") as stream:
                     stream.write(data)
                     stream.flush()
-                    os.fsync(stream.fileno())
+                    if sync != "later":
+                        os.fsync(stream.fileno())
                 os.replace(temporary, target)
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
                 raise
-            self._fsync_dir(target.parent)
+            if deferred:
+                self._pending.append(target)
+            elif sync == "later":
+                self._make_durable([target])
+            else:
+                self._fsync_dir(target.parent)
         except OSError as err:
             raise StorageError(f"cannot write under {self.root}: {err.strerror}") from err
         return relative.as_posix()
+
+    def _make_durable(self, written: list[Path]) -> None:
+        try:
+            if _SYNCFS is not None:
+                descriptor = os.open(self.root, os.O_RDONLY)
+                try:
+                    if _SYNCFS(descriptor) != 0:
+                        error = ctypes.get_errno()
+                        raise OSError(error, os.strerror(error))
+                finally:
+                    os.close(descriptor)
+                return
+            for path in written:
+                with open(path, "rb+") as stream:
+                    os.fsync(stream.fileno())
+            for folder in {path.parent for path in written}:
+                self._fsync_dir(folder)
+        except OSError as err:
+            raise StorageError(f"cannot make files under {self.root} durable: {err.strerror}") from err
 
     def _mkdir(self, path: Path) -> None:
         missing = []
@@ -116,7 +198,14 @@ class FileStore:
         removed = 0
         if not self.root.exists():
             return 0
-        for leftover in self.root.rglob(".tmp-*"):
+        layout_marker = self._temporaries / _LAYOUT_MARKER
+        if layout_marker.exists():
+            leftovers = self._temporaries.glob(".tmp-*")
+        else:
+            # Versions before the temporaries' own folder wrote them next to their targets: one
+            # walk over everything after the upgrade, then never again.
+            leftovers = self.root.rglob(".tmp-*")
+        for leftover in list(leftovers):
             _, writer_host, pid, _ = (leftover.name.split("~") + ["", "", "", ""])[:4]
             dead_here = dead_on_this_host(f"{writer_host}~{pid}")
             try:
@@ -125,6 +214,9 @@ class FileStore:
                     removed += 1
             except FileNotFoundError:
                 continue
+        if not layout_marker.exists():
+            self._mkdir(self._temporaries)
+            layout_marker.touch(mode=_FILE_MODE)
         return removed
 
 

@@ -8,9 +8,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from openpyxl import Workbook
-from openpyxl.styles import Font
-
 from notifier.compose import FileAttachment, OutgoingMail, build_message, new_message_id
 from notifier.render import TemplateRenderer, local_time
 
@@ -61,6 +58,10 @@ def split_into_parts(cases: Sequence[DigestCase], max_bytes: int) -> list[list[D
 
 
 def register_xlsx(cases: Sequence[DigestCase], zone: tzinfo, status: str = "材料齐全") -> bytes:
+    # openpyxl takes a third of a second to import: only the digest, not every poll, pays for it.
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
     book = Workbook()
     sheet = book.active
     sheet.title = "健康宝异常人员信息登记表"

@@ -31,8 +31,8 @@ def test_an_interrupted_write_leaves_nothing_a_later_run_would_trust(tmp_path, m
 def test_temporaries_of_dead_writers_are_swept(tmp_path):
     store = FileStore(tmp_path / "storage")
     store.ensure()
-    folder = tmp_path / "storage" / "raw" / "ab"
-    folder.mkdir(parents=True)
+    folder = tmp_path / "storage" / "raw" / ".tmp"
+    folder.mkdir(parents=True, exist_ok=True)
     dead = folder / f".tmp-~{os.uname().nodename}~999999~x"
     alive = folder / f".tmp-~{os.uname().nodename}~{os.getpid()}~y"
     elsewhere = folder / ".tmp-~otherhost~1~z"
