@@ -46,6 +46,7 @@ class Judgement:
     blocked: str | None = None         # POSITIVE, POPUP_FOUR or NOT_BEIJING: not forwarded
     too_old: bool = False              # 核酸 sampled longer ago than the limit
     sampled_at: datetime | None = None
+    places: list[str] = field(default_factory=list)
     flags: list[str] = field(default_factory=list)
 
 
@@ -104,4 +105,4 @@ def judge(facts: dict[str, dict | None], submitted_name: str, nucleic_acid_arriv
         blocked = NOT_BEIJING
     sampled = sampled_at(facts)
     old = nucleic_acid_arrived is not None and too_old(sampled, nucleic_acid_arrived, hours)
-    return Judgement(blocked, old, sampled, flags_for(facts, submitted_name))
+    return Judgement(blocked, old, sampled, list(places), flags_for(facts, submitted_name))

@@ -54,8 +54,11 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "notifier" / "templates"
 
 
 def write_config(path: Path, *, dovecot: Dovecot, smtp: SmtpCapture, user: str, db_url: str,
-                 storage: Path, extra: str = "", folders=("INBOX", "Junk")) -> Path:
+                 storage: Path, extra: str = "", folders=("INBOX", "Junk"),
+                 read_pictures: bool = False) -> Path:
     folder_list = ", ".join(f'"{f}"' for f in folders)
+    # OCR is slow: only the tests about reading pictures turn it on.
+    pictures = "" if read_pictures or "[pictures]" in extra else "[pictures]\nread = false"
     path.write_text(f"""
 [mailbox]
 host = "127.0.0.1"
@@ -81,6 +84,7 @@ path = "{storage}"
 [digest]
 to = ["changping@example.test"]
 cc = ["staff@example.test"]
+{pictures}
 {extra}
 """, encoding="utf-8")
     return path
