@@ -21,6 +21,8 @@ from intake import cases as case_store
 from intake.errors import IntakeError
 from intake.mailbox import Mailbox
 from intake.models import Case, Mail, MailOutcome
+from checks.content_rules import flags_for
+from intake.readings import describe_facts, load_case_facts
 from intake.settings import Settings, load_settings
 from notifier.smtp import SmtpUnavailable, smtp_connection
 
@@ -98,7 +100,10 @@ def cases(obj: _Context, as_json: bool, as_csv: bool, status: str | None, depart
     try:
         with app.sessions() as session:
             rows = []
-            for case in session.scalars(query):
+            found = list(session.scalars(query))
+            read = load_case_facts(session, [case.id for case in found])
+            for case in found:
+                facts = read.get(case.id, {})
                 rows.append({
                     "id": case.id, "name": case.name, "department": case.department,
                     "sender": case.sender, "status": case.status,
@@ -107,6 +112,8 @@ def cases(obj: _Context, as_json: bool, as_csv: bool, status: str | None, depart
                     "completed_at": case.completed_at.isoformat() if case.completed_at else None,
                     "digest_id": case.digest_id,
                     "approved": case.approved_at is not None,
+                    "facts": facts,
+                    "flags": flags_for(facts, case.name),
                 })
     finally:
         app.close()
@@ -177,6 +184,8 @@ def case_show(obj: _Context, case_id: int, as_json: bool) -> None:
         state = "ok" if item["usable"] else f"unusable ({item['problem']})"
         click.echo(f"  {item['kind']:<6} {state:<22} from mail {item['mail_id']} at "
                    f"{item['received_at']}: {item['file']}")
+    for line in describe_facts(shown.get("facts") or {}, shown.get("flags") or []):
+        click.echo(line)
     click.echo("mails:")
     for mail in shown["mails"]:
         click.echo(f"  mail {mail['id']} {mail['folder']} UID {mail['uid']} {mail['outcome']} "

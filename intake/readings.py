@@ -142,3 +142,31 @@ def load_case_facts(session: Session, case_ids: list[int]) -> dict[int, dict[str
         if reading.sha256 == item.sha256:
             found.setdefault(reading.case_id, {})[item.kind] = reading.facts
     return found
+
+
+_LABELS = {"looks_like": "内容", "result": "检测结果", "sampled_at": "核酸采样时间",
+           "tested_at": "检测时间", "name": "姓名", "popup": "弹窗编号", "shown_at": "截图时间",
+           "places": "到达或途经", "starred": "带*城市", "updated_at": "更新于", "days": "天数"}
+
+
+def describe_facts(facts: dict[str, dict | None], flags: list[str]) -> list[str]:
+    """What was read, in Chinese, for `intake case show` (staff only: it shows ID numbers)."""
+    lines = ["读图结果（机器读取，请核对）:"] if facts else []
+    for key, found in facts.items():
+        if not found or found.get("looks_like") is None:
+            lines.append(f"  {key}：未能识别")
+            continue
+        parts = []
+        for field, value in found.items():
+            if field == "looks_like" or value in (None, [], ""):
+                continue
+            if isinstance(value, list):
+                value = "、".join(value)
+            elif isinstance(value, str) and field.endswith("_at"):
+                value = value[:16].replace("T", " ")
+            parts.append(f"{_LABELS.get(field, field)}：{value}")
+        shows = "" if found["looks_like"] == key else f"（内容为{found['looks_like']}）"
+        lines.append(f"  {key}{shows}：" + "；".join(parts))
+    if flags:
+        lines.append("提醒：" + "；".join(flags))
+    return lines

@@ -15,6 +15,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake import cases as case_store
 from intake.errors import IntakeError
+from checks.content_rules import flags_for
+from intake.readings import case_facts
 from intake.models import Case, Event, Mail, Outbox
 from intake.pipeline import queue
 from intake.storage import FileStore, material_name
@@ -132,7 +134,9 @@ class StaffDesk:
                                       .order_by(Outbox.id)).all()
             events = session.scalars(select(Event).where(Event.case_id == case_id)
                                      .order_by(Event.id)).all()
+            facts = case_facts(session, case)
             return {
+                "facts": facts, "flags": flags_for(facts, case.name),
                 "id": case.id, "name": case.name, "department": case.department,
                 "sender": case.sender, "status": case.status, "hold_reason": case.hold_reason,
                 "created_at": local(case.created_at), "completed_at": local(case.completed_at),

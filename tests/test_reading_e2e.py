@@ -1,0 +1,138 @@
+"""Reading the pictures end to end: drawn pictures delivered over LMTP, read by the real OCR engine
+(loaded once per session), and what students and staff then see."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.support import builders as b
+from tests.support import drawn
+from tests.support.harness import REPO, Clock, Harness, body_text
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+SAMPLED = datetime(2026, 11, 21, 14, 5, tzinfo=BEIJING)
+STUDENT = "zhangwei@example.test"
+STAFF = "staff@example.test"
+
+
+@pytest.fixture
+def clock():
+    return Clock(SAMPLED + timedelta(hours=20))
+
+
+@pytest.fixture
+def world(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password, clock, picture_reader):
+    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url,
+                   tmp_path=tmp_path, clock=clock, reader=picture_reader)
+
+
+def _send(world, files: dict[str, bytes]) -> None:
+    world.deliver(b.mail(sender=STUDENT, attachments=[("张伟+物理系+健康宝弹窗.zip",
+                                                       b.utf8_zip(files))]))
+    world.poll()
+
+
+def _only_reply(world) -> tuple[str, str]:
+    [reply] = world.replies_to(STUDENT)
+    return reply.message["Subject"], body_text(reply.message)
+
+
+def test_facts_and_flags_in_the_case_list(world):
+    _send(world, drawn.five(SAMPLED, places="北京市，上海市*"))
+    subject, text = _only_reply(world)
+    assert "五项已全部收到" in text
+    [case] = world.cases_json()
+    assert case["status"] == "complete"
+    facts = case["facts"]
+    assert facts["核酸"] == {"looks_like": "核酸", "result": "阴性",
+                             "sampled_at": "2026-11-21T14:05:00+08:00", "tested_at": None, "name": "张*"}
+    assert facts["健康宝"]["popup"] == 3
+    assert facts["行程码"]["places"] == ["北京市", "上海市"] and facts["行程码"]["starred"] == ["上海市"]
+    assert facts["情况说明"]["身份证号"] == drawn.ID_NUMBER
+    assert facts["情况说明"]["手机号码"] == drawn.PHONE
+    assert facts["承诺书"]["looks_like"] == "承诺书"
+    assert case["flags"] == ["行程码含上海市*"]
+    shown = world.cli("case", "show", str(case["id"]))
+    assert shown.returncode == 0, shown.stderr
+    assert "核酸采样时间" in shown.stdout and "弹窗编号：3" in shown.stdout and "行程码含上海市*" in shown.stdout
+
+
+def test_pictures_named_after_each_other_are_filed_by_content(world):
+    files = drawn.five(SAMPLED)
+    files["核酸.png"], files["健康宝.png"] = files["健康宝.png"], files["核酸.png"]
+    _send(world, files)
+    subject, text = _only_reply(world)
+    assert "已按内容归为「核酸」" in text and "已按内容归为「健康宝」" in text
+    [case] = world.cases_json()
+    assert case["status"] == "complete"
+    assert case["facts"]["核酸"]["looks_like"] == "核酸" and case["facts"]["健康宝"]["popup"] == 3
+
+
+def test_nucleic_acid_sampled_more_than_48_hours_before_arrival(world, clock):
+    clock.advance(hours=30)  # 50 hours after sampling
+    _send(world, drawn.five(SAMPLED))
+    subject, text = _only_reply(world)
+    assert "核酸采样时间 11月21日 14:05，已超过 48 小时" in text
+    [case] = world.cases_json()
+    assert case["status"] == "incomplete" and case["missing"] == ["核酸"]
+
+
+def test_positive_result_alerts_staff_at_once_and_is_never_forwarded(world):
+    _send(world, drawn.five(SAMPLED, result="阳性"))
+    subject, text = _only_reply(world)
+    assert "请立即电话联系学院老师" in text and "已收齐" not in subject
+    [alert] = world.replies_to(STAFF)
+    assert "核酸阳性" in alert.message["Subject"] and "张伟" in body_text(alert.message)
+    [case] = world.cases_json()
+    assert case["status"] == "held" and case["facts"]["核酸"]["result"] == "阳性"
+    result = world.cli("digest")
+    assert result.returncode == 0, result.stderr
+    assert world.cases_json()[0]["digest_id"] is None
+
+
+def test_popup_four_is_told_it_clears_itself(world):
+    _send(world, drawn.five(SAMPLED, popup=4))
+    subject, text = _only_reply(world)
+    assert "温馨提示④" in text and "自动消除" in text
+    [case] = world.cases_json()
+    assert case["status"] == "held" and case["facts"]["健康宝"]["popup"] == 4
+
+
+def test_itinerary_without_beijing_is_told_the_process_is_for_beijing(world):
+    _send(world, drawn.five(SAMPLED, places="上海市"))
+    subject, text = _only_reply(world)
+    assert "只适用于在北京的同学" in text and "社区" in text and "上海市" in text
+    assert world.cases_json()[0]["status"] == "held"
+
+
+def test_unreadable_picture_is_a_flag_never_a_bounce(world):
+    files = drawn.five(SAMPLED)
+    files["承诺书.jpg"] = b.picture("JPEG", size=(400, 300))  # a photo with no text at all
+    _send(world, files)
+    subject, text = _only_reply(world)
+    assert "五项已全部收到" in text
+    [case] = world.cases_json()
+    assert case["status"] == "complete" and case["flags"] == ["承诺书：未能识别"]
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare for a network namespace")
+def test_engine_loads_and_reads_with_the_network_unreachable(tmp_path):
+    picture = tmp_path / "nucleic.png"
+    picture.write_bytes(drawn.png(drawn.nucleic_acid(SAMPLED)))
+    script = ("import sys; from intake.ocr import PictureReader; "
+              "lines = PictureReader().read(open(sys.argv[1], 'rb').read()); "
+              "print('|'.join(line.text for line in lines))")
+    result = subprocess.run(["unshare", "-rn", sys.executable, "-c", script, str(picture)],
+                            capture_output=True, text=True, cwd=REPO, timeout=300,
+                            env={**os.environ, "HTTP_PROXY": "http://127.0.0.1:9",
+                                 "HTTPS_PROXY": "http://127.0.0.1:9"})
+    if result.returncode != 0 and "unshare" in result.stderr and "Operation not permitted" in result.stderr:
+        pytest.skip("user namespaces are not allowed here")
+    assert result.returncode == 0, result.stderr
+    assert "采样时间" in result.stdout and "阴性" in result.stdout
