@@ -379,12 +379,14 @@ def reprocess(obj: _Context, since, dry_run: bool, yes: bool, send_corrections: 
             with click.progressbar(ids, label="re-checking cases", file=sys.stderr) as shown:
                 yield from shown
         return run_reprocess(app.sessions, app.store, rules, app.replies, app.clock(),
-                             since_at, apply, send_corrections, progress=bar)
+                             since_at, apply, send_corrections, progress=bar,
+                             pictures=app.pictures)
     try:
         changes = run(apply=False)
         for change in changes:
             click.echo(f"case {change.case_id}: {change.old_status} -> {change.new_status}; missing "
-                       f"{'、'.join(change.old_missing) or '-'} -> {'、'.join(change.new_missing) or '-'}")
+                       f"{'、'.join(change.old_missing) or '-'} -> {'、'.join(change.new_missing) or '-'}"
+                       + (f"; read again: {'、'.join(change.facts_changed)}" if change.facts_changed else ""))
         click.echo(f"{len(changes)} case(s) would change")
         if dry_run or not changes:
             return

@@ -136,3 +136,54 @@ def test_engine_loads_and_reads_with_the_network_unreachable(tmp_path):
         pytest.skip("user namespaces are not allowed here")
     assert result.returncode == 0, result.stderr
     assert "采样时间" in result.stdout and "阴性" in result.stdout
+
+
+def _readings(world) -> list:
+    from sqlalchemy import select
+
+    from intake.models import Reading
+    app = world.app()
+    try:
+        with app.sessions() as session:
+            return list(session.scalars(select(Reading).order_by(Reading.id)))
+    finally:
+        app.close()
+
+
+def test_reprocess_reads_the_pictures_again(world, clock):
+    from sqlalchemy import select
+
+    from intake.models import Item, Reading
+    from intake.reprocess import reprocess
+    _send(world, drawn.five(SAMPLED))
+    app = world.app()
+    try:
+        with app.sessions.begin() as session:  # as if an older version had misread the 核酸
+            nucleic = session.scalar(select(Item).where(Item.kind == "核酸"))
+            session.scalar(select(Reading).where(Reading.item_id == nucleic.id)).facts = {
+                "looks_like": None}
+        run = dict(sessions=app.sessions, store=app.store, rules=app.settings.rules.to_rules(),
+                   replies=app.replies, now=clock(), since=None, send_corrections=False,
+                   pictures=app.pictures)
+        [change] = reprocess(apply=False, **run)
+        assert change.facts_changed == ("核酸",)
+        assert [r.facts["looks_like"] for r in _readings(world) if r.facts].count("核酸") == 0
+        reprocess(apply=True, **run)
+    finally:
+        app.close()
+    [case] = world.cases_json()
+    assert case["facts"]["核酸"]["result"] == "阴性" and case["flags"] == []
+
+
+def test_purge_deletes_what_was_read_with_the_case(world, clock):
+    _send(world, drawn.five(SAMPLED))
+    assert any((r.facts or {}).get("身份证号") for r in _readings(world))
+    clock.advance(days=200)
+    app = world.app()
+    try:
+        from intake.purge import purge
+        assert purge(app.sessions, app.store, clock(), 180).cases == 1
+    finally:
+        app.close()
+    assert _readings(world) == []
+    assert "身份证号" not in str(world.cases_json())
