@@ -187,3 +187,39 @@ def test_purge_deletes_what_was_read_with_the_case(world, clock):
         app.close()
     assert _readings(world) == []
     assert "身份证号" not in str(world.cases_json())
+
+
+def test_digest_counts_48_hours_from_sampling_and_shows_what_was_read(world, clock):
+    import io
+
+    from openpyxl import load_workbook
+    _send(world, drawn.five(SAMPLED, places="北京市，上海市*"))
+    app = world.app()
+    try:
+        result = app.digests.run()
+        app.drain()
+    finally:
+        app.close()
+    assert result.forwarded == 1
+    [digest] = world.replies_to("changping@example.test")
+    table = digest.message.get_body(preferencelist=("html",)).get_content()
+    assert "核酸采样时间" in table and "2026-11-21 14:05" in table and "行程码含上海市*" in table
+    register = next(part for part in digest.message.iter_attachments()
+                    if part.get_filename().endswith(".xlsx"))
+    rows = list(load_workbook(io.BytesIO(register.get_content())).active.iter_rows(values_only=True))
+    assert rows[3][6] == drawn.ID_NUMBER and rows[3][11] == 3 and rows[3][10] == datetime(2026, 11, 21, 14, 5)
+
+
+def test_digest_holds_back_a_result_sampled_too_long_ago(world, clock):
+    _send(world, drawn.five(SAMPLED))
+    assert world.cases_json()[0]["status"] == "complete"
+    clock.advance(hours=30)  # arrived 20 h after sampling; the digest runs 50 h after it
+    app = world.app()
+    try:
+        result = app.digests.run()
+        app.drain()
+    finally:
+        app.close()
+    assert result.forwarded == 0 and result.held_back == 1
+    renew = [r for r in world.replies_to(STUDENT) if "新的核酸" in r.message["Subject"]]
+    assert len(renew) == 1 and "核酸采样时间 11月21日 14:05" in body_text(renew[0].message)
