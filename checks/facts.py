@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, tzinfo
 
-from checks.reading import TextLine, compact, gb11643_valid, in_reading_order, moments_in, values_after
+from checks.reading import TextLine, gb11643_valid, in_reading_order, moments_in, values_after
 
 NUCLEIC_ACID, HEALTH_KIT, ITINERARY, PLEDGE, STATEMENT = "核酸", "健康宝", "行程码", "承诺书", "情况说明"
 

@@ -16,12 +16,12 @@ from datetime import timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from checks.content_rules import flags_for
 from intake.app import App, build_app, mailbox_endpoint, renderer, smtp_endpoint
 from intake import cases as case_store
 from intake.errors import IntakeError
 from intake.mailbox import Mailbox
 from intake.models import Case, Mail, MailOutcome
-from checks.content_rules import flags_for
 from intake.readings import describe_facts, load_case_facts
 from intake.settings import Settings, load_settings
 from notifier.smtp import SmtpUnavailable, smtp_connection

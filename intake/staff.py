@@ -13,12 +13,12 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from checks.content_rules import flags_for
 from intake import cases as case_store
 from intake.errors import IntakeError
-from checks.content_rules import flags_for
-from intake.readings import case_facts
 from intake.models import Case, Event, Mail, Outbox
 from intake.pipeline import queue
+from intake.readings import case_facts
 from intake.storage import FileStore, material_name
 from notifier.render import local_time
 from notifier.replies import ReplyFacts, ReplyWriter

@@ -58,6 +58,7 @@ def write_config(path: Path, *, dovecot: Dovecot, smtp: SmtpCapture, user: str, 
                  read_pictures: bool = False) -> Path:
     folder_list = ", ".join(f'"{f}"' for f in folders)
     # OCR is slow: only the tests about reading pictures turn it on.
+    # Last, so that `extra` may continue the [digest] section.
     pictures = "" if read_pictures or "[pictures]" in extra else "[pictures]\nread = false"
     path.write_text(f"""
 [mailbox]
@@ -84,7 +85,7 @@ path = "{storage}"
 [digest]
 to = ["changping@example.test"]
 cc = ["staff@example.test"]
-{pictures}
 {extra}
+{pictures}
 """, encoding="utf-8")
     return path
