@@ -15,7 +15,9 @@ from intake.errors import ConfigError
 from intake.failpoints import Failpoints
 from intake.mailbox import Mailbox, MailboxEndpoint
 from intake.outbox import DrainReport, drain_outbox
+from intake.ocr import PictureReader, ReaderOptions
 from intake.pipeline import Pipeline
+from intake.readings import PictureFacts
 from intake.poller import PollReport, Poller, PollSettings
 from intake.settings import Settings, secret
 from intake.staff import StaffDesk
@@ -44,6 +46,13 @@ class App:
     replies: ReplyWriter
     clock: Callable[[], datetime]
     failpoint: Failpoints
+    pictures: PictureFacts | None = None
+
+    def warm_pictures(self) -> None:
+        """Load the OCR engine now (the daemon's start), not when the first mail arrives."""
+        if self.pictures is not None:
+            seconds = self.pictures.reader.warm()
+            logging.getLogger(__name__).info("OCR engine loaded in %.1f s", seconds)
 
     def poll_once(self) -> tuple[PollReport, DrainReport]:
         report = self.poller.poll()
@@ -80,8 +89,19 @@ def renderer(settings: Settings) -> TemplateRenderer:
     return TemplateRenderer(folder)
 
 
+def picture_facts(settings: Settings, reader: PictureReader | None = None) -> PictureFacts | None:
+    """What reads the pictures, or None when [pictures] read = false.
+
+    One engine per process: pass the same `reader` to every app built in it.
+    """
+    if not settings.pictures.read:
+        return None
+    return PictureFacts(reader or PictureReader(ReaderOptions(settings.pictures.threads)),
+                        settings.zone, settings.digest.nucleic_acid_hours)
+
+
 def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
-              failpoint: Failpoints | None = None) -> App:
+              failpoint: Failpoints | None = None, reader: PictureReader | None = None) -> App:
     failpoint = failpoint or Failpoints.from_environment()
     logging.getLogger().setLevel(settings.logging.level)
     rules = settings.rules.to_rules()
@@ -92,11 +112,13 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
     store.ensure()
     store.sweep_temporaries(older_than_epoch=(clock() - timedelta(hours=1)).timestamp())
     templates = renderer(settings)
+    pictures = picture_facts(settings, reader)
     writer = ReplyWriter(templates, rules, settings.smtp.sender,
                          settings.smtp.sender_name, settings.digest.office_name)
     pipeline = Pipeline(rules=rules, store=store, replies=writer,
                         own_addresses=settings.own_addresses,
-                        replies_per_sender_per_day=settings.replies.per_sender_per_day)
+                        replies_per_sender_per_day=settings.replies.per_sender_per_day,
+                        pictures=pictures, alert_recipients=settings.alert_recipients)
     mailbox = Mailbox(mailbox_endpoint(settings))
     box = settings.mailbox
     poller = Poller(mailbox, sessions, store, pipeline,
@@ -111,4 +133,4 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
         zone=settings.zone, require_approval=digest.require_approval), clock, failpoint)
     staff = StaffDesk(sessions, store, writer, rules.item_keys, clock)
     return App(settings, engine, sessions, store, mailbox, poller, smtp_endpoint(settings),
-               digests, staff, writer, clock, failpoint)
+               digests, staff, writer, clock, failpoint, pictures)

@@ -17,12 +17,14 @@ from datetime import timedelta
 from sqlalchemy import or_, select
 from sqlalchemy.exc import SQLAlchemyError
 
+from checks.content_rules import flags_for
 from intake.app import App, build_app, mailbox_endpoint, renderer, smtp_endpoint
 from intake import cases as case_store
 from intake.db import read_session
 from intake.errors import ConfigError, IntakeError
 from intake.mailbox import Mailbox
 from intake.models import Case, Mail, MailOutcome
+from intake.readings import describe_facts, load_case_facts
 from intake.settings import Settings, load_settings
 from notifier.smtp import SmtpUnavailable, smtp_connection
 
@@ -102,7 +104,10 @@ def cases(obj: _Context, as_json: bool, as_csv: bool, status: str | None, depart
     try:
         with read_session(app.sessions) as session:
             rows = []
-            for case in session.scalars(query):
+            found = list(session.scalars(query))
+            read = load_case_facts(session, [case.id for case in found])
+            for case in found:
+                facts = read.get(case.id, {})
                 rows.append({
                     "id": case.id, "name": case.name, "department": case.department,
                     "sender": case.sender, "status": case.status,
@@ -111,6 +116,8 @@ def cases(obj: _Context, as_json: bool, as_csv: bool, status: str | None, depart
                     "completed_at": case.completed_at.isoformat() if case.completed_at else None,
                     "digest_id": case.digest_id,
                     "approved": case.approved_at is not None,
+                    "facts": facts,
+                    "flags": flags_for(facts, case.name),
                 })
     finally:
         app.close()
@@ -181,6 +188,8 @@ def case_show(obj: _Context, case_id: int, as_json: bool) -> None:
         state = "ok" if item["usable"] else f"unusable ({item['problem']})"
         click.echo(f"  {item['kind']:<6} {state:<22} from mail {item['mail_id']} at "
                    f"{item['received_at']}: {item['file']}")
+    for line in describe_facts(shown.get("facts") or {}, shown.get("flags") or []):
+        click.echo(line)
     click.echo("mails:")
     for mail in shown["mails"]:
         click.echo(f"  mail {mail['id']} {mail['folder']} UID {mail['uid']} {mail['outcome']} "
@@ -374,12 +383,14 @@ def reprocess(obj: _Context, since, dry_run: bool, yes: bool, send_corrections: 
             with click.progressbar(ids, label="re-checking cases", file=sys.stderr) as shown:
                 yield from shown
         return run_reprocess(app.sessions, app.store, rules, app.replies, app.clock(),
-                             since_at, apply, send_corrections, progress=bar)
+                             since_at, apply, send_corrections, progress=bar,
+                             pictures=app.pictures)
     try:
         changes = run(apply=False)
         for change in changes:
             click.echo(f"case {change.case_id}: {change.old_status} -> {change.new_status}; missing "
-                       f"{'、'.join(change.old_missing) or '-'} -> {'、'.join(change.new_missing) or '-'}")
+                       f"{'、'.join(change.old_missing) or '-'} -> {'、'.join(change.new_missing) or '-'}"
+                       + (f"; read again: {'、'.join(change.facts_changed)}" if change.facts_changed else ""))
         click.echo(f"{len(changes)} case(s) would change")
         if dry_run or not changes:
             return

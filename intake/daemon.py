@@ -124,6 +124,7 @@ class Daemon:
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: self.stopping.set())
         scheduler = self.build_scheduler()
+        self.app.warm_pictures()
         self.catch_up()
         scheduler.start()
         log.info("daemon started: poll every %ss, digest at %s %s",

@@ -19,7 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from checks.content_rules import flags_for, sampled_at, too_old
 from intake import cases as case_store
+from intake.readings import case_facts, short_time
 from intake.errors import IntakeError
 from intake.failpoints import NONE, Failpoints
 from intake.models import Case, Digest, Item, Mail, Outbox
@@ -117,7 +119,14 @@ class DigestService:
         forward, held = [], []
         for case in ready:
             nat = _item(case, NUCLEIC_ACID)
-            if nat is not None and nat.received_at < limit:
+            # The rule counts from the sampling when it was read, else from the picture's arrival.
+            sampled = sampled_at(case_facts(session, case))
+            if sampled is not None:
+                if too_old(sampled, now, options.nucleic_acid_hours):
+                    held.append(case)
+                else:
+                    forward.append(case)
+            elif nat is not None and nat.received_at < limit:
                 held.append(case)
             else:
                 forward.append(case)
@@ -161,9 +170,11 @@ class DigestService:
         mail_ids = tuple(session.scalars(
             select(Mail.id).where(Mail.case_id == case.id).order_by(Mail.id)).all())
         nat = _item(case, NUCLEIC_ACID)
+        facts = case_facts(session, case)
         return DigestCase(case.id, case.name, case.department, case.sender, case.created_at,
                           case.completed_at or case.updated_at, nat.received_at if nat else None,
-                          mail_ids, tuple(files))
+                          mail_ids, tuple(files), sampled_at=sampled_at(facts), facts=facts,
+                          flags=tuple(flags_for(facts, case.name)))
 
     def _hold_back(self, session: Session, case: Case, now: datetime) -> None:
         """核酸 too old to forward: the item no longer counts, and the student is asked once."""
@@ -177,10 +188,12 @@ class DigestService:
         key = f"renew-nucleic-acid:case:{case.id}:{nat.sha256}"
         if session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
             return
+        sampled = sampled_at(case_facts(session, case))
         facts = ReplyFacts("reply_renew_nucleic_acid", name=case.name, department=case.department,
                            case_id=case.id, extra={
                                "hours": self._options.nucleic_acid_hours,
-                               "nucleic_acid_at": local_time(received, self._options.zone)})
+                               "nucleic_acid_at": local_time(received, self._options.zone),
+                               "sampled_at": short_time(sampled, self._options.zone)})
         last_mail = session.get(Mail, nat.mail_id)
         outgoing = self._replies.write(facts, case.sender, now, None, [])
         queue(session, key=key, kind="reply_renew_nucleic_acid", outgoing=outgoing, now=now,

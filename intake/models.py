@@ -176,3 +176,19 @@ class Digest(Base):
     case_count: Mapped[int] = mapped_column(Integer, default=0)
     held_back: Mapped[int] = mapped_column(Integer, default=0)
     parts: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class Reading(Base):
+    """What the OCR read on one item's current picture (facts only: the raw text is not kept).
+
+    The facts can hold ID and phone numbers: they live here only, never in logs or events.
+    """
+
+    __tablename__ = "reading"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"), unique=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("case.id", ondelete="CASCADE"), index=True)
+    sha256: Mapped[str | None] = mapped_column(String(64))  # the picture that was read
+    facts: Mapped[dict | None] = mapped_column(JSON)  # None: the picture could not be read
+    read_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -13,11 +13,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from checks.classify import MailKind, classify
+from checks.content_rules import POSITIVE
+from checks.findings import Problem
 from checks.rules import Rules
 from checks.submission import assess, carries_materials, missing_items
 from intake import cases
 from intake.models import Case, Mail, MailOutcome, Outbox
 from intake.reader import ReadMail, read_mail
+from intake.readings import REPLY_KINDS as BLOCKED_REPLIES, PictureFacts, short_time
 from intake.storage import FileStore
 from notifier.compose import OutgoingMail
 from notifier.replies import ReplyFacts, ReplyWriter
@@ -34,6 +37,8 @@ class Pipeline:
     replies: ReplyWriter
     own_addresses: frozenset[str]
     replies_per_sender_per_day: int = 8
+    pictures: PictureFacts | None = None  # None: [pictures] read = false, names decide alone
+    alert_recipients: tuple[str, ...] = ()
 
     def handle(self, session: Session, mail: Mail, raw: bytes, now: datetime) -> str:
         """Process one stored mail; sets and returns its outcome."""
@@ -65,6 +70,9 @@ class Pipeline:
 
     def _submission(self, session: Session, mail: Mail, read: ReadMail, now: datetime) -> str:
         assessment = assess(read.attachments, read.subject, self.rules, read.body_text)
+        read_facts: dict = {}
+        if self.pictures is not None:
+            assessment, read_facts = self.pictures.read_and_refile(assessment)
         case, opened = None, False
         if assessment.submission_name is not None:
             case, opened = cases.find_or_open_case(session, read.sender,
@@ -72,29 +80,65 @@ class Pipeline:
         else:
             case = cases.sole_case_of(session, read.sender)
         received = [key for key, found in assessment.items.items() if found.usable]
+        judgement = None
         if case is not None:
             mail.case_id = case.id
-            cases.merge_items(session, case, assessment, mail, self.store, now)
+            changed = cases.merge_items(session, case, assessment, mail, self.store, now)
             cases.update_status(session, case, self.rules.item_keys, now, mail)
+            if self.pictures is not None:
+                self.pictures.store(session, case, read_facts, changed, now)
+                judgement = self.pictures.apply(session, case, now, self.rules.item_keys, mail)
         have = cases.usable_keys(case) if case else set(received)
         missing = missing_items(have, self.rules)
         problems = list(assessment.problems)
         problems += [found.problem for found in assessment.items.values()
                      if found.problem is not None and found.problem not in problems]
+        kind = "reply_complete" if case is not None and not missing else "reply_incomplete"
+        extra = {}
+        if judgement is not None:
+            sampled = short_time(judgement.sampled_at, self.pictures.zone)
+            extra["sampled_at"] = sampled
+            if judgement.too_old and "核酸" in missing:
+                problems.append(Problem("nucleic_acid_too_old", str(self.pictures.nucleic_acid_hours),
+                                        sampled))
+            if judgement.blocked:
+                kind = BLOCKED_REPLIES[judgement.blocked]
+                extra["places"] = judgement.places
+                if judgement.blocked == POSITIVE:
+                    self._alert(session, case, mail, sampled, now)
         facts = ReplyFacts(
-            kind="reply_complete" if case is not None and not missing else "reply_incomplete",
+            kind=kind,
             name=case.name if case else None,
             department=case.department if case else None,
             case_id=case.id if case else None,
             received=received,
             received_all=[key for key in self.rules.item_keys if key in have],
             missing=missing, problems=problems, unmatched=assessment.unmatched,
-            extra={"forwarded": case is not None and case.digest_id is not None},
+            extra={"forwarded": case is not None and case.digest_id is not None, **extra},
         )
         self._queue_reply(session, mail, read, facts, case, now)
         if case is None:
             return MailOutcome.SUBMISSION
         return MailOutcome.SUBMISSION if opened else MailOutcome.FOLLOW_UP
+
+    def _alert(self, session: Session, case: Case, mail: Mail, sampled: str | None,
+               now: datetime) -> None:
+        """Staff hear of a 阳性 result at once, not at digest time; once per picture."""
+        if not self.alert_recipients:
+            log.warning("case=%s: a positive result was read but [alerts] to and digest.cc are "
+                        "empty; nobody was alerted", case.id)
+            return
+        nucleic = next(item for item in case.items if item.kind == "核酸")
+        key = f"alert:positive:case:{case.id}:{nucleic.sha256}"
+        if session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
+            return
+        facts = ReplyFacts("alert_positive", name=case.name, department=case.department,
+                           case_id=case.id, extra={"sampled_at": sampled, "sender": case.sender})
+        outgoing = self.replies.write_alert(facts, self.alert_recipients, now)
+        queue(session, key=key, kind="alert_positive", outgoing=outgoing, now=now, case=case,
+              mail=mail)
+        cases.record_event(session, at=now, kind="alert_queued", case=case, mail=mail,
+                           alert="positive")
 
     def _queue_reply(self, session: Session, mail: Mail, read: ReadMail, facts: ReplyFacts,
                      case: Case | None, now: datetime) -> None:

@@ -7,11 +7,11 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import sessionmaker
 
 from intake.cases import record_event
-from intake.models import Case, Mail, MailOutcome, Outbox
+from intake.models import Case, Mail, MailOutcome, Outbox, Reading
 from intake.storage import FileStore
 
 log = logging.getLogger(__name__)
@@ -41,6 +41,8 @@ def purge(sessions: sessionmaker, store: FileStore, now: datetime, older_than_da
         for case in old_cases:
             for item in case.items:
                 item.path, item.original_name = None, None
+            # What was read on the pictures (ID and phone numbers) goes with the pictures.
+            session.execute(delete(Reading).where(Reading.case_id == case.id))
             case.name = f"{PURGED}{case.id}"
             case.sender = f"purged-{case.id}@invalid"
             record_event(session, at=now, kind="purged", case=case, older_than_days=older_than_days)

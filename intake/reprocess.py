@@ -9,13 +9,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import sessionmaker
 
 from checks.rules import Rules
 from checks.submission import assess
 from intake import cases as case_store
-from intake.models import Case, Mail, MailOutcome
+from intake.models import Case, Mail, MailOutcome, Reading
+from intake.readings import PictureFacts, case_facts
 from intake.pipeline import queue
 from intake.reader import read_mail
 from intake.storage import FileStore
@@ -33,6 +34,7 @@ class CaseChange:
     new_status: str
     old_missing: tuple[str, ...]
     new_missing: tuple[str, ...]
+    facts_changed: tuple[str, ...] = ()  # items whose read facts differ after reading again
 
 
 class _DryStore:
@@ -46,7 +48,9 @@ class _DryStore:
 
 def reprocess(sessions: sessionmaker, store: FileStore, rules: Rules, replies: ReplyWriter,
               now: datetime, since: datetime | None, apply: bool, send_corrections: bool,
-              progress: Callable[[list[int]], Iterable[int]] = lambda ids: ids) -> list[CaseChange]:
+              progress: Callable[[list[int]], Iterable[int]] = lambda ids: ids,
+              pictures: PictureFacts | None = None) -> list[CaseChange]:
+    """`pictures` set: the pictures are read again too (slow: about a second per picture)."""
     changes = []
     session = sessions()
     try:
@@ -59,7 +63,7 @@ def reprocess(sessions: sessionmaker, store: FileStore, rules: Rules, replies: R
         writer = store if apply else _DryStore(store)
         for case_id in progress(case_ids):
             case = session.get(Case, case_id, with_for_update=True)
-            change = _rebuild(session, case, writer, store, rules, now)
+            change = _rebuild(session, case, writer, store, rules, now, pictures)
             if change is None:
                 continue
             changes.append(change)
@@ -79,8 +83,13 @@ def reprocess(sessions: sessionmaker, store: FileStore, rules: Rules, replies: R
 
 
 def _rebuild(session, case: Case, writer, store: FileStore, rules: Rules,
-             now: datetime) -> CaseChange | None:
+             now: datetime, pictures: PictureFacts | None = None) -> CaseChange | None:
     old_status = case.status
+    old_facts = case_facts(session, case)
+    # The items are rebuilt, so their readings go too; without OCR they come back by picture.
+    earlier = {reading.sha256: reading.facts for reading in session.scalars(
+        select(Reading).where(Reading.case_id == case.id))}
+    session.execute(delete(Reading).where(Reading.case_id == case.id))
     old_missing = tuple(case_store.missing_keys(case, rules.item_keys))
     kept = {item.kind: (item.sha256, item.problem) for item in case.items
             if item.problem in _KEPT_PROBLEMS}
@@ -93,17 +102,35 @@ def _rebuild(session, case: Case, writer, store: FileStore, rules: Rules,
         Mail.outcome.in_([MailOutcome.SUBMISSION, MailOutcome.FOLLOW_UP])).order_by(Mail.id)).all()
     for mail in mails:
         read = read_mail(store.read(mail.raw_path))
-        case_store.merge_items(session, case, assess(read.attachments, read.subject, rules, read.body_text), mail,
-                               writer, mail.processed_at or mail.fetched_at)
+        assessment = assess(read.attachments, read.subject, rules, read.body_text)
+        read_facts = {}
+        if pictures is not None:
+            assessment, read_facts = pictures.read_and_refile(assessment)
+        changed = case_store.merge_items(session, case, assessment, mail, writer,
+                                         mail.processed_at or mail.fetched_at)
+        if pictures is not None:
+            pictures.store(session, case, read_facts, changed, now)
     for item in case.items:
         if item.kind in kept and kept[item.kind][0] == item.sha256:
             item.usable, item.problem = False, kept[item.kind][1]
     if old_status not in _KEPT_STATUSES:
         case_store.update_status(session, case, rules.item_keys, now, None)
+    facts_changed: tuple[str, ...] = ()
+    if pictures is None:
+        session.flush()
+        for item in case.items:
+            if item.sha256 in earlier:
+                session.add(Reading(item_id=item.id, case_id=case.id, sha256=item.sha256,
+                                    facts=earlier[item.sha256], read_at=now))
+    else:
+        pictures.apply(session, case, now, rules.item_keys)
+        new_facts = case_facts(session, case)
+        facts_changed = tuple(key for key in dict.fromkeys([*old_facts, *new_facts])
+                              if old_facts.get(key) != new_facts.get(key))
     new_missing = tuple(case_store.missing_keys(case, rules.item_keys))
-    if (case.status, new_missing) == (old_status, old_missing):
+    if (case.status, new_missing) == (old_status, old_missing) and not facts_changed:
         return None
-    return CaseChange(case.id, old_status, case.status, old_missing, new_missing)
+    return CaseChange(case.id, old_status, case.status, old_missing, new_missing, facts_changed)
 
 
 def _queue_correction(session, case: Case, change: CaseChange, replies: ReplyWriter,

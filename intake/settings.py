@@ -181,6 +181,20 @@ class RetentionSettings(_Section):
     _check_time = field_validator("time", mode="before")(lambda cls, v: _clock_time(v))
 
 
+class PicturesSettings(_Section):
+    read: bool = True  # false: no OCR; every rule falls back to names and the mail's arrival
+    threads: int = Field(0, ge=0)  # onnxruntime threads for reading; 0: the machine's cores
+
+
+class AlertsSettings(_Section):
+    to: list[str] | None = None  # staff alerted at once (a 阳性 result); default: digest.cc
+
+    @field_validator("to")
+    @classmethod
+    def _addresses(cls, value: list[str] | None) -> list[str] | None:
+        return None if value is None else [_address(v) for v in value]
+
+
 class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
@@ -196,6 +210,8 @@ class Settings(_Section):
     replies: RepliesSettings = RepliesSettings()
     retention: RetentionSettings = RetentionSettings()
     logging: LoggingSettings = LoggingSettings()
+    pictures: PicturesSettings = PicturesSettings()
+    alerts: AlertsSettings = AlertsSettings()
 
     @model_validator(mode="after")
     def _sender_is_login(self):
@@ -205,6 +221,10 @@ class Settings(_Section):
             raise ValueError("smtp.sender must equal smtp.username (the provider rejects other "
                              "From addresses with 553)")
         return self
+
+    @property
+    def alert_recipients(self) -> tuple[str, ...]:
+        return tuple(self.alerts.to if self.alerts.to is not None else self.digest.cc)
 
     @property
     def zone(self) -> ZoneInfo:

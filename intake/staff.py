@@ -13,11 +13,13 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from checks.content_rules import flags_for
 from intake import cases as case_store
 from intake.db import read_session
 from intake.errors import IntakeError
 from intake.models import Case, Event, Mail, Outbox
 from intake.pipeline import queue
+from intake.readings import case_facts
 from intake.storage import FileStore, material_name
 from notifier.render import local_time
 from notifier.replies import ReplyFacts, ReplyWriter
@@ -133,7 +135,9 @@ class StaffDesk:
                                       .order_by(Outbox.id)).all()
             events = session.scalars(select(Event).where(Event.case_id == case_id)
                                      .order_by(Event.id)).all()
+            facts = case_facts(session, case)
             return {
+                "facts": facts, "flags": flags_for(facts, case.name),
                 "id": case.id, "name": case.name, "department": case.department,
                 "sender": case.sender, "status": case.status, "hold_reason": case.hold_reason,
                 "created_at": local(case.created_at), "completed_at": local(case.completed_at),

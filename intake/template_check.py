@@ -29,6 +29,11 @@ def sample_replies(item_keys: tuple[str, ...]) -> list[ReplyFacts]:
         ReplyFacts("reply_cloud_link"),
         ReplyFacts("reply_renew_nucleic_acid", **who,
                    extra={"hours": 48, "nucleic_acid_at": "2026-11-19 08:00"}),
+        ReplyFacts("reply_positive", **who, extra={"sampled_at": "11月21日 14:05"}),
+        ReplyFacts("reply_popup_four", **who),
+        ReplyFacts("reply_not_beijing", **who, extra={"places": ["上海市"]}),
+        ReplyFacts("alert_positive", **who, extra={"sampled_at": "11月21日 14:05",
+                                                   "sender": "zhangwei@example.com"}),
         ReplyFacts("reply_rejected", **who, missing=item_keys[:1],
                    extra={"reason": "承诺书没有签名", "rejected_items": list(item_keys[:1])}),
     ]

@@ -5,13 +5,13 @@ from __future__ import annotations
 import io
 import zipfile
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 
 from notifier.compose import FileAttachment, OutgoingMail, build_message, new_message_id
+from notifier.register import REGISTER_COLUMNS, register_xlsx  # noqa: F401 (re-exported)
 from notifier.render import TemplateRenderer, local_time
 
-REGISTER_COLUMNS = ("序号", "姓名", "院（系）", "联系方式", "提交时间", "核酸上传时间", "状态", "案件编号")
 _BASE64_GROWTH = 1.37  # base64 with line breaks
 _PART_OVERHEAD = 200_000  # headers, text, HTML and the spreadsheet
 
@@ -27,6 +27,9 @@ class DigestCase:
     nucleic_acid_at: datetime | None
     mail_ids: tuple[int, ...]
     files: tuple[FileAttachment, ...]  # canonical names, e.g. 核酸.jpg
+    sampled_at: datetime | None = None  # 核酸 sampling time as read from the picture
+    facts: dict = field(default_factory=dict, hash=False, compare=False)  # read, keyed by item
+    flags: tuple[str, ...] = ()
 
     @property
     def archive_name(self) -> str:
@@ -55,30 +58,6 @@ def split_into_parts(cases: Sequence[DigestCase], max_bytes: int) -> list[list[D
     if current or not parts:
         parts.append(current)
     return parts
-
-
-def register_xlsx(cases: Sequence[DigestCase], zone: tzinfo, status: str = "材料齐全") -> bytes:
-    # openpyxl takes a third of a second to import: only the digest, not every poll, pays for it.
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    book = Workbook()
-    sheet = book.active
-    sheet.title = "健康宝异常人员信息登记表"
-    sheet.append(REGISTER_COLUMNS)
-    for cell in sheet[1]:
-        cell.font = Font(bold=True)
-    for index, case in enumerate(cases, start=1):
-        sheet.append([
-            index, case.name, case.department, case.sender,
-            local_time(case.submitted_at, zone) or "", local_time(case.nucleic_acid_at, zone) or "",
-            status, case.case_id,
-        ])
-    for column, width in zip("ABCDEFGH", (6, 12, 18, 30, 18, 18, 10, 10), strict=True):
-        sheet.column_dimensions[column].width = width
-    buffer = io.BytesIO()
-    book.save(buffer)
-    return buffer.getvalue()
 
 
 @dataclass(frozen=True)
@@ -126,4 +105,7 @@ def _row(case: DigestCase, zone: tzinfo) -> dict:
         "nucleic_acid_at": local_time(case.nucleic_acid_at, zone) or "",
         "mails": ", ".join(f"#{mail_id}" for mail_id in case.mail_ids),
         "archive": case.archive_name,
+        "sampled_at": local_time(case.sampled_at, zone) or "",
+        "popup": ((case.facts or {}).get("健康宝") or {}).get("popup") or "",
+        "flags": "；".join(case.flags),
     }

@@ -12,7 +12,7 @@ from notifier.render import TemplateRenderer
 from notifier.wording import describe
 
 REPLY_KINDS = ("reply_complete", "reply_incomplete", "reply_instructions", "reply_cloud_link",
-               "reply_renew_nucleic_acid")
+               "reply_renew_nucleic_acid", "reply_positive", "reply_popup_four", "reply_not_beijing")
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,9 @@ class ReplyWriter:
             "rule_example": f"张伟+物理系+{self._rules.name_suffix}.zip",
             "office": self._office,
             "forwarded": False,
+            "sampled_at": None,  # 核酸 sampling time as read from the picture, "11月19日 08:32"
+            "places": [],        # 行程码 cities as read
+            "sender": "",
             **facts.extra,
         }
 
@@ -69,3 +72,9 @@ class ReplyWriter:
         return build_message(sender=self._sender, sender_name=self._sender_name, to=[to],
                              rendered=rendered, message_id=new_message_id(self._sender), date=now,
                              in_reply_to=in_reply_to, references=refs, auto_reply=True)
+
+    def write_alert(self, facts: ReplyFacts, recipients: Sequence[str], now: datetime) -> OutgoingMail:
+        """A mail to staff that cannot wait for the digest (e.g. a 阳性 result was read)."""
+        rendered = self._renderer.render(facts.kind, self.context(facts))
+        return build_message(sender=self._sender, sender_name=self._sender_name, to=list(recipients),
+                             rendered=rendered, message_id=new_message_id(self._sender), date=now)

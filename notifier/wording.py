@@ -28,6 +28,9 @@ _SENTENCES = {
     "not_picture": "文件「{subject}」不是图片，请提供截图或照片（JPG、PNG、HEIC、WebP）。",
     "undecodable": "图片「{subject}」已损坏或不完整，无法打开，请重新截图或拍照后发送。",
     "type_not_allowed": "文件「{subject}」是{kind}，不被接受，请改为 JPG、PNG、HEIC 或 WebP 图片。",
+    "refiled": "图片「{subject}」的内容是{detail}，已按内容归为「{detail}」。",
+    "shows_other": "图片「{subject}」的内容是{detail}，与另一张{detail}重复，不能算作它文件名所指的材料，请补交正确的图片。",
+    "nucleic_acid_too_old": "核酸采样时间 {detail}，已超过 {subject} 小时，请重新检测后提交新的核酸结果截图（文件名「核酸.jpg」）。",
     "duplicate": "同一项材料「{detail}」收到了多个文件，我们采用了其中可用的一个（多余的文件：「{subject}」）。",
 }
 

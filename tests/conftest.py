@@ -96,3 +96,30 @@ def bomb_1_5_gb() -> bytes:
     """1.5 GB of zeros deflated to about 1.5 MB, built by streaming."""
     from tests.support.builders import bomb_zip
     return bomb_zip("核酸.jpg", size=1536 * 1024 * 1024)
+
+
+class _RememberingReader:
+    """The session's one real OCR engine; a picture drawn twice is read once (OCR is slow)."""
+
+    def __init__(self):
+        from intake.ocr import PictureReader
+        self._reader = PictureReader()
+        self._seen: dict[bytes, list] = {}
+
+    def warm(self) -> float:
+        return self._reader.warm()
+
+    def read(self, data: bytes) -> list:
+        import hashlib
+        key = hashlib.sha256(data).digest()
+        if key not in self._seen:
+            self._seen[key] = self._reader.read(data)
+        return self._seen[key]
+
+
+@pytest.fixture(scope="session")
+def picture_reader():
+    """The OCR engine, loaded once per test session."""
+    reader = _RememberingReader()
+    reader.warm()
+    return reader

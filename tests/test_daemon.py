@@ -108,3 +108,29 @@ def test_run_polls_replies_and_stops_cleanly_on_sigterm(dovecot, smtp, mailbox_u
     assert log.count(f"imap-login: Info: Login: user=<{world.user}>") == 1
     # The IMAP ID command went out (NetEase refuses SELECT without it).
     assert f"imap({world.user})" in log and "ID sent: name=jkb-intake" in log
+
+
+def test_run_loads_the_ocr_engine_once_at_start(dovecot, smtp, mailbox_user, sqlite_url, tmp_path,
+                                                env_password):
+    world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url,
+                    tmp_path=tmp_path, extra_config='send_empty = false\n[schedule]\npoll_seconds = 2\n'
+                    '[pictures]\nread = true\n')
+    process = subprocess.Popen([sys.executable, "-m", "intake", "--config", str(world.config), "run"],
+                               cwd=REPO, env={**os.environ, "INTAKE_TEST_IMAP_PASSWORD": PASSWORD},
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for sender in ("zw@example.test", "lz@example.test"):
+            world.deliver(b.mail(sender=sender, attachments=[
+                (f"{sender[:2]}+物理系+健康宝弹窗.zip", b.utf8_zip(b.five_pictures()))]))
+        deadline = time.monotonic() + 240
+        while len(world.smtp.to("lz@example.test")) + len(world.smtp.to("zw@example.test")) < 2 \
+                and time.monotonic() < deadline:
+            time.sleep(0.5)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _out, err = process.communicate(timeout=120)
+    assert process.returncode == 0, err
+    assert err.count("OCR engine loaded") == 1
+    assert err.index("OCR engine loaded") < err.index("daemon started")
+    assert err.count("picture read as unknown") == 10  # plain colour pictures: nothing to read
+    assert world.smtp.to("zw@example.test") and world.smtp.to("lz@example.test")

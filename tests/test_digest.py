@@ -85,10 +85,10 @@ def test_digest_carries_complete_cases_with_register_and_zips(world):
 
     sheet = load_workbook(io.BytesIO(files["健康宝异常人员信息登记表-2026-11-21.xlsx"])).active
     rows = list(sheet.iter_rows(values_only=True))
-    assert rows[0][:4] == ("序号", "姓名", "院（系）", "联系方式")
-    assert [(r[0], r[1], r[2], r[3], r[6]) for r in rows[1:]] == [
-        (1, "张伟", "物理系", "zw@example.test", "材料齐全"),
-        (2, "李喆", "化学系", "lz@example.test", "材料齐全")]
+    assert rows[2][:3] == ("序号", "姓名", "院（系）") and rows[2][-1] == "邮箱"
+    assert [(r[0], r[1], r[2], r[12]) for r in rows[3:]] == [
+        (1, "张伟", "物理系", "zw@example.test"),
+        (2, "李喆", "化学系", "lz@example.test")]
 
 
 def test_second_digest_sends_only_newly_complete_cases(world):

@@ -14,8 +14,8 @@ def test_migrations_build_exactly_the_models(db_url):
     engine = make_engine(db_url)
     try:
         before, after = migrate(engine)
-        assert before is None and after == "0001"
-        assert migrate(engine) == ("0001", "0001")
+        assert before is None and after == "0002_reading"
+        assert migrate(engine) == ("0002_reading", "0002_reading")
         with engine.connect() as connection:
             differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
         assert differences == []
@@ -26,8 +26,8 @@ def test_migrations_build_exactly_the_models(db_url):
 def test_cli_migrate_and_refusals(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password):
     world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url, tmp_path=tmp_path)
     fresh = world.cli("migrate")
-    assert fresh.returncode == 0 and "empty -> 0001" in fresh.stdout
-    assert "already at 0001" in world.cli("migrate").stdout
+    assert fresh.returncode == 0 and "empty -> 0002_reading" in fresh.stdout
+    assert "already at 0002_reading" in world.cli("migrate").stdout
     assert world.cli("poll").returncode == 0
 
     engine = make_engine(sqlite_url)
@@ -48,3 +48,17 @@ def test_a_database_not_made_by_migrations_is_refused(dovecot, smtp, mailbox_use
     world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=url, tmp_path=tmp_path)
     refused = world.cli("poll")
     assert refused.returncode == 1 and "refusing" in refused.stderr
+
+
+def test_a_database_at_0001_gains_the_reading_table(db_url):
+    from alembic import command
+
+    from intake.db import _alembic
+    engine = make_engine(db_url)
+    try:
+        with engine.begin() as connection:
+            command.upgrade(_alembic(connection), "0001")
+        assert migrate(engine) == ("0001", "0002_reading")
+        assert "reading" in sqlalchemy.inspect(engine).get_table_names()
+    finally:
+        engine.dispose()

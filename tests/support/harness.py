@@ -24,14 +24,15 @@ REPO = Path(__file__).resolve().parents[2]
 
 class Harness:
     def __init__(self, *, dovecot: Dovecot, smtp: SmtpCapture, user: str, db_url: str,
-                 tmp_path: Path, extra_config: str = "", clock=None):
+                 tmp_path: Path, extra_config: str = "", clock=None, reader=None):
         self.dovecot, self.smtp, self.user = dovecot, smtp, user
         self.address = f"{user}@example.test"
         self.storage = tmp_path / "storage"
         self.config = write_config(tmp_path / "intake.toml", dovecot=dovecot, smtp=smtp,
                                    user=user, db_url=db_url, storage=self.storage,
-                                   extra=extra_config)
+                                   extra=extra_config, read_pictures=reader is not None)
         self.clock = clock
+        self.reader = reader  # the test session's one OCR engine, when pictures are read
         self.deliver(b"From: postmaster@example.test\r\nSubject: mailbox created\r\n"
                      b"Auto-Submitted: auto-generated\r\n\r\nhello\r\n")
 
@@ -63,7 +64,8 @@ class Harness:
     # --- the daemon ---
     def app(self) -> App:
         settings = load_settings(self.config)
-        return build_app(settings, **({"clock": self.clock} if self.clock else {}))
+        return build_app(settings, **({"clock": self.clock} if self.clock else {}),
+                         **({"reader": self.reader} if self.reader else {}))
 
     def poll(self):
         app = self.app()

@@ -65,8 +65,12 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "notifier" / "templates"
 
 
 def write_config(path: Path, *, dovecot: Dovecot, smtp: SmtpCapture, user: str, db_url: str,
-                 storage: Path, extra: str = "", folders=("INBOX", "Junk")) -> Path:
+                 storage: Path, extra: str = "", folders=("INBOX", "Junk"),
+                 read_pictures: bool = False) -> Path:
     folder_list = ", ".join(f'"{f}"' for f in folders)
+    # OCR is slow: only the tests about reading pictures turn it on.
+    # Last, so that `extra` may continue the [digest] section.
+    pictures = "" if read_pictures or "[pictures]" in extra else "[pictures]\nread = false"
     path.write_text(f"""
 [mailbox]
 host = "127.0.0.1"
@@ -93,5 +97,6 @@ path = "{storage}"
 to = ["changping@example.test"]
 cc = ["staff@example.test"]
 {extra}
+{pictures}
 """, encoding="utf-8")
     return path

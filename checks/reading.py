@@ -1,0 +1,123 @@
+"""Recognised text lines, as the OCR adapter hands them over, and the helpers that read them.
+
+Pure: no engine here. The adapter in intake/ocr.py turns a picture into `TextLine`s; everything
+that understands them works on plain text and boxes, so it is tested on text fixtures.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, tzinfo
+
+# Variant and traditional forms the recognition model sometimes outputs for the characters these
+# pages use (弾 is the Japanese form of 弹). Only characters that occur on the five pictures.
+_VARIANTS = str.maketrans({
+    "弾": "弹", "検": "检", "檢": "检", "測": "测", "結": "结", "採": "采", "様": "样", "樣": "样",
+    "時": "时", "間": "间", "陰": "阴", "陽": "阳", "溫": "温", "碼": "码", "達": "达", "經": "经",
+    "於": "于", "說": "说", "説": "说", "書": "书", "諾": "诺", "號": "号", "証": "证", "證": "证",
+    "話": "话", "聯": "联", "繫": "系", "係": "系", "電": "电", "狀": "状", "況": "况", "區": "区",
+    "険": "险", "險": "险", "跡": "迹", "軌": "轨", "現": "现", "體": "体", "体": "体", "寶": "宝",
+    "査": "查", "詢": "询", "異": "异", "員": "员", "數": "数", "據": "据", "内": "内", "內": "内",
+    "報": "报", "驗": "验", "験": "验", "項": "项", "東": "东", "海": "海", "廣": "广", "門": "门",
+    "遼": "辽", "寧": "宁", "蘇": "苏", "黑": "黑", "龍": "龙", "陝": "陕", "貴": "贵", "雲": "云",
+    "澳": "澳", "灣": "湾", "濟": "济", "鄭": "郑", "漢": "汉", "長": "长", "沈": "沈", "瀋": "沈",
+    "無": "无", "為": "为", "過": "过", "風": "风", "縣": "县", "鎮": "镇", "學": "学", "係": "系",
+    "簽": "签", "字": "字", "＊": "*", "﹡": "*", "✱": "*", "：": ":", "﹕": ":",
+})
+
+
+def normalise(text: str) -> str:
+    """The text with variant characters replaced and full-width ASCII made half-width.
+
+    Circled digits (①...⑤) are kept: they carry the 健康宝 popup number.
+    """
+    half = "".join(chr(ord(ch) - 0xFEE0) if 0xFF01 <= ord(ch) <= 0xFF5E else
+                   (" " if ch == "\u3000" else ch) for ch in text)
+    return half.translate(_VARIANTS)
+
+
+def compact(text: str) -> str:
+    """Normalised text without spaces, for matching labels that OCR splits or joins."""
+    return re.sub(r"\s+", "", normalise(text))
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """One recognised line: its text, its box (left, top, right, bottom) and the model's score."""
+
+    text: str
+    box: tuple[float, float, float, float]
+    score: float = 1.0
+
+    @property
+    def middle(self) -> float:
+        return (self.box[1] + self.box[3]) / 2
+
+    @property
+    def height(self) -> float:
+        return max(1.0, self.box[3] - self.box[1])
+
+    @property
+    def plain(self) -> str:
+        return compact(self.text)
+
+
+def in_reading_order(lines: list[TextLine]) -> list[TextLine]:
+    """Top to bottom, then left to right within a row."""
+    ordered = sorted(lines, key=lambda line: (line.box[1], line.box[0]))
+    rows: list[list[TextLine]] = []
+    for line in ordered:
+        if rows and abs(rows[-1][0].middle - line.middle) < rows[-1][0].height / 2:
+            rows[-1].append(line)
+        else:
+            rows.append([line])
+    return [line for row in rows for line in sorted(row, key=lambda item: item.box[0])]
+
+
+def values_after(lines: list[TextLine], label: str) -> list[tuple[str, TextLine]]:
+    """Every value written after `label`: in the same box, else in the next box on its row.
+
+    Result pages and printed forms put label and value in separate boxes; OCR sometimes joins
+    them. Returns (value, the line carrying the label), top to bottom.
+    """
+    found = []
+    for line in in_reading_order(lines):
+        text = line.plain
+        at = text.find(label)
+        if at < 0:
+            continue
+        rest = text[at + len(label):].lstrip(":：")
+        if rest:
+            found.append((rest, line))
+            continue
+        right = [other for other in lines if other is not line and other.box[0] >= line.box[2] - 2
+                 and abs(other.middle - line.middle) < line.height * 0.6]
+        if right:
+            nearest = min(right, key=lambda other: other.box[0])
+            found.append((nearest.plain.lstrip(":："), line))
+    return found
+
+
+_MOMENT = re.compile(r"(20\d{2})[-/.年](\d{1,2})[-/.月](\d{1,2})日?\s*(\d{1,2})[:时](\d{2})"
+                     r"(?:[:分](\d{2}))?")
+
+
+def moments_in(text: str, zone: tzinfo) -> list[datetime]:
+    """The date-times written in `text` (as the phone showed them, in `zone`), glued or not."""
+    found = []
+    for match in _MOMENT.finditer(normalise(text)):
+        year, month, day, hour, minute, second = (int(part) if part else 0 for part in match.groups())
+        try:
+            found.append(datetime(year, month, day, hour, minute, second, tzinfo=zone))
+        except ValueError:
+            continue
+    return found
+
+
+def gb11643_valid(number: str) -> bool:
+    """Whether an 18-character resident ID number carries the right check character."""
+    if not re.fullmatch(r"\d{17}[\dX]", number):
+        return False
+    weights = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+    total = sum(int(digit) * weight for digit, weight in zip(number[:17], weights))
+    return "10X98765432"[total % 11] == number[17]

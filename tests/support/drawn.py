@@ -1,0 +1,129 @@
+"""Pictures the tests draw themselves, the way the five materials look: app screenshots and
+phone photos of the two printed forms (turned, blurred, JPEG-compressed, HEIC, EXIF-rotated)."""
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+from PIL import Image, ImageDraw, ImageFilter, ImageFont
+
+FONT = "/usr/share/fonts/truetype/wqy/wqy-microhei.ttc"
+ID_NUMBER = "11010519491231002X"  # a valid GB 11643 check character
+PHONE = "13800138000"
+
+
+def _font(size: int) -> ImageFont.FreeTypeFont:
+    return ImageFont.truetype(FONT, size)
+
+
+def screenshot(rows: list, size=(750, 1334), title_color=(30, 130, 230)) -> Image.Image:
+    """A phone screenshot: a coloured title bar, then rows (a string, or (label, value) pairs)."""
+    image = Image.new("RGB", size, "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, size[0], 130), fill=title_color)
+    y = 40
+    for number, row in enumerate(rows):
+        if number == 1:
+            y = 170
+        if isinstance(row, tuple):
+            draw.text((40, y), row[0], fill=(90, 90, 90), font=_font(32))
+            draw.text((300, y), row[1], fill="black", font=_font(32))
+        else:
+            draw.text((40, y), row, fill="white" if number == 0 else "black", font=_font(40 if number == 0 else 32))
+        y += 80
+    return image
+
+
+def nucleic_acid(sampled: datetime, result="阴性", name="张*", older: datetime | None = None) -> Image.Image:
+    rows = ["核酸检测结果", ("姓名", name), ("采样时间", f"{sampled:%Y-%m-%d %H:%M:%S}"),
+            ("检测机构", "北京市某医院"), ("检测结果", result)]
+    if older is not None:
+        rows += ["历史记录", ("采样时间", f"{older:%Y-%m-%d %H:%M:%S}"), ("检测结果", "阴性")]
+    return screenshot(rows)
+
+
+def health_kit(popup: int | None, shown: datetime, name="张*") -> Image.Image:
+    rows = ["北京健康宝", "本人健康码自查询", ("姓名", name), f"{shown:%Y-%m-%d %H:%M:%S}"]
+    if popup:
+        rows += ["温馨提示" + "①②③④⑤"[popup - 1], "您的健康码已变为弹窗状态", "请按要求进行核酸检测"]
+    return screenshot(rows, title_color=(40, 170, 90))
+
+
+def itinerary(updated: datetime, places: str = "北京市") -> Image.Image:
+    return screenshot(["通信大数据行程卡", f"{PHONE[:3]}****{PHONE[-4:]}的动态行程卡",
+                       f"更新于：{updated:%Y.%m.%d %H:%M:%S}", "您于前7天内到达或途经：", places,
+                       "注：*表示当前该城市存在中风险或高风险地区"], title_color=(60, 60, 200))
+
+
+def _paper(rows: list[tuple[str, str]], title: str, heading: str | None = None) -> Image.Image:
+    """A printed A4 form as a phone photographs it: grey desk, slightly turned, a little blurred."""
+    page = Image.new("RGB", (1240, 1754), "white")
+    draw = ImageDraw.Draw(page)
+    y = 120
+    if heading:
+        draw.text((100, y), heading, fill="black", font=_font(36))
+        y += 80
+    draw.text((260, y), title, fill="black", font=_font(52))
+    y += 150
+    for label, value in rows:
+        draw.rectangle((100, y - 20, 1140, y + 70), outline="black", width=3)
+        draw.line((470, y - 20, 470, y + 70), fill="black", width=3)
+        draw.text((120, y), label, fill="black", font=_font(36))
+        draw.text((500, y), value, fill="black", font=_font(36))
+        y += 90
+    photo = Image.new("RGB", (1500, 2000), (120, 115, 110))
+    turned = page.rotate(3, expand=True, fillcolor=(120, 115, 110))
+    photo.paste(turned, ((1500 - turned.width) // 2, (2000 - turned.height) // 2))
+    return photo.filter(ImageFilter.GaussianBlur(1.2))
+
+
+def statement(name="张伟") -> Image.Image:
+    return _paper([("姓名", name), ("院（系）", "物理系"), ("现住址", "北京市昌平区府学路18号"),
+                   ("手机号码", PHONE), ("身体健康状况", "良好"), ("身份证号", ID_NUMBER),
+                   ("是否去过中高风险地区", "否"), ("近7天行程轨迹", "北京市昌平区")],
+                  "健康宝异常人员信息登记表", heading="附件2")
+
+
+def pledge(name="张伟") -> Image.Image:
+    return _paper([("承诺人", name), ("联系电话", PHONE), ("日期", "2026年11月21日")],
+                  "健康宝弹窗解除承诺书")
+
+
+def jpeg(image: Image.Image, quality: int = 70) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def png(image: Image.Image) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def heic(image: Image.Image) -> bytes:
+    import pillow_heif
+    pillow_heif.register_heif_opener()
+    buffer = io.BytesIO()
+    image.save(buffer, "HEIF", quality=80)
+    return buffer.getvalue()
+
+
+def exif_rotated_jpeg(image: Image.Image) -> bytes:
+    """Stored sideways with EXIF orientation 6, as phones write portrait photos."""
+    stored = image.rotate(90, expand=True)  # viewers turn it back 90° clockwise
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    stored.save(buffer, "JPEG", quality=85, exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+def five(sampled: datetime, *, result="阴性", popup=3, places="北京市", name="张伟",
+         updated: datetime | None = None) -> dict[str, bytes]:
+    """The five materials of one submission, named as the rule asks."""
+    return {"核酸.png": png(nucleic_acid(sampled, result)),
+            "健康宝.png": png(health_kit(popup, sampled)),
+            "行程码.jpg": jpeg(itinerary(updated or sampled, places)),
+            "情况说明.jpg": jpeg(statement(name)),
+            "承诺书.jpg": jpeg(pledge(name))}

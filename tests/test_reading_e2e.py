@@ -1,0 +1,225 @@
+"""Reading the pictures end to end: drawn pictures delivered over LMTP, read by the real OCR engine
+(loaded once per session), and what students and staff then see."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from tests.support import builders as b
+from tests.support import drawn
+from tests.support.harness import REPO, Clock, Harness, body_text
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+SAMPLED = datetime(2026, 11, 21, 14, 5, tzinfo=BEIJING)
+STUDENT = "zhangwei@example.test"
+STAFF = "staff@example.test"
+
+
+@pytest.fixture
+def clock():
+    return Clock(SAMPLED + timedelta(hours=20))
+
+
+@pytest.fixture
+def world(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password, clock, picture_reader):
+    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url,
+                   tmp_path=tmp_path, clock=clock, reader=picture_reader)
+
+
+def _send(world, files: dict[str, bytes]) -> None:
+    world.deliver(b.mail(sender=STUDENT, attachments=[("张伟+物理系+健康宝弹窗.zip",
+                                                       b.utf8_zip(files))]))
+    world.poll()
+
+
+def _only_reply(world) -> tuple[str, str]:
+    [reply] = world.replies_to(STUDENT)
+    return reply.message["Subject"], body_text(reply.message)
+
+
+def test_facts_and_flags_in_the_case_list(world):
+    _send(world, drawn.five(SAMPLED, places="北京市，上海市*"))
+    subject, text = _only_reply(world)
+    assert "五项已全部收到" in text
+    [case] = world.cases_json()
+    assert case["status"] == "complete"
+    facts = case["facts"]
+    assert facts["核酸"] == {"looks_like": "核酸", "result": "阴性",
+                             "sampled_at": "2026-11-21T14:05:00+08:00", "tested_at": None, "name": "张*"}
+    assert facts["健康宝"]["popup"] == 3
+    assert facts["行程码"]["places"] == ["北京市", "上海市"] and facts["行程码"]["starred"] == ["上海市"]
+    assert facts["情况说明"]["身份证号"] == drawn.ID_NUMBER
+    assert facts["情况说明"]["手机号码"] == drawn.PHONE
+    assert facts["承诺书"]["looks_like"] == "承诺书"
+    assert case["flags"] == ["行程码含上海市*"]
+    shown = world.cli("case", "show", str(case["id"]))
+    assert shown.returncode == 0, shown.stderr
+    assert "核酸采样时间" in shown.stdout and "弹窗编号：3" in shown.stdout and "行程码含上海市*" in shown.stdout
+
+
+def test_pictures_named_after_each_other_are_filed_by_content(world):
+    files = drawn.five(SAMPLED)
+    files["核酸.png"], files["健康宝.png"] = files["健康宝.png"], files["核酸.png"]
+    _send(world, files)
+    subject, text = _only_reply(world)
+    assert "已按内容归为「核酸」" in text and "已按内容归为「健康宝」" in text
+    [case] = world.cases_json()
+    assert case["status"] == "complete"
+    assert case["facts"]["核酸"]["looks_like"] == "核酸" and case["facts"]["健康宝"]["popup"] == 3
+
+
+def test_nucleic_acid_sampled_more_than_48_hours_before_arrival(world, clock):
+    clock.advance(hours=30)  # 50 hours after sampling
+    _send(world, drawn.five(SAMPLED))
+    subject, text = _only_reply(world)
+    assert "核酸采样时间 11月21日 14:05，已超过 48 小时" in text
+    [case] = world.cases_json()
+    assert case["status"] == "incomplete" and case["missing"] == ["核酸"]
+
+
+def test_positive_result_alerts_staff_at_once_and_is_never_forwarded(world):
+    _send(world, drawn.five(SAMPLED, result="阳性"))
+    subject, text = _only_reply(world)
+    assert "请立即电话联系学院老师" in text and "已收齐" not in subject
+    [alert] = world.replies_to(STAFF)
+    assert "核酸阳性" in alert.message["Subject"] and "张伟" in body_text(alert.message)
+    [case] = world.cases_json()
+    assert case["status"] == "held" and case["facts"]["核酸"]["result"] == "阳性"
+    result = world.cli("digest")
+    assert result.returncode == 0, result.stderr
+    assert world.cases_json()[0]["digest_id"] is None
+
+
+def test_popup_four_is_told_it_clears_itself(world):
+    _send(world, drawn.five(SAMPLED, popup=4))
+    subject, text = _only_reply(world)
+    assert "温馨提示④" in text and "自动消除" in text
+    [case] = world.cases_json()
+    assert case["status"] == "held" and case["facts"]["健康宝"]["popup"] == 4
+
+
+def test_itinerary_without_beijing_is_told_the_process_is_for_beijing(world):
+    _send(world, drawn.five(SAMPLED, places="上海市"))
+    subject, text = _only_reply(world)
+    assert "只适用于在北京的同学" in text and "社区" in text and "上海市" in text
+    assert world.cases_json()[0]["status"] == "held"
+
+
+def test_unreadable_picture_is_a_flag_never_a_bounce(world):
+    files = drawn.five(SAMPLED)
+    files["承诺书.jpg"] = b.picture("JPEG", size=(400, 300))  # a photo with no text at all
+    _send(world, files)
+    subject, text = _only_reply(world)
+    assert "五项已全部收到" in text
+    [case] = world.cases_json()
+    assert case["status"] == "complete" and case["flags"] == ["承诺书：未能识别"]
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare for a network namespace")
+def test_engine_loads_and_reads_with_the_network_unreachable(tmp_path):
+    picture = tmp_path / "nucleic.png"
+    picture.write_bytes(drawn.png(drawn.nucleic_acid(SAMPLED)))
+    script = ("import sys; from intake.ocr import PictureReader; "
+              "lines = PictureReader().read(open(sys.argv[1], 'rb').read()); "
+              "print('|'.join(line.text for line in lines))")
+    result = subprocess.run(["unshare", "-rn", sys.executable, "-c", script, str(picture)],
+                            capture_output=True, text=True, cwd=REPO, timeout=300,
+                            env={**os.environ, "HTTP_PROXY": "http://127.0.0.1:9",
+                                 "HTTPS_PROXY": "http://127.0.0.1:9"})
+    if result.returncode != 0 and "unshare" in result.stderr and "Operation not permitted" in result.stderr:
+        pytest.skip("user namespaces are not allowed here")
+    assert result.returncode == 0, result.stderr
+    assert "采样时间" in result.stdout and "阴性" in result.stdout
+
+
+def _readings(world) -> list:
+    from sqlalchemy import select
+
+    from intake.models import Reading
+    app = world.app()
+    try:
+        with app.sessions() as session:
+            return list(session.scalars(select(Reading).order_by(Reading.id)))
+    finally:
+        app.close()
+
+
+def test_reprocess_reads_the_pictures_again(world, clock):
+    from sqlalchemy import select
+
+    from intake.models import Item, Reading
+    from intake.reprocess import reprocess
+    _send(world, drawn.five(SAMPLED))
+    app = world.app()
+    try:
+        with app.sessions.begin() as session:  # as if an older version had misread the 核酸
+            nucleic = session.scalar(select(Item).where(Item.kind == "核酸"))
+            session.scalar(select(Reading).where(Reading.item_id == nucleic.id)).facts = {
+                "looks_like": None}
+        run = dict(sessions=app.sessions, store=app.store, rules=app.settings.rules.to_rules(),
+                   replies=app.replies, now=clock(), since=None, send_corrections=False,
+                   pictures=app.pictures)
+        [change] = reprocess(apply=False, **run)
+        assert change.facts_changed == ("核酸",)
+        assert [r.facts["looks_like"] for r in _readings(world) if r.facts].count("核酸") == 0
+        reprocess(apply=True, **run)
+    finally:
+        app.close()
+    [case] = world.cases_json()
+    assert case["facts"]["核酸"]["result"] == "阴性" and case["flags"] == []
+
+
+def test_purge_deletes_what_was_read_with_the_case(world, clock):
+    _send(world, drawn.five(SAMPLED))
+    assert any((r.facts or {}).get("身份证号") for r in _readings(world))
+    clock.advance(days=200)
+    app = world.app()
+    try:
+        from intake.purge import purge
+        assert purge(app.sessions, app.store, clock(), 180).cases == 1
+    finally:
+        app.close()
+    assert _readings(world) == []
+    assert "身份证号" not in str(world.cases_json())
+
+
+def test_digest_counts_48_hours_from_sampling_and_shows_what_was_read(world, clock):
+    import io
+
+    from openpyxl import load_workbook
+    _send(world, drawn.five(SAMPLED, places="北京市，上海市*"))
+    app = world.app()
+    try:
+        result = app.digests.run()
+        app.drain()
+    finally:
+        app.close()
+    assert result.forwarded == 1
+    [digest] = world.replies_to("changping@example.test")
+    table = digest.message.get_body(preferencelist=("html",)).get_content()
+    assert "核酸采样时间" in table and "2026-11-21 14:05" in table and "行程码含上海市*" in table
+    register = next(part for part in digest.message.iter_attachments()
+                    if part.get_filename().endswith(".xlsx"))
+    rows = list(load_workbook(io.BytesIO(register.get_content())).active.iter_rows(values_only=True))
+    assert rows[3][6] == drawn.ID_NUMBER and rows[3][11] == 3 and rows[3][10] == datetime(2026, 11, 21, 14, 5)
+
+
+def test_digest_holds_back_a_result_sampled_too_long_ago(world, clock):
+    _send(world, drawn.five(SAMPLED))
+    assert world.cases_json()[0]["status"] == "complete"
+    clock.advance(hours=30)  # arrived 20 h after sampling; the digest runs 50 h after it
+    app = world.app()
+    try:
+        result = app.digests.run()
+        app.drain()
+    finally:
+        app.close()
+    assert result.forwarded == 0 and result.held_back == 1
+    renew = [r for r in world.replies_to(STUDENT) if "新的核酸" in r.message["Subject"]]
+    assert len(renew) == 1 and "核酸采样时间 11月21日 14:05" in body_text(renew[0].message)
