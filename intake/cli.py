@@ -463,17 +463,13 @@ def _valid_date(text: str) -> bool:
 @click.pass_obj
 def check_config(obj: _Context) -> None:
     """Validate the configuration and try the IMAP and SMTP logins."""
+    from intake.app import digest_addressing, reply_writer
     from intake.template_check import check_templates
-    from notifier.digest import DigestAddressing
-    from notifier.replies import ReplyWriter
     settings = obj.settings
     rules = settings.rules.to_rules()
     templates = renderer(settings)
-    writer = ReplyWriter(templates, rules, settings.smtp.sender, settings.smtp.sender_name,
-                         settings.digest.office_name)
-    addressing = DigestAddressing(settings.smtp.sender, settings.smtp.sender_name,
-                                  tuple(settings.digest.to), tuple(settings.digest.cc),
-                                  settings.digest.office_name)
+    writer = reply_writer(settings, templates)
+    addressing = digest_addressing(settings)
     sample = check_templates(templates, writer, rules.item_keys, addressing, settings.zone)
     click.echo(f"config {obj.config_path}: valid; every template renders")
     click.echo(f"sample reply (incomplete submission):\n  Subject: {sample.subject}\n"

@@ -17,7 +17,7 @@ from intake import cases as case_store
 from intake.errors import IntakeError
 from intake.models import Case, Event, Mail, Outbox
 from intake.pipeline import queue
-from intake.storage import FileStore, material_name
+from intake.storage import FileStore, material_name, sha256_hex
 from notifier.render import local_time
 from notifier.replies import ReplyFacts, ReplyWriter
 
@@ -76,12 +76,19 @@ class StaffDesk:
             case.status, case.hold_reason, case.updated_at = case_store.REJECTED, None, now
             session.flush()
             missing = case_store.missing_keys(case, self.item_keys)
-            facts = ReplyFacts("reply_rejected", name=case.name, department=case.department,
-                               case_id=case.id, missing=missing,
-                               extra={"reason": reason, "rejected_items": list(items)})
-            outgoing = self.replies.write(facts, case.sender, now, None, [])
-            queue(session, key=f"rejected:case:{case.id}:{now.isoformat()}", kind="reply_rejected",
-                  outgoing=outgoing, now=now, case=case, recipient=case.sender)
+            # The same rejection of the same files tells the student once; a new reason, other
+            # items or a file sent since is a new rejection and is told again.
+            key = "rejected:case:{}:{}".format(case.id, sha256_hex("\n".join(
+                [reason.strip(), *sorted(items),
+                 *sorted(f"{item.kind}={item.sha256}" for item in case.items)]).encode()))
+            if session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is None:
+                facts = ReplyFacts("reply_rejected", name=case.name, department=case.department,
+                                   case_id=case.id, missing=missing,
+                                   received_all=[k for k in self.item_keys if k not in missing],
+                                   extra={"reason": reason, "rejected_items": list(items)})
+                outgoing = self.replies.write(facts, case.sender, now, None, [])
+                queue(session, key=key, kind="reply_rejected", outgoing=outgoing, now=now,
+                      case=case, recipient=case.sender)
             return case
 
     def approve(self, case_id: int, by: str) -> Case:

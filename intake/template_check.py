@@ -28,7 +28,8 @@ def sample_replies(item_keys: tuple[str, ...]) -> list[ReplyFacts]:
         ReplyFacts("reply_instructions"),
         ReplyFacts("reply_cloud_link"),
         ReplyFacts("reply_renew_nucleic_acid", **who,
-                   extra={"hours": 48, "nucleic_acid_at": "2026-11-19 08:00"}),
+                   missing=item_keys[-1:], received_all=item_keys[:-1],
+                   extra={"nucleic_acid_at": "2026-11-19 08:00", "deadline": "11月21日 17:00"}),
         ReplyFacts("reply_rejected", **who, missing=item_keys[:1],
                    extra={"reason": "承诺书没有签名", "rejected_items": list(item_keys[:1])}),
     ]
@@ -48,7 +49,7 @@ def check_templates(renderer: TemplateRenderer, writer: ReplyWriter, item_keys: 
         for cases in ([case], []):
             build_digest(cases, date_label="2026-11-21", digest_id=1, held_back=[case],
                          renderer=renderer, addressing=addressing, max_bytes=40_000_000, now=_NOW,
-                         zone=zone, extra={"hours": 48})
+                         zone=zone, extra={"hours": writer.signature_context()["hours"]})
     except jinja2.TemplateNotFound as err:
         raise ConfigError(f"replies.templates: template {err.name} is missing") from err
     except jinja2.TemplateSyntaxError as err:

@@ -8,8 +8,8 @@ _KIND_NAMES = {"jpeg": "JPEG 图片", "png": "PNG 图片", "webp": "WebP 图片"
                "zip": "zip 压缩包", "rar": "RAR 压缩包", "7z": "7z 压缩包"}
 
 _SENTENCES = {
-    "encrypted": "压缩包「{subject}」设置了密码，我们无法打开。请去掉密码后重新压缩发送。",
-    "encrypted/wrong_password": "压缩包「{subject}」设置了密码，邮件里写的密码打不开它。请去掉密码后重新压缩发送。",
+    "encrypted": "压缩包「{subject}」设置了密码，系统打不开它。",
+    "encrypted/wrong_password": "压缩包「{subject}」设置了密码，邮件正文里写的密码打不开它。",
     "rar": "「{subject}」是 RAR 格式，请改用 zip 格式压缩后重新发送。",
     "7z": "「{subject}」是 7z 格式，请改用 zip 格式压缩后重新发送。",
     "not_zip": "「{subject}」不是有效的 zip 压缩包（只是改了扩展名），请用压缩软件重新压缩为 zip。",

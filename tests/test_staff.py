@@ -104,3 +104,14 @@ def test_show_note_and_export(world, tmp_path):
     assert (out / "承诺书.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
     missing = world.cli("case", "show", "9999")
     assert missing.returncode == 1 and "no case 9999" in missing.stderr
+
+
+def test_the_same_rejection_is_told_once(world):
+    case_id = world.ids["张伟"]
+    for _ in range(2):
+        _ok(world.cli("case", "reject", str(case_id), "--reason", "承诺书没有签名", "--item", "承诺书"))
+    [told] = world.replies_to("zw@example.test")
+    text = body_text(told.message)
+    assert "只附上「承诺书.jpg」" in text and "登记编号" in text
+    _ok(world.cli("case", "reject", str(case_id), "--reason", "情况说明不完整", "--item", "情况说明"))
+    assert len(world.replies_to("zw@example.test")) == 2
