@@ -202,3 +202,11 @@ def test_register_rows_in_shanghai_time():
     sheet = load_workbook(io.BytesIO(register_xlsx([_case(1, 10)], ZoneInfo("Asia/Shanghai")))).active
     rows = list(sheet.iter_rows(values_only=True))
     assert rows[1][:5] == (1, "学生1", "物理系", "s1@example.test", "2026-11-21 17:30")
+
+
+def test_a_long_chinese_subject_does_not_start_with_a_blank():
+    subject = "【化学与分子工程学院】健康宝弹窗材料汇总 2026-11-21：12 人（第 1/3 封）"
+    mail = build_message(sender="dept@example.test", sender_name="健康宝", to=["o@example.test"],
+                         rendered=Rendered(subject, "正文", "<p>正文</p>"), message_id="<m@x>", date=NOW)
+    assert b"Subject: =?utf-8?b?" in mail.raw
+    assert email.message_from_bytes(mail.raw, policy=email.policy.default)["Subject"] == subject
