@@ -17,8 +17,8 @@ from intake import cases as case_store
 from intake.errors import IntakeError
 from intake.models import Case, Event, Mail, Outbox
 from intake.pipeline import queue
+from intake.staff_view import iso
 from intake.storage import FileStore, material_name, sha256_hex
-from notifier.render import local_time
 from notifier.replies import ReplyFacts, ReplyWriter
 
 @dataclass(frozen=True)
@@ -132,8 +132,8 @@ class StaffDesk:
             case = session.get(Case, case_id)
             if case is None:
                 raise IntakeError(f"no case {case_id}; `intake cases` lists them")
-            def local(moment):
-                return local_time(moment, zone)
+            def local(moment):  # machine time with the offset; `case show` shows it locally
+                return iso(moment, zone)
             mails = session.scalars(select(Mail).where(Mail.case_id == case_id).order_by(Mail.id)).all()
             replies = session.scalars(select(Outbox).where(Outbox.case_id == case_id)
                                       .order_by(Outbox.id)).all()
