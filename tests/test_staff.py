@@ -157,3 +157,16 @@ def test_status_speaks_chinese_with_zoned_iso_in_json(world):
     data = json.loads(world.cli("status", "--json").stdout)
     assert ISO_WITH_OFFSET.fullmatch(data["folders"][0]["last_poll"])
     assert all(ISO_WITH_OFFSET.fullmatch(moment) for moment in data["next_runs"].values())
+
+
+def test_ages_iso_times_and_display_width_without_servers():
+    from datetime import timezone
+    from zoneinfo import ZoneInfo
+
+    from intake.staff_view import age, iso, table, width
+    now = datetime(2026, 11, 22, 6, 11, 30, 123456, tzinfo=timezone.utc)
+    assert [age(now - timedelta(seconds=s), now) for s in (5, 360, 7300, 200000)] == [
+        "刚刚", "6 分钟前", "2 小时前", "2 天前"]
+    assert iso(now, ZoneInfo("Asia/Shanghai")) == "2026-11-22T14:11:30+08:00"
+    lines = table(["姓名", "院（系）"], [["张伟", "物理系"], ["Ann", "x"]])
+    assert [width(line[:line.index(cell)]) for line, cell in zip(lines, ["院（系）", "物理系", "x"])] == [6, 6, 6]
