@@ -10,6 +10,8 @@ _PREFIX = re.compile(
     r"^\s*(?:re|fw|fwd|aw|wg|回复|答复|转发|回覆|轉發)\s*[:：]\s*", re.IGNORECASE
 )
 _BRACKET_TAG = re.compile(r"^\s*[\[【（(][^\]】）)]{0,20}[\]】）)]\s*")
+# Our own reply subjects put a label before the name: 材料未齐：张伟+物理系+健康宝弹窗，请补充.
+_LABEL = re.compile(r"^[^+＋﹢➕:：]{1,20}[:：]\s*")
 _ARCHIVE_SUFFIX = re.compile(r"\.(?:zip|rar|7z)\s*$", re.IGNORECASE)
 _PLUS = re.compile(r"\s*[+＋﹢➕]\s*")
 _NAME = re.compile(r"^[\w·•・. ]{1,30}$")
@@ -41,7 +43,8 @@ def parse_submission_name(text: str | None, suffix: str = "健康宝弹窗") -> 
         return None
     cleaned = _ARCHIVE_SUFFIX.sub("", strip_reply_prefixes(text)).strip()
     # A tag such as 【补交】 before the name is common; try once without it.
-    for candidate in (cleaned, _BRACKET_TAG.sub("", cleaned, count=1)):
+    for candidate in (cleaned, _BRACKET_TAG.sub("", cleaned, count=1),
+                      _LABEL.sub("", cleaned, count=1)):
         found = _split_rule(candidate, suffix)
         if found:
             return found

@@ -24,7 +24,8 @@ from intake.staff import StaffDesk
 from intake.storage import FileStore
 from notifier.digest import DigestAddressing
 from notifier.render import TemplateRenderer
-from notifier.replies import ReplyWriter
+from notifier.compose import FileAttachment
+from notifier.replies import ReplyWriter, Signature
 from notifier.smtp import SmtpEndpoint, smtp_connection
 
 
@@ -100,6 +101,23 @@ def picture_facts(settings: Settings, reader: PictureReader | None = None) -> Pi
                         settings.zone, settings.digest.nucleic_acid_hours)
 
 
+def reply_writer(settings: Settings, templates: TemplateRenderer) -> ReplyWriter:
+    """The student replies, signed by the department, with the operator's blank forms."""
+    forms = {key: FileAttachment(path.name, path.read_bytes())
+             for key, path in settings.replies.attachments.items()}
+    return ReplyWriter(templates, settings.rules.to_rules(), settings.smtp.sender,
+                       settings.smtp.sender_name, settings.digest.office_name,
+                       signature=Signature(settings.department.name, settings.department.contact),
+                       forms=forms, nucleic_acid_hours=settings.digest.nucleic_acid_hours)
+
+
+def digest_addressing(settings: Settings) -> DigestAddressing:
+    digest = settings.digest
+    return DigestAddressing(settings.smtp.sender, settings.smtp.sender_name, tuple(digest.to),
+                            tuple(digest.cc), digest.office_name,
+                            settings.department.name, settings.department.contact)
+
+
 def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
               failpoint: Failpoints | None = None, reader: PictureReader | None = None) -> App:
     failpoint = failpoint or Failpoints.from_environment()
@@ -113,8 +131,7 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
     store.sweep_temporaries(older_than_epoch=(clock() - timedelta(hours=1)).timestamp())
     templates = renderer(settings)
     pictures = picture_facts(settings, reader)
-    writer = ReplyWriter(templates, rules, settings.smtp.sender,
-                         settings.smtp.sender_name, settings.digest.office_name)
+    writer = reply_writer(settings, templates)
     pipeline = Pipeline(rules=rules, store=store, replies=writer,
                         own_addresses=settings.own_addresses,
                         replies_per_sender_per_day=settings.replies.per_sender_per_day,
@@ -126,11 +143,11 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
                                  box.keyword, box.fetch_batch), clock, failpoint)
     digest = settings.digest
     digests = DigestService(sessions, store, templates, writer, DigestOptions(
-        addressing=DigestAddressing(settings.smtp.sender, settings.smtp.sender_name,
-                                    tuple(digest.to), tuple(digest.cc), digest.office_name),
+        addressing=digest_addressing(settings),
         max_message_bytes=digest.max_message_bytes, send_empty=digest.send_empty,
         nucleic_acid_hours=digest.nucleic_acid_hours, item_keys=rules.item_keys,
-        zone=settings.zone, require_approval=digest.require_approval), clock, failpoint)
+        zone=settings.zone, require_approval=digest.require_approval, send_time=digest.time),
+        clock, failpoint)
     staff = StaffDesk(sessions, store, writer, rules.item_keys, clock)
     return App(settings, engine, sessions, store, mailbox, poller, smtp_endpoint(settings),
                digests, staff, writer, clock, failpoint, pictures)

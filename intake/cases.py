@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from checks.names import SubmissionName
 from checks.submission import Assessment
-from intake.models import Case, Event, Item, Mail
+from intake.models import Case, Event, Item, Mail, Outbox
 from intake.storage import FileStore, sha256_hex
 
 COMPLETE = "complete"
@@ -52,6 +52,17 @@ def sole_case_of(session: Session, sender: str) -> Case | None:
     if len(open_cases) == 1:
         return open_cases[0]
     return cases[0] if len(cases) == 1 else None
+
+
+def case_answered_by(session: Session, sender: str, references: list[str]) -> Case | None:
+    """The sender's case that one of our replies in `references` (In-Reply-To/References) was
+    about: a student answering our mail means that case, whatever they typed as the subject."""
+    if not references:
+        return None
+    return session.scalar(
+        select(Case).join(Outbox, Outbox.case_id == Case.id)
+        .where(Outbox.message_id.in_(references[-50:]), Case.sender == sender)
+        .order_by(Outbox.id.desc()).limit(1))
 
 
 def merge_items(session: Session, case: Case, assessment: Assessment, mail: Mail,

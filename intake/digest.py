@@ -29,6 +29,7 @@ from intake.pipeline import queue
 from intake.storage import FileStore, material_name
 from notifier.compose import FileAttachment
 from notifier.digest import DigestAddressing, DigestCase, build_digest
+from notifier.pictures import office_jpeg
 from notifier.render import TemplateRenderer, local_time
 from notifier.replies import ReplyFacts, ReplyWriter
 
@@ -46,6 +47,7 @@ class DigestOptions:
     item_keys: tuple[str, ...]
     zone: tzinfo
     require_approval: bool = False
+    send_time: str = "17:00"  # digest.time: the next digest is a student's deadline to renew
 
 
 @dataclass
@@ -165,8 +167,7 @@ class DigestService:
             item = _item(case, key)
             if item is None or not item.usable or item.path is None:
                 raise IntakeError(f"case {case.id} is complete but item {key} has no usable file")
-            files.append(FileAttachment(material_name(key, item.file_type),
-                                        self._store.read(item.path)))
+            files.append(office_file(key, item.file_type, self._store.read(item.path)))
         mail_ids = tuple(session.scalars(
             select(Mail.id).where(Mail.case_id == case.id).order_by(Mail.id)).all())
         nat = _item(case, NUCLEIC_ACID)
@@ -190,14 +191,29 @@ class DigestService:
             return
         sampled = sampled_at(case_facts(session, case))
         facts = ReplyFacts("reply_renew_nucleic_acid", name=case.name, department=case.department,
-                           case_id=case.id, extra={
+                           case_id=case.id, missing=(NUCLEIC_ACID,),
+                           received_all=sorted(case_store.usable_keys(case),
+                                               key=self._options.item_keys.index),
+                           extra={
                                "hours": self._options.nucleic_acid_hours,
                                "nucleic_acid_at": local_time(received, self._options.zone),
-                               "sampled_at": short_time(sampled, self._options.zone)})
+                               "sampled_at": short_time(sampled, self._options.zone),
+                               "deadline": self._next_digest(now)})
         last_mail = session.get(Mail, nat.mail_id)
         outgoing = self._replies.write(facts, case.sender, now, None, [])
         queue(session, key=key, kind="reply_renew_nucleic_acid", outgoing=outgoing, now=now,
               case=case, mail=last_mail, recipient=case.sender)
+
+    def _next_digest(self, now: datetime) -> str:
+        """The next scheduled digest after `now`, as the student reads it: 11月24日 17:00."""
+        zone = self._options.zone
+        local = now.astimezone(zone)
+        hour, minute = (int(part) for part in self._options.send_time.split(":"))
+        moment = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if moment <= local:
+            moment = (local + timedelta(days=1)).replace(hour=hour, minute=minute, second=0,
+                                                          microsecond=0)
+        return f"{moment.month}月{moment.day}日 {moment:%H:%M}"
 
     def resend(self, digest_id: int) -> int:
         """Queue an earlier digest's mails again, byte for byte."""
@@ -216,6 +232,14 @@ class DigestService:
                     message_id=row.message_id, raw=row.raw, status="pending", attempts=0,
                     created_at=now, next_attempt_at=now))
             return len(originals)
+
+
+def office_file(key: str, file_type: str | None, data: bytes) -> FileAttachment:
+    """An item as the office receives it: pictures as upright JPEG without metadata (HEIC and
+    WebP open on no office PC), under the canonical name; a PDF as it came."""
+    if file_type in {"jpeg", "png", "heif", "webp", "gif", "bmp", "tiff"}:
+        return FileAttachment(f"{key}.jpg", office_jpeg(data))
+    return FileAttachment(material_name(key, file_type), data)
 
 
 def _item(case: Case, key: str) -> Item | None:

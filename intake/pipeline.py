@@ -78,7 +78,8 @@ class Pipeline:
             case, opened = cases.find_or_open_case(session, read.sender,
                                                    assessment.submission_name, now, mail)
         else:
-            case = cases.sole_case_of(session, read.sender)
+            case = (cases.case_answered_by(session, read.sender, read.references)
+                    or cases.sole_case_of(session, read.sender))
         received = [key for key, found in assessment.items.items() if found.usable]
         judgement = None
         if case is not None:

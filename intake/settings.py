@@ -172,6 +172,15 @@ class RulesSettings(_Section):
 class RepliesSettings(_Section):
     templates: _Path | None = None  # a folder whose files override the packaged defaults
     per_sender_per_day: int = Field(8, ge=1)
+    # Blank forms sent with replies that ask for an item: item key -> file, e.g.
+    # 承诺书 = "forms/附件1 承诺书.docx"; the attachment keeps the file's own name.
+    attachments: dict[str, _Path] = {}
+
+
+class DepartmentSettings(_Section):
+    """Who the students and the office are dealing with: printed at the end of every mail."""
+    name: str = ""     # e.g. 物理系
+    contact: str = ""  # a person to ask: teacher, phone and e-mail, or an office and its hours
 
 
 class RetentionSettings(_Section):
@@ -208,6 +217,7 @@ class Settings(_Section):
     schedule: ScheduleSettings = ScheduleSettings()
     rules: RulesSettings = RulesSettings()
     replies: RepliesSettings = RepliesSettings()
+    department: DepartmentSettings = DepartmentSettings()
     retention: RetentionSettings = RetentionSettings()
     logging: LoggingSettings = LoggingSettings()
     pictures: PicturesSettings = PicturesSettings()
@@ -262,7 +272,27 @@ def load_settings(path: Path) -> Settings:
         settings = Settings.model_validate(data)
     except ValidationError as err:
         raise ConfigError(explain(err)) from err
-    return _resolve_paths(settings, path.parent)
+    settings = _resolve_paths(settings, path.parent)
+    _check_reply_attachments(settings)
+    return settings
+
+
+def _check_reply_attachments(settings: Settings) -> None:
+    """Each blank form names a known item and is a readable file, so no reply goes out without it."""
+    item_keys = settings.rules.to_rules().item_keys
+    for key, file in settings.replies.attachments.items():
+        where = f"replies.attachments.{key}"
+        if key not in item_keys:
+            raise ConfigError(f"{where}: {key!r} is not an item; use one of {', '.join(item_keys)}")
+        if not file.is_file():
+            raise ConfigError(f"{where}: file {file} not found; put the blank form there or fix the "
+                              f"path (relative paths are relative to the config file)")
+        try:
+            with file.open("rb"):
+                pass
+        except OSError as err:
+            raise ConfigError(f"{where}: cannot read {file}: {err.strerror}; make it readable "
+                              f"for the daemon's user") from err
 
 
 def _resolve_paths(settings: Settings, base: Path) -> Settings:
@@ -280,6 +310,8 @@ def _resolve_paths(settings: Settings, base: Path) -> Settings:
         "mailbox": ca(settings.mailbox), "smtp": ca(settings.smtp),
         "storage": settings.storage.model_copy(update={"path": resolve(settings.storage.path)}),
         "replies": settings.replies.model_copy(update={"templates": resolve(settings.replies.templates)
-                                                   if settings.replies.templates else None}),
+                                                   if settings.replies.templates else None,
+                                                   "attachments": {key: resolve(file) for key, file
+                                                                   in settings.replies.attachments.items()}}),
         "database": settings.database.model_copy(update={"url": url}),
     })

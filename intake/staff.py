@@ -20,8 +20,8 @@ from intake.errors import IntakeError
 from intake.models import Case, Event, Mail, Outbox
 from intake.pipeline import queue
 from intake.readings import case_facts
-from intake.storage import FileStore, material_name
-from notifier.render import local_time
+from intake.staff_view import iso
+from intake.storage import FileStore, material_name, sha256_hex
 from notifier.replies import ReplyFacts, ReplyWriter
 
 @dataclass(frozen=True)
@@ -79,12 +79,19 @@ class StaffDesk:
             case.status, case.hold_reason, case.updated_at = case_store.REJECTED, None, now
             session.flush()
             missing = case_store.missing_keys(case, self.item_keys)
-            facts = ReplyFacts("reply_rejected", name=case.name, department=case.department,
-                               case_id=case.id, missing=missing,
-                               extra={"reason": reason, "rejected_items": list(items)})
-            outgoing = self.replies.write(facts, case.sender, now, None, [])
-            queue(session, key=f"rejected:case:{case.id}:{now.isoformat()}", kind="reply_rejected",
-                  outgoing=outgoing, now=now, case=case, recipient=case.sender)
+            # The same rejection of the same files tells the student once; a new reason, other
+            # items or a file sent since is a new rejection and is told again.
+            key = "rejected:case:{}:{}".format(case.id, sha256_hex("\n".join(
+                [reason.strip(), *sorted(items),
+                 *sorted(f"{item.kind}={item.sha256}" for item in case.items)]).encode()))
+            if session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is None:
+                facts = ReplyFacts("reply_rejected", name=case.name, department=case.department,
+                                   case_id=case.id, missing=missing,
+                                   received_all=[k for k in self.item_keys if k not in missing],
+                                   extra={"reason": reason, "rejected_items": list(items)})
+                outgoing = self.replies.write(facts, case.sender, now, None, [])
+                queue(session, key=key, kind="reply_rejected", outgoing=outgoing, now=now,
+                      case=case, recipient=case.sender)
             return case
 
     def approve(self, case_id: int, by: str) -> Case:
@@ -128,8 +135,8 @@ class StaffDesk:
             case = session.get(Case, case_id)
             if case is None:
                 raise IntakeError(f"no case {case_id}; `intake cases` lists them")
-            def local(moment):
-                return local_time(moment, zone)
+            def local(moment):  # machine time with the offset; `case show` shows it locally
+                return iso(moment, zone)
             mails = session.scalars(select(Mail).where(Mail.case_id == case_id).order_by(Mail.id)).all()
             replies = session.scalars(select(Outbox).where(Outbox.case_id == case_id)
                                       .order_by(Outbox.id)).all()

@@ -11,6 +11,8 @@ from intake.daemon import digest_trigger
 from intake.db import read_session
 from intake.models import Case, Digest, FolderState, Mail, MailOutcome, Outbox
 from intake.settings import Settings
+from intake.staff_view import age as ago
+from intake.staff_view import iso
 
 
 @dataclass
@@ -29,7 +31,11 @@ class Status:
 
 def gather(sessions: sessionmaker, settings: Settings, now: datetime, stale_polls: int = 3) -> Status:
     zone = settings.zone
-    local = lambda moment: moment.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S") if moment else None  # noqa: E731
+    def local(moment):  # machine time with the offset; the CLI shows it to people
+        return iso(moment, zone)
+
+    def shown(moment):
+        return moment.astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "-"
     status = Status()
     interval = timedelta(seconds=settings.schedule.poll_seconds)
     start_of_day = now.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
@@ -43,9 +49,9 @@ def gather(sessions: sessionmaker, settings: Settings, now: datetime, stale_poll
                                    "age_seconds": int(age.total_seconds()) if age else None})
             if last is None or age > interval * stale_polls:
                 status.attention.append(
-                    f"folder {folder!r}: no successful poll "
-                    + (f"for {int(age.total_seconds())} s" if age else "yet")
-                    + f" (more than {stale_polls} intervals of {settings.schedule.poll_seconds} s)")
+                    f"文件夹「{folder}」："
+                    + (f"超过 {stale_polls} 个收信间隔（每个 {settings.schedule.poll_seconds} 秒）"
+                       f"没有成功收信，上次是{ago(last, now)}" if last else "还没有成功收过信"))
         status.handled_today = dict(session.execute(
             select(Mail.outcome, func.count()).where(Mail.fetched_at >= start_of_day)
             .group_by(Mail.outcome)).all())
@@ -57,18 +63,18 @@ def gather(sessions: sessionmaker, settings: Settings, now: datetime, stale_poll
         oldest = session.scalar(select(func.min(Outbox.created_at)).where(Outbox.status == "pending"))
         status.oldest_pending = local(oldest)
         if oldest and now - oldest > timedelta(hours=1):
-            status.attention.append(f"outbox: oldest unsent message waits since {local(oldest)}")
+            status.attention.append(f"待发邮件：最早的一封自 {shown(oldest)} 起一直没有发出")
         status.outbox_failed_recently = session.scalar(
             select(func.count()).select_from(Outbox).where(
                 Outbox.status == "failed", Outbox.created_at >= now - timedelta(days=7)))
         if status.outbox_failed_recently:
-            status.attention.append(f"outbox: {status.outbox_failed_recently} message(s) failed "
-                                    f"permanently in the last 7 days (see the log)")
+            status.attention.append(f"待发邮件：近 7 天有 {status.outbox_failed_recently} 封"
+                                    f"发送失败、不再重试（见日志）")
         status.quarantined = session.scalar(select(func.count()).select_from(Mail).where(
             Mail.outcome == MailOutcome.QUARANTINED))
         if status.quarantined:
-            status.attention.append(f"quarantine: {status.quarantined} mail(s); "
-                                    f"`intake quarantine` lists them")
+            status.attention.append(f"隔离邮件：{status.quarantined} 封，"
+                                    f"用 `intake quarantine` 查看")
         digest = session.scalar(select(Digest).order_by(Digest.id.desc()).limit(1))
         if digest is not None:
             status.last_digest = {"id": digest.id, "date": digest.date,

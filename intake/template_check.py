@@ -28,7 +28,8 @@ def sample_replies(item_keys: tuple[str, ...]) -> list[ReplyFacts]:
         ReplyFacts("reply_instructions"),
         ReplyFacts("reply_cloud_link"),
         ReplyFacts("reply_renew_nucleic_acid", **who,
-                   extra={"hours": 48, "nucleic_acid_at": "2026-11-19 08:00"}),
+                   missing=item_keys[-1:], received_all=item_keys[:-1],
+                   extra={"nucleic_acid_at": "2026-11-19 08:00", "deadline": "11月21日 17:00"}),
         ReplyFacts("reply_positive", **who, extra={"sampled_at": "11月21日 14:05"}),
         ReplyFacts("reply_popup_four", **who),
         ReplyFacts("reply_not_beijing", **who, extra={"places": ["上海市"]}),
@@ -53,7 +54,7 @@ def check_templates(renderer: TemplateRenderer, writer: ReplyWriter, item_keys: 
         for cases in ([case], []):
             build_digest(cases, date_label="2026-11-21", digest_id=1, held_back=[case],
                          renderer=renderer, addressing=addressing, max_bytes=40_000_000, now=_NOW,
-                         zone=zone, extra={"hours": 48})
+                         zone=zone, extra={"hours": writer.signature_context()["hours"]})
     except jinja2.TemplateError as err:
         raise ConfigError(describe_template_error(err)) from err
     return sample
@@ -61,12 +62,10 @@ def check_templates(renderer: TemplateRenderer, writer: ReplyWriter, item_keys: 
 
 def check_configured_templates(settings, templates: TemplateRenderer) -> Rendered:
     """check_templates for the operator's settings: what `check-config` and `intake run` call."""
+    from intake.app import digest_addressing, reply_writer  # app imports this module
     rules = settings.rules.to_rules()
-    writer = ReplyWriter(templates, rules, settings.smtp.sender, settings.smtp.sender_name,
-                         settings.digest.office_name)
-    addressing = DigestAddressing(settings.smtp.sender, settings.smtp.sender_name,
-                                  tuple(settings.digest.to), tuple(settings.digest.cc),
-                                  settings.digest.office_name)
+    writer = reply_writer(settings, templates)
+    addressing = digest_addressing(settings)
     return check_templates(templates, writer, rules.item_keys, addressing, settings.zone)
 
 

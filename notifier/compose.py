@@ -59,7 +59,9 @@ def build_message(*, sender: str, sender_name: str, to: Sequence[str], rendered:
     message["To"] = ", ".join(to)
     if cc:
         message["Cc"] = ", ".join(cc)
-    message["Subject"] = Header(rendered.subject, "utf-8").encode()
+    # A Header object, not its encoded string: compat32 re-folds a long encoded string with a
+    # blank first line, which webmail shows as a subject starting with a space.
+    message["Subject"] = Header(rendered.subject, "utf-8")
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
     if in_reply_to:

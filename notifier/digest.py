@@ -35,11 +35,15 @@ class DigestCase:
     def archive_name(self) -> str:
         return f"{self.name}+{self.department}+健康宝弹窗.zip"
 
-    def archive(self) -> FileAttachment:
+    def archive(self, stamp: datetime) -> FileAttachment:
+        """The case's files in one zip; members dated `stamp` as the office's clock shows it
+        (zip times carry no zone: give a local time)."""
         buffer = io.BytesIO()
         with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
             for file in self.files:
-                archive.writestr(file.name, file.data)
+                member = zipfile.ZipInfo(file.name, date_time=stamp.timetuple()[:6])
+                member.flag_bits |= 0x800  # UTF-8 names, so 核酸.jpg is not mojibake on Windows
+                archive.writestr(member, file.data)
         return FileAttachment(self.archive_name, buffer.getvalue())
 
 
@@ -67,6 +71,8 @@ class DigestAddressing:
     to: tuple[str, ...]
     cc: tuple[str, ...]
     office_name: str
+    department_name: str = ""  # who sends it, in the subject and the signature
+    contact: str = ""          # whom the office calls about it
 
 
 def build_digest(cases: Sequence[DigestCase], *, date_label: str, digest_id: int,
@@ -79,6 +85,8 @@ def build_digest(cases: Sequence[DigestCase], *, date_label: str, digest_id: int
     for number, part in enumerate(parts, start=1):
         context = {
             "date": date_label, "digest_id": digest_id, "office": addressing.office_name,
+            "department_name": addressing.department_name, "contact": addressing.contact,
+            "sender_name": addressing.sender_name,
             "part": number, "parts": len(parts), "total": len(cases), "count": len(part),
             "cases": [_row(case, zone) for case in part],
             "held_back": [_row(case, zone) for case in held_back] if number == 1 else [],
@@ -90,7 +98,7 @@ def build_digest(cases: Sequence[DigestCase], *, date_label: str, digest_id: int
             attachments.append(FileAttachment(f"健康宝异常人员信息登记表-{date_label}"
                                                f"{'-' + str(number) if len(parts) > 1 else ''}.xlsx",
                                                register_xlsx(part, zone)))
-            attachments += [case.archive() for case in part]
+            attachments += [case.archive(now.astimezone(zone)) for case in part]
         mails.append(build_message(
             sender=addressing.sender, sender_name=addressing.sender_name, to=addressing.to,
             cc=addressing.cc, rendered=renderer.render(kind, context),
@@ -103,7 +111,6 @@ def _row(case: DigestCase, zone: tzinfo) -> dict:
         "case_id": case.case_id, "name": case.name, "department": case.department,
         "sender": case.sender, "completed_at": local_time(case.completed_at, zone) or "",
         "nucleic_acid_at": local_time(case.nucleic_acid_at, zone) or "",
-        "mails": ", ".join(f"#{mail_id}" for mail_id in case.mail_ids),
         "archive": case.archive_name,
         "sampled_at": local_time(case.sampled_at, zone) or "",
         "popup": ((case.facts or {}).get("健康宝") or {}).get("popup") or "",

@@ -41,4 +41,6 @@ class TemplateRenderer:
         html = self._html.get_template(f"{kind}.html.j2").render(context)
         # A subject is one header line whatever a student typed into their name.
         subject = re.sub(r"\s+", " ", subject).strip()
+        # Optional blocks that render empty leave runs of blank lines; a reader sees one.
+        text = re.sub(r"\n{3,}", "\n\n", text)
         return Rendered(subject, text, html)

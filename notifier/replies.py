@@ -1,4 +1,11 @@
-"""The automatic replies to students, from what the checks found."""
+"""The automatic replies to students, from what the checks found.
+
+Each reply gives one instruction. Which one is decided here, once, so that no template can say
+"send only what is missing" and "send all five in a zip" in the same mail:
+- "full": nothing usable has arrived, or we could not read a name: the five items and the rule;
+- "missing": some items are in: reply with just the missing pictures, or send a new zip;
+- "none": nothing more to send.
+"""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
@@ -7,12 +14,16 @@ from datetime import datetime
 
 from checks.findings import Problem
 from checks.rules import Rules
-from notifier.compose import OutgoingMail, build_message, new_message_id
+from notifier.compose import FileAttachment, OutgoingMail, build_message, new_message_id
 from notifier.render import TemplateRenderer
 from notifier.wording import describe
 
 REPLY_KINDS = ("reply_complete", "reply_incomplete", "reply_instructions", "reply_cloud_link",
-               "reply_renew_nucleic_acid", "reply_positive", "reply_popup_four", "reply_not_beijing")
+               "reply_renew_nucleic_acid", "reply_rejected", "reply_positive", "reply_popup_four",
+               "reply_not_beijing")
+_ASK_FOR_EVERYTHING = {"reply_instructions", "reply_cloud_link"}
+_PLACEHOLDER_NAME = "张伟"
+_PLACEHOLDER_DEPARTMENT = "物理系"
 
 
 @dataclass(frozen=True)
@@ -29,35 +40,83 @@ class ReplyFacts:
     extra: Mapping[str, object] = field(default_factory=dict)  # what one kind alone needs
 
 
+@dataclass(frozen=True)
+class Signature:
+    """Who answers: the department's name and a person to ask, at the end of every mail."""
+    department: str = ""
+    contact: str = ""
+
+
 class ReplyWriter:
     def __init__(self, renderer: TemplateRenderer, rules: Rules, sender: str, sender_name: str,
-                 office_name: str):
+                 office_name: str, *, signature: Signature = Signature(),
+                 forms: Mapping[str, FileAttachment] | None = None, nucleic_acid_hours: int = 48):
         self._renderer = renderer
         self._rules = rules
         self._sender = sender
         self._sender_name = sender_name
         self._office = office_name
+        self._signature = signature
+        self._forms = dict(forms or {})
+        self._hours = nucleic_acid_hours
 
     @property
     def item_keys(self) -> tuple[str, ...]:
         return self._rules.item_keys
 
+    def signature_context(self) -> dict:
+        """The sign-off every mail carries, replies and digest alike."""
+        return {"department_name": self._signature.department or self._sender_name,
+                "contact": self._signature.contact, "sender_name": self._sender_name,
+                "office": self._office, "hours": self._hours}
+
+    def plan(self, facts: ReplyFacts) -> str:
+        """The one instruction this reply gives: "full", "missing" or "none"."""
+        if facts.kind in _ASK_FOR_EVERYTHING:
+            return "full"
+        if facts.kind == "reply_incomplete":
+            return "missing" if facts.name and facts.received_all else "full"
+        return "none" if facts.kind == "reply_complete" else "missing"
+
+    def asked_items(self, facts: ReplyFacts) -> list[str]:
+        """The items this reply asks the student to send, in the rules' order."""
+        plan = self.plan(facts)
+        if plan == "full":
+            return list(self.item_keys)
+        if plan == "none":
+            return []
+        wanted = {*facts.missing, *facts.extra.get("rejected_items", ())}
+        return [key for key in self.item_keys if key in wanted]
+
+    def forms_for(self, facts: ReplyFacts) -> list[FileAttachment]:
+        return [self._forms[key] for key in self.asked_items(facts) if key in self._forms]
+
     def context(self, facts: ReplyFacts) -> dict:
-        items = [{"key": rule.key, "hint": rule.hint} for rule in self._rules.items]
-        hints = {rule.key: rule.hint for rule in self._rules.items}
+        hints = {rule.key: rule.hint.replace("{hours}", str(self._hours)) for rule in self._rules.items}
+        items = [{"key": key, "hint": hints[key]} for key in self.item_keys]
+        name, department = facts.name or "", facts.department or ""
+        example_name = name or _PLACEHOLDER_NAME
+        example_department = department or self._signature.department or _PLACEHOLDER_DEPARTMENT
+        asked = self.asked_items(facts)
+        forms = self.forms_for(facts)
         return {
-            "name": facts.name or "",
-            "department": facts.department or "",
+            **self.signature_context(),
+            "name": name,
+            "department": department,
             "name_known": bool(facts.name),
             "case_id": facts.case_id or "",
             "received": list(facts.received),
             "received_all": list(facts.received_all),
             "missing": [{"key": key, "hint": hints.get(key, "")} for key in facts.missing],
+            "asked": [{"key": key, "hint": hints.get(key, ""), "file": f"{key}.jpg"} for key in asked],
             "problems": [describe(problem) for problem in facts.problems],
+            "encrypted": any(problem.code == "encrypted" for problem in facts.problems),
             "unmatched": list(facts.unmatched),
             "items": items,
-            "rule_example": f"张伟+物理系+{self._rules.name_suffix}.zip",
-            "office": self._office,
+            "plan": self.plan(facts),
+            "rule_name": f"{example_name}+{example_department}+{self._rules.name_suffix}",
+            "rule_example": f"{example_name}+{example_department}+{self._rules.name_suffix}.zip",
+            "forms": [form.name for form in forms],
             "forwarded": False,
             "sampled_at": None,  # 核酸 sampling time as read from the picture, "11月19日 08:32"
             "places": [],        # 行程码 cities as read
@@ -71,7 +130,8 @@ class ReplyWriter:
         refs = list(dict.fromkeys([*references, *([in_reply_to] if in_reply_to else [])]))
         return build_message(sender=self._sender, sender_name=self._sender_name, to=[to],
                              rendered=rendered, message_id=new_message_id(self._sender), date=now,
-                             in_reply_to=in_reply_to, references=refs, auto_reply=True)
+                             in_reply_to=in_reply_to, references=refs, auto_reply=True,
+                             attachments=self.forms_for(facts))
 
     def write_alert(self, facts: ReplyFacts, recipients: Sequence[str], now: datetime) -> OutgoingMail:
         """A mail to staff that cannot wait for the digest (e.g. a 阳性 result was read)."""

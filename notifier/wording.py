@@ -8,12 +8,12 @@ _KIND_NAMES = {"jpeg": "JPEG 图片", "png": "PNG 图片", "webp": "WebP 图片"
                "zip": "zip 压缩包", "rar": "RAR 压缩包", "7z": "7z 压缩包"}
 
 _SENTENCES = {
-    "encrypted": "压缩包「{subject}」设置了密码，我们无法打开。请去掉密码后重新压缩发送。",
-    "encrypted/wrong_password": "压缩包「{subject}」设置了密码，邮件里写的密码打不开它。请去掉密码后重新压缩发送。",
-    "rar": "「{subject}」是 RAR 格式，请改用 zip 格式压缩后重新发送。",
-    "7z": "「{subject}」是 7z 格式，请改用 zip 格式压缩后重新发送。",
-    "not_zip": "「{subject}」不是有效的 zip 压缩包（只是改了扩展名），请用压缩软件重新压缩为 zip。",
-    "corrupt_archive": "压缩包「{subject}」已损坏，无法打开，请重新压缩后发送。",
+    "encrypted": "压缩包「{subject}」设置了密码，系统打不开它。",
+    "encrypted/wrong_password": "压缩包「{subject}」设置了密码，邮件正文里写的密码打不开它。",
+    "rar": "「{subject}」是 RAR 格式，系统只能打开 zip。",
+    "7z": "「{subject}」是 7z 格式，系统只能打开 zip。",
+    "not_zip": "「{subject}」不是有效的 zip 压缩包（只是改了扩展名），需要用压缩软件压缩成 zip。",
+    "corrupt_archive": "压缩包「{subject}」已损坏，无法打开。",
     "overlapping": "压缩包「{subject}」结构异常，无法安全打开，请用常见压缩软件重新压缩后发送。",
     "too_many_members": "压缩包「{subject}」里的文件过多（{detail} 个），请只放五张材料图片。",
     "archive_too_large": "压缩包「{subject}」解压后过大，请压缩图片尺寸后重新发送。",

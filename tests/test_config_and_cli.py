@@ -130,3 +130,27 @@ def test_check_config_renders_every_template_and_names_a_broken_one(dovecot, smt
     world.config.write_text(world.config.read_text().replace(str(templates), str(templates.parent / "missing")))
     broken = world.cli("check-config")
     assert broken.returncode == 2 and "replies.templates" in broken.stderr
+
+
+def test_reply_attachments_are_checked_at_load_and_name_the_key(tmp_path):
+    text = EXAMPLE.read_text(encoding="utf-8")
+    line = '# attachments = { "承诺书" = "forms/附件1 承诺书.docx", "情况说明" = "forms/附件2 健康宝异常人员信息登记表.xlsx" }'
+    assert line in text
+    config = tmp_path / "intake.toml"
+    config.write_text(text.replace(line, line[2:]), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert "replies.attachments.承诺书: file" in str(caught.value) and "not found" in str(caught.value)
+
+    (tmp_path / "forms").mkdir()
+    (tmp_path / "forms" / "附件1 承诺书.docx").write_bytes(b"PK")
+    (tmp_path / "forms" / "附件2 健康宝异常人员信息登记表.xlsx").write_bytes(b"PK")
+    settings = load_settings(config)
+    assert settings.replies.attachments["承诺书"] == tmp_path / "forms" / "附件1 承诺书.docx"
+    assert settings.department.name == "物理系" and "王老师" in settings.department.contact
+
+    config.write_text(text.replace(line, 'attachments = { "身份证" = "forms/附件1 承诺书.docx" }'),
+                      encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(config)
+    assert "replies.attachments.身份证: '身份证' is not an item" in str(caught.value)

@@ -18,6 +18,9 @@ def test_demo_runs_the_main_job_end_to_end():
     assert "已收齐：张伟+物理系+健康宝弹窗材料" in out
     assert "[attachment] 张伟+物理系+健康宝弹窗.zip" in out
     assert "设置了密码" in out and "RAR 格式" in out
+    assert "[attachment] 附件1 承诺书.docx" in out and "[attachment] 附件2 健康宝异常人员信息登记表.xlsx" in out
+    assert "联系人：学生工作办公室 王老师" in out and "【物理系】健康宝弹窗材料汇总" in out
+    assert "登记编号" in out and "案件编号" not in out
 
 
 def test_demo_keep_leaves_config_database_and_every_sent_mail(tmp_path):

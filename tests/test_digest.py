@@ -70,7 +70,7 @@ def test_digest_carries_complete_cases_with_register_and_zips(world):
     assert "2026-11-21" in message["Subject"] and "2 人" in message["Subject"]
     text = body_text(message)
     assert text.index("张伟") < text.index("李喆") and "王芳" not in text
-    assert "zw@example.test" in text and "核酸上传于" in text
+    assert "zw@example.test" in text and "收到核酸时间" in text
 
     # The names must survive the standard library's decoder (and so QQ/126 webmail).
     files = _attachments(message)
@@ -124,6 +124,14 @@ def test_dry_run_writes_a_preview_and_changes_nothing(world, tmp_path):
     assert len(world.smtp.to(OFFICE)) == 1
 
 
+def _noisy_jpeg(side: int) -> bytes:
+    import os
+    from PIL import Image
+    out = io.BytesIO()
+    Image.frombytes("RGB", (side, side), os.urandom(side * side * 3)).save(out, "JPEG", quality=95)
+    return out.getvalue()
+
+
 def test_big_digests_are_split_into_self_contained_parts(dovecot, smtp, mailbox_user, sqlite_url,
                                                          tmp_path, env_password, clock):
     world = _world(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, clock,
@@ -135,9 +143,10 @@ def test_big_digests_are_split_into_self_contained_parts(dovecot, smtp, mailbox_
                              attachments=[("a.zip", b.utf8_zip(files))]))
     world.poll()
     # The random 核酸 is not a decodable picture; make the cases complete with a real one.
+    # Noise stays big as JPEG: the office gets re-encoded pictures, so padding would not count.
     for index in range(3):
         world.deliver(b.mail(sender=f"s{index}@example.test", subject="补交",
-                             attachments=[("核酸.jpg", b.picture(size=(300, 300)) + __import__("os").urandom(40_000))]))
+                             attachments=[("核酸.jpg", _noisy_jpeg(200))]))
     world.poll()
     world.smtp.clear()
     result = _digest(world, date="2026-11-21")
@@ -176,6 +185,7 @@ def test_old_nucleic_acid_is_held_back_and_renewed_once(world, clock):
     assert (result.forwarded, result.held_back) == (0, 1)
     [note] = world.smtp.to(OFFICE)
     assert "张伟" in body_text(note.message) and "超过 48 小时" in body_text(note.message)
+    assert "收到核酸时间" in body_text(note.message)
     [ask] = world.smtp.to("zw@example.test")
     assert "新的核酸" in ask.message["Subject"]
     [case] = world.cases_json()
@@ -323,3 +333,64 @@ def test_mail_after_forwarding_is_acknowledged_as_already_forwarded(world):
     [reply] = world.replies_to("zw@example.test")
     assert "此前已报送" in body_text(reply.message)
     assert "每日汇总时把你的材料报送" not in body_text(reply.message)
+
+
+def _exif_rotated_heic_with_gps() -> bytes:
+    """An iPhone photo: stored 300x100, EXIF orientation 6 (view it rotated), GPS position."""
+    from PIL import Image
+    image = Image.new("RGB", (300, 100), "white")
+    image.paste((255, 0, 0), (0, 0, 40, 100))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x8825] = {1: "N", 2: (39.0, 54.0, 0.0)}
+    out = io.BytesIO()
+    image.save(out, "HEIF", exif=exif.tobytes())
+    return out.getvalue()
+
+
+def test_the_office_gets_upright_jpegs_without_gps_and_a_signed_digest(world, clock):
+    import pillow_heif
+    from PIL import Image
+    from zoneinfo import ZoneInfo
+    pillow_heif.register_heif_opener()
+    files = b.five_pictures(skip=("核酸", "健康宝"))
+    files["核酸.heic"] = _exif_rotated_heic_with_gps()
+    files["健康宝.webp"] = b.picture("WEBP")
+    world.deliver(b.mail(sender="zw@example.test", subject="张伟+物理系+健康宝弹窗",
+                         attachments=[("a.zip", b.utf8_zip(files))]))
+    world.poll()
+    world.smtp.clear()
+    _digest(world, date="2026-11-21")
+    [sent] = world.smtp.to(OFFICE)
+    message = sent.message
+    assert message["Subject"].startswith("【物理系】健康宝弹窗材料汇总 2026-11-21")
+    text = body_text(message)
+    assert text.rstrip().splitlines()[-2:] == ["物理系", "联系人：王老师 010-62750000"]
+    assert "收到核酸时间" in text and "学生邮箱" in text and "来信" not in text and "#" not in text
+    assert "收到核酸时间" in html_text(message) and "#" not in html_text(message)
+
+    archive = zipfile.ZipFile(io.BytesIO(_attachments(message)["张伟+物理系+健康宝弹窗.zip"]))
+    assert sorted(archive.namelist()) == sorted(f"{item}.jpg" for item in b.ITEMS)
+    photo = Image.open(io.BytesIO(archive.read("核酸.jpg")))
+    assert photo.format == "JPEG" and photo.size == (100, 300)
+    red, green, _ = photo.convert("RGB").getpixel((50, 10))
+    assert red > 200 and green < 80, "upright: the red band is at the top"
+    assert 0x8825 not in photo.getexif() and 0x0112 not in photo.getexif()
+    assert Image.open(io.BytesIO(archive.read("健康宝.jpg"))).format == "JPEG"
+    shanghai = clock().astimezone(ZoneInfo("Asia/Shanghai"))
+    for member in archive.infolist():
+        stamp = datetime(*member.date_time, tzinfo=ZoneInfo("Asia/Shanghai"))
+        assert abs((stamp - shanghai).total_seconds()) <= 2, "zip times are Beijing time"
+
+
+def test_the_renewal_request_is_kind_and_concrete(world, clock):
+    _submit(world, "张伟", "物理系", "zw@example.test")
+    world.poll()
+    world.smtp.clear()
+    clock.advance(hours=49)
+    _digest(world, date="2026-11-23")
+    [ask] = world.smtp.to("zw@example.test")
+    text = body_text(ask.message)
+    assert "只受理 48 小时内的核酸结果" in text and "已超过 48 小时" in text
+    assert "只附上「核酸.jpg」" in text and "不必重发" in text and "登记编号" in text
+    assert "前（下一次汇总报送）" in text and "不予受理" not in text

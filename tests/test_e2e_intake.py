@@ -370,3 +370,51 @@ def _summary(app, folder):
     app.mailbox.select(folder)
     uid = app.mailbox.uids_after(0)[-1]
     return next(app.mailbox.summaries([uid]))
+
+
+def _two_cases_from_one_address(world):
+    """A student who also sent a roommate's materials: two open cases, one address."""
+    world.deliver(_submission(b.five_pictures(skip=("核酸",))))
+    world.deliver(_submission(b.five_pictures(skip=("核酸",)), name="李喆+化学系+健康宝弹窗.zip"))
+    world.poll()
+    return {c["name"]: c for c in world.cases_json()}
+
+
+def test_an_answer_to_our_subject_without_in_reply_to_joins_its_case(world):
+    _two_cases_from_one_address(world)
+    asked = [r for r in world.replies_to(STUDENT) if "李喆" in r.message["Subject"]][0]
+    # Some webmail drops In-Reply-To; the subject is ours with "Re: " in front.
+    world.deliver(b.mail(sender=STUDENT, subject=f"Re: {asked.message['Subject']}",
+                         attachments=[("核酸.jpg", b.picture(color=(4, 4, 4)))]))
+    world.poll()
+    cases = {c["name"]: c for c in world.cases_json()}
+    assert cases["李喆"]["status"] == "complete" and cases["张伟"]["status"] == "incomplete"
+    answer = world.replies_to(STUDENT)[-1].message
+    assert "已收齐" in answer["Subject"] and body_text(answer).startswith("李喆同学：")
+
+
+def test_an_answer_with_in_reply_to_joins_the_case_whatever_its_subject(world):
+    _two_cases_from_one_address(world)
+    asked = [r for r in world.replies_to(STUDENT) if "李喆" in r.message["Subject"]][0]
+    world.deliver(b.mail(sender=STUDENT, subject="补交", headers={"In-Reply-To": asked.message["Message-ID"]},
+                         attachments=[("核酸.jpg", b.picture(color=(4, 4, 4)))]))
+    world.poll()
+    cases = {c["name"]: c for c in world.cases_json()}
+    assert cases["李喆"]["status"] == "complete" and cases["张伟"]["status"] == "incomplete"
+
+
+def test_replies_give_one_instruction_and_sign_with_the_department(world):
+    world.deliver(_submission(b.five_pictures(skip=("核酸",)), name="李喆+化学系+健康宝弹窗.zip"))
+    world.deliver(b.mail(sender="rar@example.test", subject="王芳+数学系+健康宝弹窗",
+                         attachments=[("王芳+数学系+健康宝弹窗.rar", b"Rar!\x1a\x07\x01\x00" + os.urandom(64))]))
+    world.poll()
+    [partial] = world.replies_to(STUDENT)
+    text = body_text(partial.message)
+    assert "只附上「核酸.jpg」" in text and "李喆+化学系+健康宝弹窗.zip" in text and "不必重发" in text
+    assert "请这样发送" not in text
+    [nothing] = world.replies_to("rar@example.test")
+    text = body_text(nothing.message)
+    assert "请这样发送" in text and "王芳+数学系+健康宝弹窗.zip" in text
+    assert "不必重发" not in text and "请补交：" not in text
+    for reply in (partial, nothing):
+        assert body_text(reply.message).rstrip().splitlines()[-2:] == ["物理系", "联系人：王老师 010-62750000"]

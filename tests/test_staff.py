@@ -4,7 +4,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import stat
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -12,6 +14,7 @@ from tests.support import builders as b
 from tests.support.harness import Harness, body_text
 
 OFFICE = "changping@example.test"
+ISO_WITH_OFFSET = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00")
 
 
 @pytest.fixture
@@ -40,8 +43,12 @@ def test_filters_and_csv(world):
     assert names("--search", "LZ@EXAMPLE") == ["李喆"]
     assert names("--search", "芳") == ["王芳"]
     assert names("--since", "2000-01-01", "--until", "2000-12-31") == []
-    rows = list(csv.DictReader(io.StringIO(_ok(world.cli("cases", "--csv")).lstrip("\ufeff"))))
-    assert [(r["name"], r["missing"]) for r in rows] == [("张伟", ""), ("李喆", "核酸"), ("王芳", "")]
+    raw = world.cli("cases", "--csv").stdout
+    assert raw.startswith("\ufeff"), "a BOM, so that Excel reads UTF-8"
+    rows = list(csv.DictReader(io.StringIO(raw.lstrip("\ufeff"))))
+    assert [(r["姓名"], r["缺少材料"], r["状态"]) for r in rows] == [
+        ("张伟", "", "材料齐全"), ("李喆", "核酸", "材料未齐"), ("王芳", "", "材料齐全")]
+    assert all(ISO_WITH_OFFSET.fullmatch(r["登记时间"]) for r in rows)
 
 
 def test_hold_release_and_the_digest(world):
@@ -94,9 +101,10 @@ def test_show_note_and_export(world, tmp_path):
     case_id = world.ids["李喆"]
     _ok(world.cli("case", "note", str(case_id), "学生电话说明天补交核酸", "--by", "老师丙"))
     text = _ok(world.cli("case", "show", str(case_id)))
-    assert "李喆" in text and "missing: 核酸" in text
-    assert "承诺书" in text and "from mail" in text and "reply_incomplete" in text
-    assert "老师丙: note" in text and "明天补交核酸" in text
+    assert "李喆" in text and re.search(r"缺少材料 +核酸", text)
+    assert "承诺书" in text and "来自邮件" in text and "补交提醒" in text and "材料未齐" in text
+    assert re.search(r"老师丙 +备注 +.*明天补交核酸", text)
+    assert "reply_incomplete" not in text and "incomplete" not in text
     out = tmp_path / "export"
     _ok(world.cli("case", "export", str(case_id), str(out)))
     assert sorted(p.name for p in out.iterdir()) == ["健康宝.jpg", "情况说明.jpg", "承诺书.jpg", "行程码.jpg"]
@@ -104,3 +112,61 @@ def test_show_note_and_export(world, tmp_path):
     assert (out / "承诺书.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
     missing = world.cli("case", "show", "9999")
     assert missing.returncode == 1 and "no case 9999" in missing.stderr
+
+
+def test_the_same_rejection_is_told_once(world):
+    case_id = world.ids["张伟"]
+    for _ in range(2):
+        _ok(world.cli("case", "reject", str(case_id), "--reason", "承诺书没有签名", "--item", "承诺书"))
+    [told] = world.replies_to("zw@example.test")
+    text = body_text(told.message)
+    assert "只附上「承诺书.jpg」" in text and "登记编号" in text
+    _ok(world.cli("case", "reject", str(case_id), "--reason", "情况说明不完整", "--item", "情况说明"))
+    assert len(world.replies_to("zw@example.test")) == 2
+
+
+def test_cases_table_speaks_chinese_in_aligned_columns_and_json_has_zoned_times(world):
+    text = _ok(world.cli("cases"))
+    lines = text.splitlines()
+    assert lines[0].split() == ["登记编号", "状态", "姓名", "院（系）", "邮箱", "登记时间", "最近更新", "缺少材料"]
+    assert "材料齐全" in text and "材料未齐" in text and "complete" not in text
+    assert re.search(r"(刚刚|\d+ 分钟前)", text)
+    from wcwidth import wcswidth
+    # Every column starts at the same terminal column on every line, Chinese or not.
+    for heading in ("院（系）", "邮箱", "登记时间"):
+        start = wcswidth(lines[0][:lines[0].index(heading)])
+        for line in lines[1:]:
+            cell = line.split()[lines[0].split().index(heading)]
+            assert wcswidth(line[:line.index(cell)]) == start, (heading, line)
+    rows = json.loads(_ok(world.cli("cases", "--json")))
+    for row in rows:
+        assert ISO_WITH_OFFSET.fullmatch(row["created_at"]) and ISO_WITH_OFFSET.fullmatch(row["updated_at"])
+        created = datetime.fromisoformat(row["created_at"])
+        assert created.utcoffset() == timedelta(hours=8)
+        assert abs((datetime.now(created.tzinfo) - created).total_seconds()) < 3600
+    shown = json.loads(_ok(world.cli("case", "show", str(world.ids["张伟"]), "--json")))
+    assert ISO_WITH_OFFSET.fullmatch(shown["created_at"])
+    assert all(ISO_WITH_OFFSET.fullmatch(event["at"]) for event in shown["history"])
+
+
+def test_status_speaks_chinese_with_zoned_iso_in_json(world):
+    result = world.cli("status")
+    assert "上次成功收信" in result.stdout and re.search(r"（(刚刚|\d+ 分钟前)）", result.stdout)
+    assert "今日处理" in result.stdout and "提交材料 3 封" in result.stdout
+    assert "未报送的登记" in result.stdout and "材料齐全 2 人" in result.stdout
+    data = json.loads(world.cli("status", "--json").stdout)
+    assert ISO_WITH_OFFSET.fullmatch(data["folders"][0]["last_poll"])
+    assert all(ISO_WITH_OFFSET.fullmatch(moment) for moment in data["next_runs"].values())
+
+
+def test_ages_iso_times_and_display_width_without_servers():
+    from datetime import timezone
+    from zoneinfo import ZoneInfo
+
+    from intake.staff_view import age, iso, table, width
+    now = datetime(2026, 11, 22, 6, 11, 30, 123456, tzinfo=timezone.utc)
+    assert [age(now - timedelta(seconds=s), now) for s in (5, 360, 7300, 200000)] == [
+        "刚刚", "6 分钟前", "2 小时前", "2 天前"]
+    assert iso(now, ZoneInfo("Asia/Shanghai")) == "2026-11-22T14:11:30+08:00"
+    lines = table(["姓名", "院（系）"], [["张伟", "物理系"], ["Ann", "x"]])
+    assert [width(line[:line.index(cell)]) for line, cell in zip(lines, ["院（系）", "物理系", "x"])] == [6, 6, 6]

@@ -21,7 +21,7 @@ def _submit(world, sender="zw@example.test"):
 def test_never_polled_needs_attention(world):
     result = world.cli("status")
     assert result.returncode == 1
-    assert "ATTENTION: folder 'INBOX': no successful poll yet" in result.stdout
+    assert "需要处理：文件夹「INBOX」：还没有成功收过信" in result.stdout
 
 
 def test_healthy_after_a_poll(world):
@@ -29,7 +29,7 @@ def test_healthy_after_a_poll(world):
     assert world.cli("poll").returncode == 0
     result = world.cli("status")
     assert result.returncode == 0, result.stdout
-    assert "healthy" in result.stdout and "submission=1" in result.stdout
+    assert "一切正常" in result.stdout and "提交材料 1 封" in result.stdout
     data = json.loads(world.cli("status", "--json").stdout)
     assert data["cases"] == {"complete": 1} and data["outbox_pending"] == 0
     assert set(data["next_runs"]) == {"poll", "digest", "purge"}
@@ -42,11 +42,11 @@ def test_stale_poll_quarantine_and_failed_sends_need_attention(world):
     world.cli("poll")
     result = world.cli("status")
     assert result.returncode == 1
-    assert "failed permanently" in result.stdout
+    assert "发送失败、不再重试" in result.stdout
     _submit(world, sender="lz@example.test")
     for _ in range(3):
         world.cli("poll", env={"INTAKE_FAILPOINTS": "processing=raise"})
     result = world.cli("status")
-    assert "ATTENTION: quarantine: 1 mail(s)" in result.stdout
+    assert "需要处理：隔离邮件：1 封" in result.stdout
     stale = world.cli("status", "--stale-polls", "0")
-    assert stale.returncode == 1 and "no successful poll for" in stale.stdout
+    assert stale.returncode == 1 and "没有成功收信，上次是" in stale.stdout

@@ -50,6 +50,35 @@ def _samples() -> list[tuple[str, bytes, str | None]]:
     ]
 
 
+def _blank_forms(folder: Path) -> None:
+    """Stand-ins for the office's 附件1 承诺书 and 附件2 登记表, which an operator would copy here."""
+    import zipfile
+
+    from openpyxl import Workbook
+    folder.mkdir(parents=True, exist_ok=True)
+    word = "http://schemas.openxmlformats.org/wordprocessingml/2006/main"
+    paragraphs = "".join(f"<w:p><w:r><w:t>{line}</w:t></w:r></w:p>" for line in
+                         ("承诺书", "本人承诺以上所填信息真实无误。", "签名：　　　　日期："))
+    with zipfile.ZipFile(folder / "附件1 承诺书.docx", "w") as docx:  # the smallest valid Word file
+        docx.writestr("[Content_Types].xml", (
+            '<?xml version="1.0" encoding="UTF-8"?><Types xmlns="http://schemas.openxmlformats.org/'
+            'package/2006/content-types"><Default Extension="rels" ContentType="application/'
+            'vnd.openxmlformats-package.relationships+xml"/><Default Extension="xml" '
+            'ContentType="application/xml"/><Override PartName="/word/document.xml" ContentType='
+            '"application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml"/>'
+            '</Types>'))
+        docx.writestr("_rels/.rels", (
+            '<?xml version="1.0" encoding="UTF-8"?><Relationships xmlns="http://schemas.'
+            'openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Type="http://'
+            'schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument" '
+            'Target="word/document.xml"/></Relationships>'))
+        docx.writestr("word/document.xml", f'<?xml version="1.0" encoding="UTF-8"?>'
+                      f'<w:document xmlns:w="{word}"><w:body>{paragraphs}</w:body></w:document>')
+    register = Workbook()
+    register.active.append(["姓名", "院（系）", "学号", "联系电话", "弹窗类型", "情况说明"])
+    register.save(folder / "附件2 健康宝异常人员信息登记表.xlsx")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__)
     parser.add_argument("--keep", action="store_true",
@@ -77,13 +106,16 @@ def main(argv: list[str] | None = None) -> int:
                          ('username = "jkb-dept@126.com"    # the login', f'username = "{USER}"    # the login'),
                          ('username = "jkb-dept@126.com"    # optional', '# username'),
                          ('password_env = "INTAKE_SMTP_PASSWORD"', '# password_env'),
-                         ('sender = "jkb-dept@126.com"', f'sender = "{USER}@example.test"')]:
+                         ('sender = "jkb-dept@126.com"', f'sender = "{USER}@example.test"'),
+                         ('# attachments = {', 'attachments = {')]:
             assert old in text, old
             text = text.replace(old, new, 1)
+        _blank_forms(work / "forms")
         config = work / "intake.toml"
         config.write_text(text, encoding="utf-8")
         env = {**os.environ, "INTAKE_IMAP_PASSWORD": PASSWORD, "INTAKE_CONFIG": str(config)}
-        for command in (["check-config"], ["poll"], ["poll"], ["cases"], ["digest"], ["digests"]):
+        for command in (["check-config"], ["poll"], ["poll"], ["cases"], ["case", "show", "5"],
+                        ["digest"], ["digests"]):
             print(f"\n$ intake {' '.join(command)}")
             result = subprocess.run([sys.executable, "-m", "intake", *command], env=env, cwd=work,
                                     text=True, capture_output=True)

@@ -93,6 +93,10 @@ url = "{db_url}"
 [storage]
 path = "{storage}"
 
+[department]
+name = "物理系"
+contact = "王老师 010-62750000"
+
 [digest]
 to = ["changping@example.test"]
 cc = ["staff@example.test"]
