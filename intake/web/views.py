@@ -99,17 +99,19 @@ def login():
     username = request.form.get("username", "")
     desk = ctx()
     now = desk.clock()
-    try:
-        with desk.sessions.begin() as session:
-            try:
-                session_id, who = auth.log_in(session, username, request.form.get("password", ""),
-                                              _address(), now)
-            except LoginRefused as refused:
-                auth.audit(session, at=now, actor=username.strip()[:64] or "-",
-                           action="login_failed", address=_address(), reason=refused.reason)
-                raise
+    refused = None
+    with desk.sessions.begin() as session:
+        # The failed attempt is committed too: it is what the throttling counts.
+        try:
+            session_id, who = auth.log_in(session, username, request.form.get("password", ""),
+                                          _address(), now)
+        except LoginRefused as err:
+            refused = err
+            auth.audit(session, at=now, actor=username.strip()[:64] or "-",
+                       action="login_failed", address=_address(), reason=err.reason)
+        else:
             auth.audit(session, at=now, actor=who.username, action="login", address=_address())
-    except LoginRefused as refused:
+    if refused is not None:
         return render_template("login.html", message=refused.message), 401
     response = redirect(url_for("desk.queue"))
     response.set_cookie(COOKIE, session_id, httponly=True, samesite="Lax", secure=request.is_secure,
@@ -250,12 +252,12 @@ def act(case_id: int, action: str):
         else:
             desk.staff.reopen(case_id, by, expected_version=expected)
     except CaseChanged as changed:
-        _audit("action_refused", case_id, action=action, reason="case changed",
+        _audit("case_action_refused", case_id, attempted=action, reason="case changed",
                expected=expected, current=changed.current)
         return _case_page(case_id, changed=changed, status=200 if _is_htmx() else 409)
     except IntakeError as err:
         return _case_page(case_id, message=str(err), status=200 if _is_htmx() else 400)
-    _audit("action", case_id, action=action, items=list(form.getlist("items")))
+    _audit(f"case_{action}", case_id, items=list(form.getlist("items")))
     done = f"已{ACTION_LABELS[action]}"
     if _is_htmx():
         return _case_page(case_id, message=done)
