@@ -278,7 +278,8 @@ def test_secure_cookie_behind_tls(world):
     browser.client = world.web.test_client()
     browser.get("/login", base_url="https://localhost")
     response = browser.post("/login", {"username": "admin", "password": GOOD},
-                            base_url="https://localhost", headers={"X-Forwarded-Proto": "https"})
+                            base_url="https://localhost",
+                            headers={"X-Forwarded-Proto": "https", "Referer": "https://localhost/login"})
     assert "Secure" in response.headers["Set-Cookie"] and "HttpOnly" in response.headers["Set-Cookie"]
 
 
