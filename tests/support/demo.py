@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from email.header import decode_header, make_header
@@ -48,7 +49,39 @@ def _samples() -> list[tuple[str, bytes, str | None]]:
     ]
 
 
-def main() -> int:
+DESK_USER, DESK_PASSWORD, DESK_PORT = "demo", "demo-desk-2026", 8080
+
+
+def _serve_desk(env: dict, work: Path) -> int:
+    """The staff desk on the demo's database, with a demo admin account, until Ctrl-C."""
+    added = subprocess.run([sys.executable, "-m", "intake", "staff", "add", DESK_USER, "--role",
+                            "admin"], input=DESK_PASSWORD + "\n", env=env, cwd=work, text=True,
+                           capture_output=True)
+    if added.returncode != 0:
+        print(added.stderr, file=sys.stderr)
+        return added.returncode
+    port = int(os.environ.get("INTAKE_DEMO_DESK_PORT", DESK_PORT))
+    print(f"\nstaff desk: open http://127.0.0.1:{port}/ and sign in as {DESK_USER!r} with password "
+          f"{DESK_PASSWORD!r} (Ctrl-C stops it and removes the demo data)", flush=True)
+    server = subprocess.Popen([sys.executable, "-m", "intake", "web", "--host", "127.0.0.1",
+                               "--port", str(port)], env=env, cwd=work)
+
+    def _stop(_signum, _frame):
+        raise KeyboardInterrupt
+    # SIGTERM too, so that the throwaway Dovecot and SMTP capture are removed either way.
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=10)
+
+
+def main(argv: list[str] | None = None) -> int:
+    desk = "--desk" in (sys.argv[1:] if argv is None else argv)
     with throwaway_servers("jkb-demo-") as (root, dovecot, smtp):
         for what, raw, folder in _samples():
             dovecot.deliver(USER, raw, folder=folder)
@@ -89,6 +122,10 @@ def main() -> int:
             print(message.get_body(preferencelist=("plain",)).get_content().strip())
             for attachment in message.iter_attachments():
                 print(f"  [attachment] {attachment.get_filename()} ({len(attachment.get_content())} bytes)")
+        if desk:
+            return _serve_desk(env, work)
+        print("\nthe staff desk on this demo data: `bash scripts/demo --desk`, then open "
+              f"http://127.0.0.1:{DESK_PORT}/ (user {DESK_USER!r}, password {DESK_PASSWORD!r})")
         return 0
 
 
