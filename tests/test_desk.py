@@ -327,3 +327,29 @@ def test_staff_commands_without_the_mailbox_password(world, monkeypatch):
     monkeypatch.delenv("INTAKE_TEST_IMAP_PASSWORD")
     env = {"INTAKE_TEST_IMAP_PASSWORD": PASSWORD}
     assert world.cli("staff", "list", env=env).returncode == 0
+
+
+def test_intake_web_serves_the_desk_on_loopback(world):
+    import socket
+    import time
+    import urllib.request
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "intake", "--config", str(world.config), "web",
+                               "--port", str(port)], cwd=REPO, stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/login", timeout=5) as answer:
+                    page = answer.read().decode()
+                break
+            except OSError:
+                assert time.monotonic() < deadline and server.poll() is None, "intake web did not start"
+                time.sleep(0.3)
+        assert 'name="username"' in page
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
