@@ -20,6 +20,9 @@ REJECTED = "rejected"  # staff turned it down; a new submission reopens it
 
 def record_event(session: Session, *, at: datetime, kind: str, case: Case | None = None,
                  mail: Mail | None = None, actor: str = "system", **detail) -> None:
+    if case is not None:
+        # Every change to a case is recorded here, so this is where its version moves.
+        case.version = (case.version or 1) + 1
     session.add(Event(case_id=case.id if case else None, mail_id=mail.id if mail else None,
                       at=at, actor=actor, kind=kind, detail=detail))
 

@@ -610,3 +610,9 @@ def main(argv: list[str] | None = None) -> None:
     except SQLAlchemyError as err:
         click.echo(f"intake: database error: {type(err).__name__}", err=True)
         sys.exit(1)
+
+
+from intake.staff_cli import staff as _staff_group, web as _web_command  # noqa: E402
+
+cli.add_command(_staff_group)
+cli.add_command(_web_command)

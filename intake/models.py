@@ -97,6 +97,9 @@ class Case(Base):
     hold_reason: Mapped[str | None] = mapped_column(Text)
     approved_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     approved_by: Mapped[str | None] = mapped_column(String(100))
+    # Bumped by every recorded change (cases.record_event): a reviewer's action carries the
+    # version they looked at and is refused when the case changed meanwhile.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
 
     items: Mapped[list[Item]] = relationship(back_populates="case", order_by="Item.id")
 
@@ -192,3 +195,7 @@ class Reading(Base):
     sha256: Mapped[str | None] = mapped_column(String(64))  # the picture that was read
     facts: Mapped[dict | None] = mapped_column(JSON)  # None: the picture could not be read
     read_at: Mapped[datetime] = mapped_column(UtcDateTime)
+
+
+# The staff desk's tables share this metadata (Alembic and create_all see them).
+from intake import desk_models as _desk_models  # noqa: E402,F401

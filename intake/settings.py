@@ -208,6 +208,14 @@ class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
 
 
+class WebSettings(_Section):
+    """The staff desk (`intake web`)."""
+    reject_reasons: list[str] = ["照片模糊，看不清", "不是本人的材料", "核酸结果不是48小时内的",
+                                 "承诺书没有签名", "行程卡不是最新的"]
+    secret_key_env: str | None = None  # signs the CSRF cookie; default a key file in storage
+    proxy_hops: int = Field(1, ge=0, le=5)  # trusted reverse proxies (nginx) in front
+
+
 class Settings(_Section):
     mailbox: MailboxSettings
     smtp: SmtpSettings
@@ -222,6 +230,7 @@ class Settings(_Section):
     logging: LoggingSettings = LoggingSettings()
     pictures: PicturesSettings = PicturesSettings()
     alerts: AlertsSettings = AlertsSettings()
+    web: WebSettings = WebSettings()
 
     @model_validator(mode="after")
     def _sender_is_login(self):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -79,12 +80,46 @@ def _blank_forms(folder: Path) -> None:
     register.save(folder / "附件2 健康宝异常人员信息登记表.xlsx")
 
 
+DESK_USER, DESK_PASSWORD, DESK_PORT = "demo", "demo-desk-2026", 8080
+
+
+def _serve_desk(env: dict, work: Path) -> int:
+    """The staff desk on the demo's database, with a demo admin account, until Ctrl-C."""
+    added = subprocess.run([sys.executable, "-m", "intake", "staff", "add", DESK_USER, "--role",
+                            "admin"], input=DESK_PASSWORD + "\n", env=env, cwd=work, text=True,
+                           capture_output=True)
+    if added.returncode != 0:
+        print(added.stderr, file=sys.stderr)
+        return added.returncode
+    port = int(os.environ.get("INTAKE_DEMO_DESK_PORT", DESK_PORT))
+    print(f"\nstaff desk: open http://127.0.0.1:{port}/ and sign in as {DESK_USER!r} with password "
+          f"{DESK_PASSWORD!r} (Ctrl-C stops it and removes the demo data)", flush=True)
+    server = subprocess.Popen([sys.executable, "-m", "intake", "web", "--host", "127.0.0.1",
+                               "--port", str(port)], env=env, cwd=work)
+
+    def _stop(_signum, _frame):
+        raise KeyboardInterrupt
+    # SIGTERM too, so that the throwaway Dovecot and SMTP capture are removed either way.
+    signal.signal(signal.SIGTERM, _stop)
+    try:
+        return server.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=10)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="scripts/demo", description=__doc__)
     parser.add_argument("--keep", action="store_true",
                         help="keep the work folder (config, database, every mail sent as .eml) "
                              "and print where it is")
+    parser.add_argument("--desk", action="store_true",
+                        help="then serve the staff desk on the demo data with a demo account")
     options = parser.parse_args(argv)
+    desk = options.desk
     with throwaway_servers("jkb-demo-") as (root, dovecot, smtp):
         for what, raw, folder in _samples():
             dovecot.deliver(USER, raw, folder=folder)
@@ -139,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"\nkept the work folder: {work}\n  config {config}\n  database "
                   f"{work / 'var' / 'intake.db'}\n  every mail sent, as .eml: {sent}/ "
                   f"(open them in a mail program to see what students and the office receive)")
+        if desk:
+            return _serve_desk(env, work)
+        print("\nthe staff desk on this demo data: `bash scripts/demo --desk`, then open "
+              f"http://127.0.0.1:{DESK_PORT}/ (user {DESK_USER!r}, password {DESK_PASSWORD!r})")
         return 0
 
 

@@ -1,0 +1,137 @@
+"""The desk's wiring, its sign-in sessions kept in the database, login throttling and the audit
+log."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+
+from sqlalchemy import delete, func, select
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from intake import accounts
+from intake.desk_models import AuditEntry, LoginAttempt, StaffAccount, WebSession
+from intake.digest import DigestService
+from intake.settings import Settings
+from intake.staff import StaffDesk
+from intake.storage import FileStore
+
+ACCOUNT_FAILURES, ACCOUNT_WINDOW = 5, timedelta(minutes=15)
+ADDRESS_FAILURES, ADDRESS_WINDOW = 20, timedelta(hours=1)
+TOUCH_EVERY = timedelta(seconds=30)  # last_seen is written at most this often
+
+
+@dataclass(frozen=True)
+class DeskContext:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker
+    store: FileStore
+    digests: DigestService
+    staff: StaffDesk
+    item_keys: tuple[str, ...]
+    zone: tzinfo
+    clock: Callable[[], datetime]
+    idle: timedelta
+    longest: timedelta
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """Who is signed in, detached from any database session."""
+    account_id: int
+    username: str
+    role: str
+    department: str | None
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+    @property
+    def scope(self) -> str | None:
+        """The only department this person may see, or None for all."""
+        return None if self.is_admin else self.department
+
+
+class LoginRefused(Exception):
+    def __init__(self, message: str, reason: str):
+        super().__init__(message)
+        self.message, self.reason = message, reason
+
+
+WRONG = "用户名或密码不正确。"
+WAIT = "登录失败次数过多，请 15 分钟后再试。"
+BLOCKED = "此地址登录失败次数过多，已暂停登录，请一小时后再试。"
+
+
+def _digest(session_id: str) -> str:
+    # Only a hash is stored: a copy of the database does not sign anyone in.
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def log_in(session: Session, username: str, password: str, address: str,
+           now: datetime) -> tuple[str, SignedIn]:
+    """A new session id for the browser, or LoginRefused (the same words for an unknown user and a
+    wrong password)."""
+    username = username.strip()[:64]
+    address_failures = session.scalar(select(func.count()).select_from(LoginAttempt).where(
+        LoginAttempt.address == address, LoginAttempt.succeeded.is_(False),
+        LoginAttempt.at > now - ADDRESS_WINDOW))
+    if address_failures >= ADDRESS_FAILURES:
+        raise LoginRefused(BLOCKED, "address blocked")
+    account_failures = session.scalar(select(func.count()).select_from(LoginAttempt).where(
+        LoginAttempt.username == username, LoginAttempt.succeeded.is_(False),
+        LoginAttempt.at > now - ACCOUNT_WINDOW))
+    if account_failures >= ACCOUNT_FAILURES:
+        raise LoginRefused(WAIT, "account waiting")
+    account = session.scalar(select(StaffAccount).where(StaffAccount.username == username))
+    good = accounts.password_matches(account, password) and not account.disabled
+    session.add(LoginAttempt(username=username, address=address, at=now, succeeded=good))
+    if not good:
+        raise LoginRefused(WRONG, "wrong password or unknown user")
+    session_id = secrets.token_urlsafe(32)
+    session.add(WebSession(id=_digest(session_id), account_id=account.id, created_at=now,
+                           last_seen_at=now, address=address))
+    # Old sessions and attempts are of no further use.
+    session.execute(delete(WebSession).where(WebSession.last_seen_at < now - timedelta(days=1)))
+    session.execute(delete(LoginAttempt).where(LoginAttempt.at < now - timedelta(days=30)))
+    return session_id, _signed_in(account)
+
+
+def _signed_in(account: StaffAccount) -> SignedIn:
+    return SignedIn(account.id, account.username, account.role, account.department)
+
+
+def current(session: Session, session_id: str | None, now: datetime, idle: timedelta,
+            longest: timedelta) -> SignedIn | None:
+    """Who this cookie signs in, if its session is still alive; touches it."""
+    if not session_id:
+        return None
+    row = session.get(WebSession, _digest(session_id))
+    if row is None:
+        return None
+    account = session.get(StaffAccount, row.account_id)
+    if account is None or account.disabled or now - row.last_seen_at > idle \
+            or now - row.created_at > longest:
+        session.delete(row)
+        return None
+    if now - row.last_seen_at >= TOUCH_EVERY:
+        row.last_seen_at = now
+    return _signed_in(account)
+
+
+def log_out(session: Session, session_id: str | None) -> None:
+    if session_id:
+        session.execute(delete(WebSession).where(WebSession.id == _digest(session_id)))
+
+
+def audit(session: Session, *, at: datetime, actor: str, action: str, case_id: int | None = None,
+          address: str | None = None, **detail) -> None:
+    """Record who did or saw what. Callers pass ids, kinds and reasons, never ID or phone
+    numbers or picture content."""
+    session.add(AuditEntry(at=at, actor=actor[:64], action=action, case_id=case_id,
+                           address=address, detail=detail))

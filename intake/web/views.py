@@ -1,0 +1,388 @@
+"""The desk's pages: sign-in, the queue, one case with its pictures and actions, digests, status,
+accounts."""
+from __future__ import annotations
+
+import email
+import email.policy
+import functools
+import io
+import tempfile
+import zipfile
+from pathlib import Path
+
+from flask import (Blueprint, Response, abort, current_app, g, make_response, redirect,
+                   render_template, request, url_for)
+from sqlalchemy import select
+
+from intake import accounts
+from intake import cases as case_store
+from intake.desk_models import ROLES, AuditEntry
+from intake.errors import IntakeError
+from intake.models import Case, Digest, Item
+from intake.staff import CaseChanged
+from intake.status import gather
+from intake.storage import material_name
+from intake.web import desk as auth
+from intake.web import reading
+from intake.web.desk import DeskContext, LoginRefused
+from intake.web.queue import STATUS_LABELS, STATUSES, QueueFilter, load_queue
+from notifier.pictures import office_jpeg
+from notifier.render import local_time
+
+blueprint = Blueprint("desk", __name__)
+COOKIE = "desk_session"
+PREVIEW_SIDE = 1200
+ACTIONS = ("approve", "hold", "reject", "note", "reopen")
+ACTION_LABELS = {"approve": "批准", "hold": "暂缓", "reject": "退回", "note": "备注", "reopen": "重新打开",
+                 "released": "解除暂缓"}
+OPEN = {"desk.login", "static"}
+
+
+def ctx() -> DeskContext:
+    return current_app.extensions["desk"]
+
+
+def _address() -> str:
+    return (request.remote_addr or "unknown")[:64]
+
+
+def _audit(action: str, case_id: int | None = None, actor: str | None = None, **detail) -> None:
+    with ctx().sessions.begin() as session:
+        auth.audit(session, at=ctx().clock(), actor=actor or g.user.username, action=action,
+                   case_id=case_id, address=_address(), **detail)
+
+
+def _is_htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+@blueprint.before_app_request
+def _require_session():
+    g.user = None
+    if request.endpoint in OPEN:
+        return None
+    desk = ctx()
+    with desk.sessions.begin() as session:
+        g.user = auth.current(session, request.cookies.get(COOKIE), desk.clock(), desk.idle,
+                              desk.longest)
+    if g.user is None:
+        target = url_for("desk.login")
+        if _is_htmx():
+            response = make_response("", 401)
+            response.headers["HX-Redirect"] = target
+            return response
+        return redirect(target)
+    return None
+
+
+def admin_only(view):
+    @functools.wraps(view)
+    def checked(*args, **kwargs):
+        if not g.user.is_admin:
+            abort(403)
+        return view(*args, **kwargs)
+    return checked
+
+
+@blueprint.app_context_processor
+def _template_globals():
+    return {"user": g.get("user"), "status_labels": STATUS_LABELS,
+            "local": lambda moment: local_time(moment, ctx().zone) if moment else "-"}
+
+
+# --- signing in and out ---
+
+@blueprint.route("/login", methods=["GET", "POST"])
+def login():
+    if request.method == "GET":
+        return render_template("login.html", message=None)
+    username = request.form.get("username", "")
+    desk = ctx()
+    now = desk.clock()
+    refused = None
+    with desk.sessions.begin() as session:
+        # The failed attempt is committed too: it is what the throttling counts.
+        try:
+            session_id, who = auth.log_in(session, username, request.form.get("password", ""),
+                                          _address(), now)
+        except LoginRefused as err:
+            refused = err
+            auth.audit(session, at=now, actor=username.strip()[:64] or "-",
+                       action="login_failed", address=_address(), reason=err.reason)
+        else:
+            auth.audit(session, at=now, actor=who.username, action="login", address=_address())
+    if refused is not None:
+        return render_template("login.html", message=refused.message), 401
+    response = redirect(url_for("desk.queue"))
+    response.set_cookie(COOKIE, session_id, httponly=True, samesite="Lax", secure=request.is_secure,
+                        max_age=int(desk.longest.total_seconds()), path="/")
+    return response
+
+
+@blueprint.route("/logout", methods=["POST"])
+def logout():
+    with ctx().sessions.begin() as session:
+        auth.log_out(session, request.cookies.get(COOKIE))
+        auth.audit(session, at=ctx().clock(), actor=g.user.username, action="logout",
+                   address=_address())
+    response = redirect(url_for("desk.login"))
+    response.delete_cookie(COOKIE, path="/")
+    return response
+
+
+# --- the queue ---
+
+@blueprint.route("/")
+def home():
+    return redirect(url_for("desk.queue"))
+
+
+@blueprint.route("/cases")
+def queue():
+    desk = ctx()
+    wanted = QueueFilter.from_args(request.args)
+    with desk.sessions() as session:
+        rows, counts, departments = load_queue(session, wanted, g.user.scope, desk.item_keys,
+                                               desk.zone)
+    return render_template("cases.html", rows=rows, counts=counts, departments=departments,
+                           wanted=wanted, statuses=(*STATUSES, "forwarded"))
+
+
+def _scoped_case(session, case_id: int) -> Case:
+    """The case if this person may see it; a department reviewer gets 404 for another
+    department's (not even its existence is told)."""
+    case = session.get(Case, case_id)
+    if case is None or (g.user.scope and case.department != g.user.scope):
+        abort(404)
+    return case
+
+
+def _next_case(case_id: int) -> int | None:
+    desk = ctx()
+    with desk.sessions() as session:
+        rows, _, _ = load_queue(session, QueueFilter(), g.user.scope, desk.item_keys, desk.zone)
+    ids = [row.id for row in rows]
+    if case_id in ids:
+        later = ids[ids.index(case_id) + 1:]
+        return later[0] if later else None
+    return ids[0] if ids else None
+
+
+def _case_page(case_id: int, *, message: str | None = None, changed: CaseChanged | None = None,
+               status: int = 200):
+    desk = ctx()
+    with desk.sessions() as session:
+        case = _scoped_case(session, case_id)
+        facts = reading.facts_for_case(session, case_id)
+    shown = desk.staff.show(case_id, desk.zone)
+    items = {item["kind"]: item for item in shown["items"]}
+    timeline = sorted([("mail", m["fetched_at"], m) for m in shown["mails"]]
+                      + [("reply", r["queued_at"], r) for r in shown["replies"]],
+                      key=lambda entry: (entry[1] or "", entry[0]))
+    changes = [{**c, "at": local_time(c["at"], desk.zone)} for c in changed.changes] \
+        if changed else []
+    page = render_template(
+        "case.html", case=shown, items=items, item_keys=desk.item_keys, facts=facts,
+        timeline=timeline, reasons=desk.settings.web.reject_reasons, message=message,
+        changes=changes, changed=changed, next_case=_next_case(case_id),
+        action_labels=ACTION_LABELS, can_approve=case.status == case_store.COMPLETE
+        and case.approved_at is None and case.digest_id is None)
+    return page, status
+
+
+@blueprint.route("/cases/<int:case_id>")
+def case_page(case_id: int):
+    page = _case_page(case_id)
+    _audit("case_view", case_id)
+    return page
+
+
+@blueprint.route("/cases/<int:case_id>/pictures/<item_key>")
+def picture(case_id: int, item_key: str):
+    desk = ctx()
+    if item_key not in desk.item_keys:
+        abort(404)
+    with desk.sessions() as session:
+        _scoped_case(session, case_id)
+        item = session.scalar(select(Item).where(Item.case_id == case_id, Item.kind == item_key))
+        path = item.path if item is not None else None
+    if path is None:
+        abort(404)
+    full = request.args.get("full") == "1"
+    try:
+        jpeg = office_jpeg(desk.store.read(path), max_side=None if full else PREVIEW_SIDE)
+    except Exception:  # noqa: BLE001 - a PDF or a broken file: there is no picture to show
+        abort(404)
+    _audit("picture_view", case_id, item=item_key, full=full)
+    return Response(jpeg, mimetype="image/jpeg")
+
+
+@blueprint.route("/cases/<int:case_id>/actions/<action>", methods=["POST"])
+def act(case_id: int, action: str):
+    desk = ctx()
+    if action not in ACTIONS:
+        abort(404)
+    with desk.sessions() as session:
+        _scoped_case(session, case_id)
+    form = request.form
+    try:
+        expected = int(form.get("expected_version", ""))
+    except ValueError:
+        abort(400)
+    reason = " ".join(part for part in (form.get("template", "").strip(),
+                                        form.get("reason", "").strip()) if part)
+    by = g.user.username
+    try:
+        if action == "approve":
+            desk.staff.approve(case_id, by, expected_version=expected)
+        elif action == "hold":
+            if not reason:
+                raise IntakeError("请填写暂缓原因")
+            desk.staff.hold(case_id, reason, by, expected_version=expected)
+        elif action == "reject":
+            if not reason:
+                raise IntakeError("请选择或填写退回原因")
+            desk.staff.reject(case_id, reason, by, tuple(form.getlist("items")),
+                              expected_version=expected)
+        elif action == "note":
+            text = form.get("text", "").strip()
+            if not text:
+                raise IntakeError("备注不能为空")
+            desk.staff.note(case_id, text, by, expected_version=expected)
+        else:
+            desk.staff.reopen(case_id, by, expected_version=expected)
+    except CaseChanged as changed:
+        _audit("case_action_refused", case_id, attempted=action, reason="case changed",
+               expected=expected, current=changed.current)
+        return _case_page(case_id, changed=changed, status=200 if _is_htmx() else 409)
+    except IntakeError as err:
+        return _case_page(case_id, message=str(err), status=200 if _is_htmx() else 400)
+    _audit(f"case_{action}", case_id, items=list(form.getlist("items")))
+    done = f"已{ACTION_LABELS[action]}"
+    if _is_htmx():
+        return _case_page(case_id, message=done)
+    return redirect(url_for("desk.case_page", case_id=case_id))
+
+
+@blueprint.route("/cases/<int:case_id>/export")
+def export(case_id: int):
+    """The case's usable materials under canonical names, as one zip."""
+    desk = ctx()
+    with desk.sessions() as session:
+        case = _scoped_case(session, case_id)
+        files = [(material_name(item.kind, item.file_type), item.path)
+                 for item in case.items if item.usable and item.path]
+    if not files:
+        abort(404)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, path in files:
+            archive.writestr(name, desk.store.read(path))
+    _audit("export", case_id, files=len(files))
+    response = Response(buffer.getvalue(), mimetype="application/zip")
+    response.headers["Content-Disposition"] = f'attachment; filename="case-{case_id}.zip"'
+    return response
+
+
+# --- digests, status, accounts ---
+
+@blueprint.route("/digests")
+def digests():
+    with ctx().sessions() as session:
+        history = session.scalars(select(Digest).order_by(Digest.id.desc()).limit(100)).all()
+    return render_template("digests.html", history=history, preview=None, message=None)
+
+
+@blueprint.route("/digests/preview")
+def digest_preview():
+    """What the next digest would send now: a dry run, nothing marked or sent."""
+    desk = ctx()
+    with tempfile.TemporaryDirectory(prefix="desk-digest-") as folder:
+        result = desk.digests.run(dry_run_to=Path(folder))
+        parts = []
+        for eml in sorted(Path(folder).glob("*.eml")):
+            message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
+            body = message.get_body(preferencelist=("plain",))
+            parts.append({"subject": str(message["Subject"]),
+                          "text": body.get_content() if body else "",
+                          "attachments": [a.get_filename() for a in message.iter_attachments()]})
+    _audit("digest_preview", cases=result.forwarded)
+    with desk.sessions() as session:
+        history = session.scalars(select(Digest).order_by(Digest.id.desc()).limit(100)).all()
+    return render_template("digests.html", history=history, preview=parts, result=result,
+                           message=None)
+
+
+@blueprint.route("/digests/<int:digest_id>/resend", methods=["POST"])
+@admin_only
+def digest_resend(digest_id: int):
+    desk = ctx()
+    try:
+        count = desk.digests.resend(digest_id)
+    except IntakeError as err:
+        message = str(err)
+    else:
+        _audit("digest_resend", digest=digest_id, parts=count)
+        message = f"摘要 #{digest_id} 已重新排队（{count} 封），由守护进程发出"
+    with desk.sessions() as session:
+        history = session.scalars(select(Digest).order_by(Digest.id.desc()).limit(100)).all()
+    return render_template("digests.html", history=history, preview=None, message=message)
+
+
+@blueprint.route("/status")
+def status():
+    desk = ctx()
+    found = gather(desk.sessions, desk.settings, desk.clock())
+    return render_template("status.html", found=found)
+
+
+@blueprint.route("/admin/accounts", methods=["GET", "POST"])
+@admin_only
+def accounts_page():
+    desk = ctx()
+    message = None
+    if request.method == "POST":
+        form = request.form
+        target = form.get("username", "").strip()
+        try:
+            with desk.sessions.begin() as session:
+                operation = form.get("operation")
+                if operation == "add":
+                    accounts.add_account(session, target, form.get("password", ""),
+                                         form.get("role", ""), form.get("department", "").strip()
+                                         or None, desk.clock())
+                elif operation == "disable":
+                    accounts.set_disabled(session, target, True)
+                elif operation == "enable":
+                    accounts.set_disabled(session, target, False)
+                elif operation == "password":
+                    accounts.set_password(session, target, form.get("password", ""), desk.clock())
+                else:
+                    abort(400)
+                auth.audit(session, at=desk.clock(), actor=g.user.username,
+                           action=f"account_{operation}", address=_address(), account=target)
+            message = f"{target}: 已完成"
+        except IntakeError as err:
+            message = str(err)
+    with desk.sessions() as session:
+        rows = accounts.list_accounts(session)
+        recent = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(50)).all()
+    return render_template("accounts.html", rows=rows, roles=ROLES, message=message, recent=recent)
+
+
+@blueprint.app_errorhandler(403)
+def _forbidden(_err):
+    return render_template("error.html", title="没有权限", text="此页面仅限管理员。"), 403
+
+
+@blueprint.app_errorhandler(404)
+def _missing(_err):
+    return render_template("error.html", title="未找到", text="没有这个页面或案件。"), 404
+
+
+@blueprint.app_errorhandler(400)
+def _bad(err):
+    text = getattr(err, "description", "") or "请求无效"
+    if "CSRF" in str(text):
+        text = "页面已过期（安全令牌缺失或无效），请刷新后重试。"
+    return render_template("error.html", title="请求被拒绝", text=text), 400

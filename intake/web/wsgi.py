@@ -1,0 +1,10 @@
+"""gunicorn entry point: `gunicorn 'intake.web.wsgi:app'` with INTAKE_CONFIG set."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from intake.settings import load_settings
+from intake.web import create_app
+
+app = create_app(load_settings(Path(os.environ.get("INTAKE_CONFIG", "intake.toml"))))
