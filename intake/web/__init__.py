@@ -14,19 +14,15 @@ from pathlib import Path
 from flask import Flask, request
 from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
-from sqlalchemy import event
-from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from intake.app import renderer
+from intake.app import digest_addressing, renderer, reply_writer
 from intake.db import create_schema, make_engine, session_factory
 from intake.digest import DigestOptions, DigestService
 from intake.settings import Settings, secret
 from intake.staff import StaffDesk
 from intake.storage import FileStore
 from intake.web.desk import DeskContext
-from notifier.digest import DigestAddressing
-from notifier.replies import ReplyWriter
 
 IDLE = timedelta(minutes=30)
 LONGEST = timedelta(hours=10)
@@ -46,19 +42,6 @@ class _TlsAwareCookies(SecureCookieSessionInterface):
 
     def get_cookie_secure(self, app) -> bool:
         return request.is_secure
-
-
-def _immediate_transactions(engine: Engine) -> None:
-    """SQLite: every desk transaction takes the write lock at BEGIN (waiting up to the busy
-    timeout), so one that read and then writes never fails with "database is locked" because
-    the daemon wrote in between."""
-    @event.listens_for(engine, "connect")
-    def _no_implicit_begin(dbapi_connection, _record):
-        dbapi_connection.isolation_level = None
-
-    @event.listens_for(engine, "begin")
-    def _begin_immediate(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 def _secret_key(settings: Settings) -> bytes:
@@ -83,21 +66,19 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now,
                testing: bool = False) -> Flask:
     rules = settings.rules.to_rules()
     engine = make_engine(settings.database.url, settings.database.busy_timeout_seconds)
-    if engine.dialect.name == "sqlite":
-        _immediate_transactions(engine)
+    # make_engine already gives SQLite writers BEGIN IMMEDIATE: the desk waits for the daemon.
     create_schema(engine)
     sessions = session_factory(engine)
     store = FileStore(settings.storage.path)
     templates = renderer(settings)
-    writer = ReplyWriter(templates, rules, settings.smtp.sender, settings.smtp.sender_name,
-                         settings.digest.office_name)
+    writer = reply_writer(settings, templates)
     digest = settings.digest
     digests = DigestService(sessions, store, templates, writer, DigestOptions(
-        addressing=DigestAddressing(settings.smtp.sender, settings.smtp.sender_name,
-                                    tuple(digest.to), tuple(digest.cc), digest.office_name),
+        addressing=digest_addressing(settings),
         max_message_bytes=digest.max_message_bytes, send_empty=digest.send_empty,
         nucleic_acid_hours=digest.nucleic_acid_hours, item_keys=rules.item_keys,
-        zone=settings.zone, require_approval=digest.require_approval), clock)
+        zone=settings.zone, require_approval=digest.require_approval, send_time=digest.time),
+        clock)
 
     app = Flask(__name__)
     app.config.update(
