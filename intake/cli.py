@@ -512,6 +512,11 @@ def digest(obj: _Context, dry_run: bool, out_dir: Path, date: str | None, schedu
                                  dry_run_to=out_dir if dry_run else None)
         if result.skipped:
             click.echo(f"no digest: {result.skipped}")
+            if not dry_run:
+                # An earlier digest's parts may still wait in the outbox (e.g. after a crash).
+                drained = app.drain()
+                if drained.sent or drained.retrying:
+                    click.echo(f"outbox: sent {drained.sent}, waiting {drained.retrying}")
             return
         if dry_run:
             click.echo(f"dry run: {result.forwarded} case(s), {result.held_back} held back, "
