@@ -223,3 +223,22 @@ def test_digest_holds_back_a_result_sampled_too_long_ago(world, clock):
     assert result.forwarded == 0 and result.held_back == 1
     renew = [r for r in world.replies_to(STUDENT) if "新的核酸" in r.message["Subject"]]
     assert len(renew) == 1 and "核酸采样时间 11月21日 14:05" in body_text(renew[0].message)
+
+
+def test_itinerary_of_another_day_and_a_name_that_does_not_fit_are_flags(world):
+    _send(world, drawn.five(SAMPLED, updated=SAMPLED + timedelta(days=1), shown_name="李*"))
+    subject, text = _only_reply(world)
+    assert "五项已全部收到" in text
+    [case] = world.cases_json()
+    assert case["status"] == "complete"
+    assert case["flags"] == ["行程码与核酸日期不一致", "核酸姓名与提交不符（李*）"]
+
+
+def test_a_second_picture_of_the_same_item_does_not_count_for_its_name(world):
+    files = drawn.five(SAMPLED)
+    files["行程码.jpg"] = files["健康宝.png"]  # the 健康宝 screenshot twice, no 行程码
+    _send(world, files)
+    subject, text = _only_reply(world)
+    assert "行程码" in text and "不能算作它文件名所指的材料" in text
+    [case] = world.cases_json()
+    assert case["status"] == "incomplete" and case["missing"] == ["行程码"]

@@ -120,9 +120,9 @@ def exif_rotated_jpeg(image: Image.Image) -> bytes:
 
 
 def five(sampled: datetime, *, result="阴性", popup=3, places="北京市", name="张伟",
-         updated: datetime | None = None) -> dict[str, bytes]:
+         updated: datetime | None = None, shown_name: str = "张*") -> dict[str, bytes]:
     """The five materials of one submission, named as the rule asks."""
-    return {"核酸.png": png(nucleic_acid(sampled, result)),
+    return {"核酸.png": png(nucleic_acid(sampled, result, name=shown_name)),
             "健康宝.png": png(health_kit(popup, sampled)),
             "行程码.jpg": jpeg(itinerary(updated or sampled, places)),
             "情况说明.jpg": jpeg(statement(name)),
