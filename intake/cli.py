@@ -617,7 +617,9 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
 
 
+from intake.staff_cli import case_reopen as _case_reopen  # noqa: E402
 from intake.staff_cli import staff as _staff_group, web as _web_command  # noqa: E402
 
 cli.add_command(_staff_group)
 cli.add_command(_web_command)
+case.add_command(_case_reopen)

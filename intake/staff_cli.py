@@ -93,3 +93,13 @@ def web(host: str, port: int) -> None:
     app = create_app(_settings())
     click.echo(f"staff desk on http://{host}:{port}/ (Ctrl-C stops it)")
     app.run(host=host, port=port, debug=False, use_reloader=False)
+
+
+@click.command("reopen")
+@click.argument("case_id", type=int)
+@click.option("--by", default=lambda: __import__("os").environ.get("USER") or "staff",
+              show_default="$USER", help="Who is acting, for the history.")
+def case_reopen(case_id: int, by: str) -> None:
+    """Put a held or rejected case back to following its items."""
+    from intake.cli import _staff_action
+    _staff_action(lambda app: f"case {case_id}: {app.staff.reopen(case_id, by).status}")

@@ -354,3 +354,12 @@ def test_intake_web_serves_the_desk_on_loopback(world):
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_cli_reopen_uses_the_same_action(world):
+    case_id = world.ids["王芳"]
+    assert world.cli("case", "reject", str(case_id), "--reason", "模糊", "--by", "老师甲").returncode == 0
+    reopened = world.cli("case", "reopen", str(case_id), "--by", "老师甲")
+    assert reopened.returncode == 0 and "complete" in reopened.stdout
+    again = world.cli("case", "reopen", str(case_id))
+    assert again.returncode == 1 and "only held or rejected" in again.stderr
