@@ -153,7 +153,7 @@ def _database(root: Path, name: str, database: str, schemas: list[str]) -> str:
 def _config(root: Path, name: str, dovecot: Dovecot, smtp: SmtpCapture, user: str, url: str) -> Path:
     return write_config(root / f"{name}.toml", dovecot=dovecot, smtp=smtp, user=user, db_url=url,
                         storage=root / f"storage-{name}", folders=("INBOX",),
-                        extra='[logging]\nlevel = "WARNING"\n')
+                        extra='[logging]\nlevel = "WARNING"\n[pictures]\nread = false\n')
 
 
 def _small_mail(index: int) -> bytes:
