@@ -5,6 +5,7 @@ Passwords are stored only as argon2id hashes (argon2-cffi's defaults).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from datetime import datetime
 
 from argon2 import PasswordHasher
@@ -17,8 +18,15 @@ from intake.errors import IntakeError
 
 MIN_PASSWORD_LENGTH = 10
 _hasher = PasswordHasher()
-# Verified against when the username is unknown, so that both answers take the same time.
-_DUMMY_HASH = _hasher.hash("no such account: the same work as a real check")
+
+
+@cache
+def _dummy_hash() -> str:
+    """Verified against when the username is unknown, so that both answers take the same time.
+
+    Made on first use, not at import: an argon2 hash costs 64 MB and a good part of a second, and
+    every `intake` command (an idle `intake poll` too) imports this module."""
+    return _hasher.hash("no such account: the same work as a real check")
 
 
 @dataclass(frozen=True)
@@ -38,7 +46,7 @@ def hash_password(password: str) -> str:
 
 def password_matches(account: StaffAccount | None, password: str) -> bool:
     try:
-        return _hasher.verify(account.password_hash if account else _DUMMY_HASH, password) \
+        return _hasher.verify(account.password_hash if account else _dummy_hash(), password) \
             and account is not None
     except (VerificationError, InvalidHashError):
         return False
