@@ -1,14 +1,11 @@
 """`intake`: the operator's and staff's command line."""
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
 import sys
 from collections.abc import Callable
-from datetime import datetime
 from pathlib import Path
 
 import click
@@ -126,47 +123,11 @@ def cases(obj: _Context, as_json: bool, as_csv: bool, status: str | None, depart
     finally:
         app.close()
     if as_csv:
-        _csv(rows)
-        return
-    if as_json or not rows:
+        click.echo(view.cases_csv(rows), nl=False)
+    elif as_json or not rows:
         _emit(rows, as_json, "没有符合条件的登记", None, None)
-        return
-    for line in view.table(
-            ["登记编号", "状态", "姓名", "院（系）", "邮箱", "登记时间", "最近更新", "缺少材料"],
-            [[row["id"], _case_state(row), row["name"], row["department"], row["sender"],
-              _shown(row["created_at"], zone), view.age(datetime.fromisoformat(row["updated_at"]), now),
-              "、".join(row["missing"]) or "-"] for row in rows]):
-        click.echo(line)
-
-
-def _case_state(row: dict) -> str:
-    state = view.label(view.CASE_STATUS, row["status"])
-    return f"{state}（已报送）" if row.get("digest_id") else state
-
-
-def _shown(moment: str | None, zone) -> str:
-    """An ISO time as staff read it, in the configured zone, to the minute."""
-    return datetime.fromisoformat(moment).astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "-"
-
-
-_CSV_COLUMNS = {"id": "登记编号", "name": "姓名", "department": "院（系）", "sender": "邮箱",
-                "status": "状态", "missing": "缺少材料", "created_at": "登记时间",
-                "completed_at": "材料齐全时间", "digest_id": "汇总编号", "approved": "已审核"}
-
-
-def _csv(rows: list[dict]) -> None:
-    """For Excel: Chinese headers and words, UTF-8 with a BOM so Excel does not guess GBK."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(_CSV_COLUMNS.values())
-    for row in rows:
-        writer.writerow([
-            "、".join(row[key]) if key == "missing"
-            else view.label(view.CASE_STATUS, row[key]) if key == "status"
-            else ("是" if row[key] else "否") if key == "approved"
-            else "" if row[key] is None else row[key]
-            for key in _CSV_COLUMNS])
-    click.echo("\ufeff" + buffer.getvalue(), nl=False)
+    else:
+        click.echo("\n".join(view.cases_table(rows, zone, now)))
 
 
 def _emit(rows: list[dict], as_json: bool, empty: str, header: str | None, line) -> None:
@@ -206,45 +167,13 @@ def case_show(obj: _Context, case_id: int, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
         return
-    zone = obj.settings.zone
-    when = lambda moment: _shown(moment, zone)  # noqa: E731
-    hold = f"（{shown['hold_reason']}）" if shown["hold_reason"] else ""
-    for line in view.table(["", ""], [
-            ["登记编号", shown["id"]], ["姓名", shown["name"]], ["院（系）", shown["department"]],
-            ["邮箱", shown["sender"]],
-            ["状态", view.label(view.CASE_STATUS, shown["status"]) + hold],
-            ["登记时间", when(shown["created_at"])], ["材料齐全时间", when(shown["completed_at"])],
-            ["已报送（汇总编号）", shown["digest_id"] or "-"], ["审核人", shown["approved_by"] or "-"],
-            ["缺少材料", "、".join(shown["missing"]) or "-"]])[1:]:
-        click.echo(line)
-    click.echo("\n材料：")
-    for line in view.table(["  材料", "状态", "收到时间", "来自邮件", "原文件名"], [
-            [f"  {item['kind']}", "可用" if item["usable"] else f"不可用（{item['problem']}）",
-             when(item["received_at"]), item["mail_id"], item["file"]] for item in shown["items"]]):
-        click.echo(line)
+    lines = view.case_lines(shown, obj.settings.zone)
+    # What was read from the pictures goes between the items and the mails.
     facts_lines = describe_facts(shown.get("facts") or {}, shown.get("flags") or [])
     if facts_lines:
-        click.echo("")
-    for line in facts_lines:
-        click.echo(line)
-    click.echo("\n邮件：")
-    for line in view.table(["  邮件编号", "文件夹", "UID", "处理结果", "收取时间"], [
-            [f"  {mail['id']}", mail["folder"], mail["uid"], view.label(view.MAIL_OUTCOME, mail["outcome"]),
-             when(mail["fetched_at"])] for mail in shown["mails"]]):
-        click.echo(line)
-    click.echo("\n回复：")
-    for line in view.table(["  编号", "类型", "状态", "排队时间", "发出时间"], [
-            [f"  {reply['id']}", view.label(view.REPLY_KIND, reply["kind"]),
-             view.label(view.OUTBOX_STATUS, reply["status"]), when(reply["queued_at"]),
-             when(reply["sent_at"])] for reply in shown["replies"]]):
-        click.echo(line)
-    click.echo("\n经过：")
-    for line in view.table(["  时间", "操作人", "事件", "详情"], [
-            [f"  {when(event['at'])}", "系统" if event["actor"] == "system" else event["actor"],
-             view.label(view.EVENT_KIND, event["kind"]),
-             view.event_detail(event["kind"], event["detail"])]
-            for event in shown["history"]]):
-        click.echo(line)
+        at = lines.index("邮件：") - 1 if "邮件：" in lines else len(lines)
+        lines[at:at] = ["", *facts_lines]
+    click.echo("\n".join(lines))
 
 
 def _staff_action(action: Callable[[App], str]) -> None:
@@ -338,29 +267,7 @@ def status(obj: _Context, as_json: bool, stale_polls: int) -> None:
     if as_json:
         click.echo(json.dumps(asdict(found), ensure_ascii=False, indent=2))
     else:
-        zone = obj.settings.zone
-        rows = [[f"文件夹「{folder['folder']}」", "上次成功收信 " + _shown(folder["last_poll"], zone)
-                 + (f"（{view.age(datetime.fromisoformat(folder['last_poll']), now)}）"
-                    if folder["last_poll"] else "（从未）")] for folder in found.folders]
-        rows.append(["今日处理", "、".join(f"{view.label(view.MAIL_OUTCOME, k)} {v} 封"
-                                         for k, v in sorted(found.handled_today.items())) or "无"])
-        rows.append(["未报送的登记", "、".join(f"{view.label(view.CASE_STATUS, k)} {v} 人"
-                                           for k, v in sorted(found.cases.items())) or "无"])
-        rows.append(["待发邮件", f"{found.outbox_pending} 封（最早排队于 {_shown(found.oldest_pending, zone)}），"
-                                 f"近 7 天发送失败 {found.outbox_failed_recently} 封"])
-        rows.append(["隔离邮件", f"{found.quarantined} 封"])
-        last = found.last_digest
-        rows.append(["上次汇总", f"#{last['id']}（{last['date']}），生成于 {_shown(last['made_at'], zone)}，"
-                                 f"报送 {last['cases']} 人" if last else "无"])
-        names = {"poll": "收信", "digest": "汇总", "purge": "清理"}
-        rows.append(["下次运行", "，".join(f"{names.get(k, k)} {_shown(v, zone)}"
-                                          for k, v in found.next_runs.items())])
-        for line in view.table(["", ""], rows)[1:]:
-            click.echo(line)
-        for line in found.attention:
-            click.echo(f"需要处理：{line}")
-        if not found.attention:
-            click.echo("一切正常")
+        click.echo("\n".join(view.status_lines(found, obj.settings.zone, now)))
     if found.attention:
         sys.exit(1)
 

@@ -2,6 +2,8 @@
 local times; and how they speak to machines: ISO 8601 with the zone offset, to the second."""
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
@@ -88,3 +90,92 @@ def event_detail(kind: str, detail: dict | None) -> str:
     if kind == "forwarded":
         return f"汇总编号 {detail.get('digest')}"
     return "；".join(f"{key}={value}" for key, value in detail.items())
+
+
+def shown(moment: str | None, zone: tzinfo) -> str:
+    """An ISO time as staff read it, in the configured zone, to the minute."""
+    return datetime.fromisoformat(moment).astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+def _case_state(row: dict) -> str:
+    state = label(CASE_STATUS, row["status"])
+    return f"{state}（已报送）" if row.get("digest_id") else state
+
+
+def cases_table(rows: Sequence[dict], zone: tzinfo, now: datetime) -> list[str]:
+    """`intake cases` for people."""
+    return table(
+        ["登记编号", "状态", "姓名", "院（系）", "邮箱", "登记时间", "最近更新", "缺少材料"],
+        [[row["id"], _case_state(row), row["name"], row["department"], row["sender"],
+          shown(row["created_at"], zone), age(datetime.fromisoformat(row["updated_at"]), now),
+          "、".join(row["missing"]) or "-"] for row in rows])
+
+
+_CSV_COLUMNS = {"id": "登记编号", "name": "姓名", "department": "院（系）", "sender": "邮箱",
+                "status": "状态", "missing": "缺少材料", "created_at": "登记时间",
+                "completed_at": "材料齐全时间", "digest_id": "汇总编号", "approved": "已审核"}
+
+
+def cases_csv(rows: Sequence[dict]) -> str:
+    """For Excel: Chinese headers and words, UTF-8 with a BOM so that Excel does not guess GBK."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(_CSV_COLUMNS.values())
+    for row in rows:
+        writer.writerow([
+            "、".join(row[key]) if key == "missing"
+            else label(CASE_STATUS, row[key]) if key == "status"
+            else ("是" if row[key] else "否") if key == "approved"
+            else "" if row[key] is None else row[key]
+            for key in _CSV_COLUMNS])
+    return "\ufeff" + buffer.getvalue()
+
+
+def case_lines(case: dict, zone: tzinfo) -> list[str]:
+    """`intake case show` for people: the case, its items, mails, replies and history."""
+    def when(moment):
+        return shown(moment, zone)
+    hold = f"（{case['hold_reason']}）" if case["hold_reason"] else ""
+    lines = table(["", ""], [
+        ["登记编号", case["id"]], ["姓名", case["name"]], ["院（系）", case["department"]],
+        ["邮箱", case["sender"]], ["状态", label(CASE_STATUS, case["status"]) + hold],
+        ["登记时间", when(case["created_at"])], ["材料齐全时间", when(case["completed_at"])],
+        ["已报送（汇总编号）", case["digest_id"] or "-"], ["审核人", case["approved_by"] or "-"],
+        ["缺少材料", "、".join(case["missing"]) or "-"]])[1:]
+    lines += ["", "材料："] + table(["  材料", "状态", "收到时间", "来自邮件", "原文件名"], [
+        [f"  {item['kind']}", "可用" if item["usable"] else f"不可用（{item['problem']}）",
+         when(item["received_at"]), item["mail_id"], item["file"]] for item in case["items"]])
+    lines += ["", "邮件："] + table(["  邮件编号", "文件夹", "UID", "处理结果", "收取时间"], [
+        [f"  {mail['id']}", mail["folder"], mail["uid"], label(MAIL_OUTCOME, mail["outcome"]),
+         when(mail["fetched_at"])] for mail in case["mails"]])
+    lines += ["", "回复："] + table(["  编号", "类型", "状态", "排队时间", "发出时间"], [
+        [f"  {reply['id']}", label(REPLY_KIND, reply["kind"]), label(OUTBOX_STATUS, reply["status"]),
+         when(reply["queued_at"]), when(reply["sent_at"])] for reply in case["replies"]])
+    lines += ["", "经过："] + table(["  时间", "操作人", "事件", "详情"], [
+        [f"  {when(event['at'])}", "系统" if event["actor"] == "system" else event["actor"],
+         label(EVENT_KIND, event["kind"]), event_detail(event["kind"], event["detail"])]
+        for event in case["history"]])
+    return lines
+
+
+def status_lines(found, zone: tzinfo, now: datetime) -> list[str]:
+    """`intake status` for people; `found` is intake.status.Status (its times are ISO)."""
+    rows = [[f"文件夹「{folder['folder']}」", "上次成功收信 " + shown(folder["last_poll"], zone)
+             + (f"（{age(datetime.fromisoformat(folder['last_poll']), now)}）"
+                if folder["last_poll"] else "（从未）")] for folder in found.folders]
+    rows.append(["今日处理", "、".join(f"{label(MAIL_OUTCOME, k)} {v} 封"
+                                     for k, v in sorted(found.handled_today.items())) or "无"])
+    rows.append(["未报送的登记", "、".join(f"{label(CASE_STATUS, k)} {v} 人"
+                                       for k, v in sorted(found.cases.items())) or "无"])
+    rows.append(["待发邮件", f"{found.outbox_pending} 封（最早排队于 {shown(found.oldest_pending, zone)}），"
+                             f"近 7 天发送失败 {found.outbox_failed_recently} 封"])
+    rows.append(["隔离邮件", f"{found.quarantined} 封"])
+    last = found.last_digest
+    rows.append(["上次汇总", f"#{last['id']}（{last['date']}），生成于 {shown(last['made_at'], zone)}，"
+                             f"报送 {last['cases']} 人" if last else "无"])
+    names = {"poll": "收信", "digest": "汇总", "purge": "清理"}
+    rows.append(["下次运行", "，".join(f"{names.get(k, k)} {shown(v, zone)}"
+                                      for k, v in found.next_runs.items())])
+    lines = table(["", ""], rows)[1:]
+    lines += [f"需要处理：{line}" for line in found.attention]
+    return lines + ([] if found.attention else ["一切正常"])

@@ -32,3 +32,11 @@ def test_suffix_is_the_operators():
 
 def test_prefixes_are_stripped_repeatedly_but_not_inside():
     assert strip_reply_prefixes("Re: 回复：Re：关于 Re: 的问题") == "关于 Re: 的问题"
+
+
+@pytest.mark.parametrize("subject", [
+    "Re: 材料未齐：李喆+化学系+健康宝弹窗，请补充", "回复：已收齐：李喆+化学系+健康宝弹窗材料",
+    "Re: 请补交新的核酸结果：李喆+化学系+健康宝弹窗", "答复: 材料未通过审核：李喆+化学系+健康宝弹窗",
+])
+def test_our_reply_subjects_answered_name_the_case(subject):
+    assert parse_submission_name(subject) == SubmissionName("李喆", "化学系")

@@ -100,12 +100,11 @@ def test_cases_table_and_json(dovecot, smtp, mailbox_user, sqlite_url, tmp_path,
     assert set(case) >= {"id", "name", "department", "sender", "status", "missing"}
     assert case["sender"] == "zhangwei@example.test" and case["missing"] == ["核酸"]
     table = world.cli("cases")
-    assert "张伟" in table.stdout and "incomplete" in table.stdout and "核酸" in table.stdout
+    assert "张伟" in table.stdout and "材料未齐" in table.stdout and "核酸" in table.stdout
 
 
 def test_check_config_renders_every_template_and_names_a_broken_one(dovecot, smtp, mailbox_user,
                                                                     sqlite_url, tmp_path, env_password):
-    import shutil
     templates = tmp_path / "templates"
     templates.mkdir()
     world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url, tmp_path=tmp_path)
