@@ -144,7 +144,7 @@ def load_case_facts(session: Session, case_ids: list[int]) -> dict[int, dict[str
     return found
 
 
-_LABELS = {"looks_like": "内容", "result": "检测结果", "sampled_at": "核酸采样时间",
+FACT_LABELS = {"looks_like": "内容", "result": "检测结果", "sampled_at": "核酸采样时间",
            "tested_at": "检测时间", "name": "姓名", "popup": "弹窗编号", "shown_at": "截图时间",
            "places": "到达或途经", "starred": "带*城市", "updated_at": "更新于", "days": "天数"}
 
@@ -164,7 +164,7 @@ def describe_facts(facts: dict[str, dict | None], flags: list[str]) -> list[str]
                 value = "、".join(value)
             elif isinstance(value, str) and field.endswith("_at"):
                 value = value[:16].replace("T", " ")
-            parts.append(f"{_LABELS.get(field, field)}：{value}")
+            parts.append(f"{FACT_LABELS.get(field, field)}：{value}")
         shows = "" if found["looks_like"] == key else f"（内容为{found['looks_like']}）"
         lines.append(f"  {key}{shows}：" + "；".join(parts))
     if flags:

@@ -363,3 +363,35 @@ def test_cli_reopen_uses_the_same_action(world):
     assert reopened.returncode == 0 and "complete" in reopened.stdout
     again = world.cli("case", "reopen", str(case_id))
     assert again.returncode == 1 and "only held or rejected" in again.stderr
+
+
+def test_what_was_read_is_shown_labelled_and_alerts_come_first(world):
+    """Readings stored by the daemon (written here as the daemon would) reach the case page
+    labelled as a machine's reading, with flags highlighted, and a 阳性 case tops the queue."""
+    from datetime import datetime, timezone
+
+    from intake.db import make_engine, session_factory
+    from intake.models import Case, Reading
+
+    engine = make_engine(world.db_url)
+    read = {"核酸": {"looks_like": "核酸", "result": "阳性", "sampled_at": "2026-11-21T14:05:00+08:00",
+                     "name": "王*"},
+            "行程码": {"looks_like": "行程码", "places": ["北京市", "上海市"], "starred": ["上海市"]},
+            "健康宝": None}
+    with session_factory(engine).begin() as session:
+        case = session.get(Case, world.ids["王芳"])
+        for item in case.items:
+            if item.kind in read:
+                session.add(Reading(item_id=item.id, case_id=case.id, sha256=item.sha256,
+                                    facts=read[item.kind], read_at=datetime.now(timezone.utc)))
+    engine.dispose()
+    browser = signed_in(world)
+    page = browser.get(f"/cases/{world.ids['王芳']}").get_data(as_text=True)
+    assert page.count("机读，仅供参考") == 3
+    assert re.search(r'class="flagged">检测结果：阳性<', page)
+    assert re.search(r'class="flagged">带\*城市：上海市<', page)
+    assert re.search(r'class="flagged">内容：未能识别<', page)
+    assert "核酸采样时间：2026-11-21 14:05" in page
+    queue = browser.get("/cases").get_data(as_text=True)
+    assert queue.index("王芳") < min(queue.index("张伟"), queue.index("李喆"))
+    assert 'class="tag alert">阳性' in queue

@@ -145,9 +145,5 @@ def test_the_desk_acts_during_a_100_mail_poll_without_database_is_locked(
     assert "error" not in outcome, outcome.get("error")
     assert actions >= 5  # every desk request above succeeded: the desk never saw a lock
     report = outcome["report"]
-    if not report.ok and "database: OperationalError" in report.errors:
-        # The desk begins its SQLite transactions IMMEDIATE; the daemon's still begin deferred
-        # and can lose the upgrade to a writer: the daemon-side fix lives on another branch.
-        pytest.xfail("the poller's own transactions need BEGIN IMMEDIATE (db.make_engine)")
     assert report.ok, report.errors
     assert sum(report.outcomes.values()) == 100

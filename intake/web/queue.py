@@ -90,6 +90,7 @@ def load_queue(session: Session, wanted: QueueFilter, scope: str | None, item_ke
     ids = [case.id for case in found]
     flagged = set(session.scalars(select(Mail.case_id).where(
         Mail.case_id.in_(ids), Mail.flagged.is_(True)))) if ids else set()
+    flagged |= reading.flagged_cases(session, ids)
     alerts = reading.alert_cases(session, ids)
     rows = [QueueRow(case.id, case.name, case.department, case.status,
                      case_store.missing_keys(case, item_keys), case.created_at, case.updated_at,

@@ -1,32 +1,71 @@
-"""What the daemon read from the pictures (OCR facts), when this installation has it.
+"""What the daemon read from the pictures (OCR facts), shaped for the desk.
 
-The reading comes from another part of intake (a `reading` module with `facts_for_case` and
-`alert_case_ids`); without it the desk shows the pictures alone. Everything shown from here is
-labelled 机读，仅供参考: a machine's reading, for reference only.
+Everything shown from here is labelled 机读，仅供参考 on the page: a machine's reading, for
+reference only. Without readings (`[pictures] read = false`) the desk shows the pictures alone.
 """
 from __future__ import annotations
 
-import importlib
-
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from checks.content_rules import flags_for
+from checks.facts import NUCLEIC_ACID
+from intake.models import Case
+from intake.readings import FACT_LABELS, case_facts, load_case_facts
 
-def _module():
-    try:
-        return importlib.import_module("intake.reading")
-    except ImportError:
-        return None
+
+def _flagged(key: str, field: str, value, flags: list[str]) -> bool:
+    if field == "starred":
+        return bool(value)
+    if field == "result":
+        return value == "阳性"
+    if field == "popup":
+        return value == 4
+    if field == "looks_like":
+        return value != key
+    if field == "name":
+        return any(flag.startswith(f"{key}姓名") for flag in flags)
+    return False
+
+
+def _shown(value) -> str:
+    if isinstance(value, list):
+        return "、".join(str(part) for part in value)
+    if isinstance(value, str) and len(value) >= 16 and value[10:11] == "T":
+        return value[:16].replace("T", " ")
+    return str(value)
 
 
 def facts_for_case(session: Session, case_id: int) -> dict[str, list[dict]]:
     """item key -> [{"label", "value", "flagged"}]; empty when nothing was read."""
-    module = _module()
-    accessor = getattr(module, "facts_for_case", None) if module else None
-    return accessor(session, case_id) if accessor else {}
+    case = session.get(Case, case_id)
+    if case is None:
+        return {}
+    facts = case_facts(session, case)
+    flags = flags_for(facts, case.name)
+    shown: dict[str, list[dict]] = {}
+    for key, found in facts.items():
+        if not found or found.get("looks_like") is None:
+            shown[key] = [{"label": "内容", "value": "未能识别", "flagged": True}]
+            continue
+        shown[key] = [{"label": FACT_LABELS.get(field, field), "value": _shown(value),
+                       "flagged": _flagged(key, field, value, flags)}
+                      for field, value in found.items()
+                      if value not in (None, [], "") and (field != "looks_like" or value != key)]
+    return shown
 
 
 def alert_cases(session: Session, case_ids: list[int]) -> set[int]:
-    """The cases whose reading raised an alert (e.g. 阳性)."""
-    module = _module()
-    accessor = getattr(module, "alert_case_ids", None) if module else None
-    return set(accessor(session, case_ids)) if accessor and case_ids else set()
+    """The cases whose 核酸 picture reads 阳性: staff look at these first."""
+    found = load_case_facts(session, case_ids)
+    return {case_id for case_id, facts in found.items()
+            if ((facts.get(NUCLEIC_ACID) or {}).get("result")) == "阳性"}
+
+
+def flagged_cases(session: Session, case_ids: list[int]) -> set[int]:
+    """The cases with something read that staff should look at (a flag, never a rejection)."""
+    found = load_case_facts(session, case_ids)
+    if not found:
+        return set()
+    names = dict(session.execute(select(Case.id, Case.name).where(Case.id.in_(list(found)))).all())
+    return {case_id for case_id, facts in found.items() if flags_for(facts, names[case_id])}

@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 class Harness:
     def __init__(self, *, dovecot: Dovecot, smtp: SmtpCapture, user: str, db_url: str,
                  tmp_path: Path, extra_config: str = "", clock=None, reader=None):
-        self.dovecot, self.smtp, self.user = dovecot, smtp, user
+        self.dovecot, self.smtp, self.user, self.db_url = dovecot, smtp, user, db_url
         self.address = f"{user}@example.test"
         self.storage = tmp_path / "storage"
         self.config = write_config(tmp_path / "intake.toml", dovecot=dovecot, smtp=smtp,
