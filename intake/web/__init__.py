@@ -52,13 +52,19 @@ def _secret_key(settings: Settings) -> bytes:
     path = Path(settings.storage.path) / "web-secret-key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # Written whole under a private name, then linked into place: a worker starting at the
+        # same moment sees either no key file or a complete one, never an empty one.
+        draft = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+        descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         try:
-            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass  # another worker made it just now
-        else:
             with os.fdopen(descriptor, "w") as stream:
                 stream.write(secrets.token_hex(32))
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass  # another worker made it just now: everyone uses that one
+        finally:
+            draft.unlink()
     return path.read_text().strip().encode()
 
 
