@@ -144,6 +144,9 @@ def test_the_desk_acts_during_a_300_mail_poll_without_database_is_locked(
             assert response.status_code == 302, response.get_data(as_text=True)
             assert browser.get("/cases").status_code == 200
             actions += 1
+            # At a person's pace (still several actions a second): a loop at full speed
+            # would mostly take the interpreter from the poll thread and slow the test.
+            time.sleep(0.05)
     finally:
         thread.join()
         app.extensions["desk"].engine.dispose()
