@@ -241,10 +241,10 @@ def test_real_archives_in_a_students_mail_get_one_reply_naming_the_problem(world
         reply = replies[0].message
         assert "材料未齐" in reply["Subject"], key
         text = body_text(reply)
-        missing_part = text.split("还缺少或不可用的材料")[1]
-        assert all(item in missing_part for item in b.ITEMS), key
-        # What this reply says about this mail: its problems and the files it could not place.
-        said = missing_part.split("补交时只需回复")[0]
+        # Nothing usable arrived: one instruction, the full five-item one, after what went wrong.
+        said, instructions = text.split("请这样发送")
+        assert all(f"{item}.jpg" in instructions for item in b.ITEMS), key
+        assert "不必重发" not in text, key
         for phrase in must:
             assert phrase in said, (key, sender, phrase, text)
         for phrase in must_not:
