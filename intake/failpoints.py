@@ -2,18 +2,22 @@
 
 Inert unless INTAKE_FAILPOINTS is set, e.g. `recorded=kill@3,send.after-accept=raise`:
 at the 3rd time the poller passes `recorded` the process kills itself with SIGKILL, as a power cut
-would; `raise` (every time, or `@N` for the Nth only) raises InjectedFault, as a bug would.
+would; `raise` (every time, or `@N` for the Nth only) raises InjectedFault, as a bug would;
+`pause` sleeps PAUSE_SECONDS there, as a slow disk or a busy machine would (the concurrency tests
+use it so that a poll is surely still writing while staff act).
 """
 from __future__ import annotations
 
 import os
 import signal
+import time
 from collections import Counter
 from dataclasses import dataclass
 
 from intake.errors import ConfigError, IntakeError
 
 ENV = "INTAKE_FAILPOINTS"
+PAUSE_SECONDS = 0.2
 
 
 class InjectedFault(IntakeError):
@@ -33,8 +37,8 @@ class Failpoints:
         for item in filter(None, (part.strip() for part in spec.split(","))):
             name, _, action = item.partition("=")
             action, _, nth = action.partition("@")
-            if action not in {"kill", "raise"} or (nth and not nth.isdigit()):
-                raise ConfigError(f"{ENV}: {item!r} should look like name=kill@3 or name=raise")
+            if action not in {"kill", "raise", "pause"} or (nth and not nth.isdigit()):
+                raise ConfigError(f"{ENV}: {item!r} should look like name=kill@3, name=raise or name=pause")
             self._rules[name] = _Rule(action, int(nth) if nth else None)
 
     @classmethod
@@ -47,6 +51,9 @@ class Failpoints:
             return
         self._hits[name] += 1
         if rule.nth is not None and self._hits[name] != rule.nth:
+            return
+        if rule.action == "pause":
+            time.sleep(PAUSE_SECONDS)
             return
         if rule.action == "kill":
             os.kill(os.getpid(), signal.SIGKILL)

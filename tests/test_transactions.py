@@ -104,7 +104,10 @@ def test_staff_commands_wait_for_a_poll_that_is_writing(
         world.deliver(b.mail(sender=f"p{index}@example.test", subject=f"同学{index}+化学系+健康宝弹窗",
                              attachments=[("材料.zip", b.utf8_zip(b.five_pictures()))]))
 
-    env = {**os.environ, "INTAKE_TEST_IMAP_PASSWORD": PASSWORD}
+    # The poll lingers a little after each mail (as fetching the next one does over a real
+    # network), so that the staff commands surely meet it in the middle of its work, however
+    # fast the machine.
+    env = {**os.environ, "INTAKE_TEST_IMAP_PASSWORD": PASSWORD, "INTAKE_FAILPOINTS": "processed=pause"}
     poll = subprocess.Popen([sys.executable, "-m", "intake", "--config", str(world.config), "poll"],
                             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
