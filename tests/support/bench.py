@@ -139,7 +139,9 @@ message_log_verbose = false
 
 def intake_poll(config: Path) -> Run:
     env = {**os.environ, "INTAKE_TEST_IMAP_PASSWORD": PASSWORD}
-    return _child_with_rss([sys.executable, "-m", "intake", "--config", str(config), "poll"], env)
+    profile = os.environ.get("INTAKE_BENCH_PROFILE")
+    prefix = [sys.executable, "-m", "cProfile", "-o", profile] if profile else [sys.executable]
+    return _child_with_rss([*prefix, "-m", "intake", "--config", str(config), "poll"], env)
 
 
 def _database(root: Path, name: str, database: str, schemas: list[str]) -> str:
