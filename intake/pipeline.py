@@ -16,7 +16,7 @@ from checks.classify import MailKind, classify
 from checks.content_rules import POSITIVE
 from checks.findings import Problem
 from checks.rules import Rules
-from checks.submission import assess, carries_materials, missing_items
+from checks.submission import Assessment, assess, carries_materials, missing_items
 from intake import cases
 from intake.models import Case, Mail, MailOutcome, Outbox
 from intake.reader import ReadMail, read_mail
@@ -26,6 +26,15 @@ from notifier.compose import OutgoingMail
 from notifier.replies import ReplyFacts, ReplyWriter
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What one mail is and holds, worked out without the database (Pipeline.prepare)."""
+    read: ReadMail
+    kind: MailKind
+    assessment: Assessment | None  # for a submission
+    read_facts: dict[str, dict | None]  # what the pictures show, by the item each is filed under
 
 _IGNORED = {MailKind.OWN, MailKind.BOUNCE, MailKind.AUTO_REPLY}
 
@@ -40,12 +49,28 @@ class Pipeline:
     pictures: PictureFacts | None = None  # None: [pictures] read = false, names decide alone
     alert_recipients: tuple[str, ...] = ()
 
-    def handle(self, session: Session, mail: Mail, raw: bytes, now: datetime) -> str:
-        """Process one stored mail; sets and returns its outcome."""
+    def prepare(self, raw: bytes) -> Prepared:
+        """Everything about one mail that needs no database: parsing, checks, reading pictures.
+
+        It runs before the mail's transaction, so that on SQLite the write lock is not held
+        while the OCR engine reads (seconds per submission) and staff and the desk can write.
+        """
         read = read_mail(raw)
-        mail.sender = read.sender or None
         has_materials = carries_materials(read.attachments, read.subject, read.body_text, self.rules)
         kind = classify(read.facts(has_materials), self.rules, self.own_addresses)
+        assessment, read_facts = None, {}
+        if kind is MailKind.SUBMISSION:
+            assessment = assess(read.attachments, read.subject, self.rules, read.body_text)
+            if self.pictures is not None:
+                assessment, read_facts = self.pictures.read_and_refile(assessment)
+        return Prepared(read, kind, assessment, read_facts)
+
+    def handle(self, session: Session, mail: Mail, raw: bytes, now: datetime,
+               prepared: Prepared | None = None) -> str:
+        """Process one stored mail; sets and returns its outcome."""
+        prepared = prepared or self.prepare(raw)
+        read, kind = prepared.read, prepared.kind
+        mail.sender = read.sender or None
         if kind in _IGNORED:
             outcome = MailOutcome.IGNORED_AUTO
             cases.record_event(session, at=now, kind="ignored", mail=mail, reason=kind.value)
@@ -62,17 +87,15 @@ class Pipeline:
             outcome = MailOutcome.CLOUD_LINK
             self._queue_reply(session, mail, read, ReplyFacts("reply_cloud_link"), None, now)
         else:
-            outcome = self._submission(session, mail, read, now)
+            outcome = self._submission(session, mail, read, prepared.assessment, prepared.read_facts,
+                                       now)
         mail.outcome = outcome
         mail.processed_at = now
         mail.error = None
         return outcome
 
-    def _submission(self, session: Session, mail: Mail, read: ReadMail, now: datetime) -> str:
-        assessment = assess(read.attachments, read.subject, self.rules, read.body_text)
-        read_facts: dict = {}
-        if self.pictures is not None:
-            assessment, read_facts = self.pictures.read_and_refile(assessment)
+    def _submission(self, session: Session, mail: Mail, read: ReadMail, assessment: Assessment,
+                    read_facts: dict[str, dict | None], now: datetime) -> str:
         case, opened = None, False
         if assessment.submission_name is not None:
             case, opened = cases.find_or_open_case(session, read.sender,

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from intake.db import read_session
 from intake.errors import IntakeError, MailboxError, MailboxFolderMissing, MailboxLoginRefused
 from intake.failpoints import NONE, Failpoints
 from intake.mailbox import Mailbox, MessageSummary
@@ -292,18 +293,25 @@ class Poller:
     def _process(self, mail_id: int) -> Handled:
         """Run the pipeline on a recorded mail in its own transaction; failures are recorded."""
         try:
+            # Parsing, checking and reading the pictures need no database: done first, so the
+            # transaction below (on SQLite, the write lock) lasts only as long as the writes.
+            with read_session(self._sessions) as session:
+                raw_path = session.scalar(select(Mail.raw_path).where(Mail.id == mail_id))
+            raw = self._store.read(raw_path) if raw_path else None
+            prepared = self._pipeline.prepare(raw) if raw is not None else None
             with self._sessions.begin() as session:
                 mail = session.scalar(select(Mail).where(Mail.id == mail_id)
                                       .with_for_update(skip_locked=True))
                 if mail is None or mail.outcome not in {MailOutcome.PENDING, MailOutcome.FAILED}:
                     return Handled(mail.outcome if mail else MailOutcome.PENDING,
                                    mail.case_id if mail else None)
-                raw = self._store.read(mail.raw_path)
+                if mail.raw_path != raw_path:  # cannot happen today; never act on other bytes
+                    raw, prepared = self._store.read(mail.raw_path), None
                 self._failpoint("processing")
                 # The materials this mail yields are synced together, before the commit names them.
                 with self._store.batch() as store:
                     outcome = replace(self._pipeline, store=store).handle(
-                        session, mail, raw, self._clock())
+                        session, mail, raw, self._clock(), prepared)
                 return Handled(outcome, mail.case_id)
         except SQLAlchemyError:
             raise

@@ -242,3 +242,44 @@ def test_a_second_picture_of_the_same_item_does_not_count_for_its_name(world):
     assert "行程码" in text and "不能算作它文件名所指的材料" in text
     [case] = world.cases_json()
     assert case["status"] == "incomplete" and case["missing"] == ["行程码"]
+
+
+def test_the_database_stays_writable_while_the_pictures_are_read(world):
+    """The OCR engine reads before the mail's transaction opens, so on SQLite a staff command or the
+    desk can write meanwhile instead of waiting seconds per submission for the write lock."""
+    import sqlite3
+    import threading
+    import time
+
+    for index in range(2):  # pictures of their own, so the session's engine has not seen them
+        files = drawn.five(SAMPLED - timedelta(minutes=7 + index))
+        world.deliver(b.mail(sender=f"s{index}@example.test", attachments=[
+            (f"学生{index}+物理系+健康宝弹窗.zip", b.utf8_zip(files))]))
+    world.cases_json()  # the schema exists before the probe connects
+    database = world.db_url.split("///", 1)[1]
+    outcome = {}
+
+    def poll():
+        try:
+            outcome["report"] = world.poll()
+        except Exception as err:  # noqa: BLE001 (reported below)
+            outcome["error"] = err
+
+    poller = threading.Thread(target=poll)
+    free = busy = 0
+    poller.start()
+    while poller.is_alive():
+        probe = sqlite3.connect(database, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            free += 1
+        except sqlite3.OperationalError:
+            busy += 1
+        finally:
+            probe.close()
+        time.sleep(0.02)
+    poller.join()
+    assert "error" not in outcome, outcome.get("error")
+    assert len(world.cases_json()) == 2
+    assert free > 3 * busy, (free, busy)
