@@ -12,7 +12,7 @@ from sqlalchemy.orm import sessionmaker
 from intake.db import create_schema, make_engine, session_factory
 from intake.digest import DigestOptions, DigestService
 from intake.errors import ConfigError
-from intake.failpoints import Failpoints
+from intake.failpoints import NONE as NO_FAILPOINTS, Failpoints
 from intake.mailbox import Mailbox, MailboxEndpoint
 from intake.outbox import DrainReport, drain_outbox
 from intake.ocr import PictureReader, ReaderOptions
@@ -118,6 +118,19 @@ def digest_addressing(settings: Settings) -> DigestAddressing:
                             settings.department.name, settings.department.contact)
 
 
+def digest_service(settings: Settings, sessions: sessionmaker, store: FileStore,
+                   templates: TemplateRenderer, writer: ReplyWriter, clock: Callable[[], datetime],
+                   failpoint: Failpoints = NO_FAILPOINTS) -> DigestService:
+    """The digest as the daemon, the CLI and the desk all make it."""
+    digest = settings.digest
+    return DigestService(sessions, store, templates, writer, DigestOptions(
+        addressing=digest_addressing(settings),
+        max_message_bytes=digest.max_message_bytes, send_empty=digest.send_empty,
+        nucleic_acid_hours=digest.nucleic_acid_hours, item_keys=settings.rules.to_rules().item_keys,
+        zone=settings.zone, require_approval=digest.require_approval, send_time=digest.time),
+        clock, failpoint)
+
+
 def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
               failpoint: Failpoints | None = None, reader: PictureReader | None = None) -> App:
     failpoint = failpoint or Failpoints.from_environment()
@@ -141,13 +154,7 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
     poller = Poller(mailbox, sessions, store, pipeline,
                     PollSettings(tuple(box.folders), box.max_age_days, box.max_message_bytes,
                                  box.keyword, box.fetch_batch), clock, failpoint)
-    digest = settings.digest
-    digests = DigestService(sessions, store, templates, writer, DigestOptions(
-        addressing=digest_addressing(settings),
-        max_message_bytes=digest.max_message_bytes, send_empty=digest.send_empty,
-        nucleic_acid_hours=digest.nucleic_acid_hours, item_keys=rules.item_keys,
-        zone=settings.zone, require_approval=digest.require_approval, send_time=digest.time),
-        clock, failpoint)
+    digests = digest_service(settings, sessions, store, templates, writer, clock, failpoint)
     staff = StaffDesk(sessions, store, writer, rules.item_keys, clock)
     return App(settings, engine, sessions, store, mailbox, poller, smtp_endpoint(settings),
                digests, staff, writer, clock, failpoint, pictures)

@@ -16,9 +16,8 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from intake.app import digest_addressing, renderer, reply_writer
+from intake.app import digest_service, renderer, reply_writer
 from intake.db import create_schema, make_engine, session_factory
-from intake.digest import DigestOptions, DigestService
 from intake.settings import Settings, secret
 from intake.staff import StaffDesk
 from intake.storage import FileStore
@@ -78,13 +77,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now,
     store = FileStore(settings.storage.path)
     templates = renderer(settings)
     writer = reply_writer(settings, templates)
-    digest = settings.digest
-    digests = DigestService(sessions, store, templates, writer, DigestOptions(
-        addressing=digest_addressing(settings),
-        max_message_bytes=digest.max_message_bytes, send_empty=digest.send_empty,
-        nucleic_acid_hours=digest.nucleic_acid_hours, item_keys=rules.item_keys,
-        zone=settings.zone, require_approval=digest.require_approval, send_time=digest.time),
-        clock)
+    digests = digest_service(settings, sessions, store, templates, writer, clock)
 
     app = Flask(__name__)
     app.config.update(
