@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -16,9 +18,11 @@ from intake.failpoints import NONE as NO_FAILPOINTS, Failpoints
 from intake.mailbox import Mailbox, MailboxEndpoint
 from intake.outbox import DrainReport, drain_outbox
 from intake.ocr import PictureReader, ReaderOptions
+from intake.picture_work import PictureWork
 from intake.pipeline import Pipeline
+from intake.reading_pool import InlinePool, reading_pool
 from intake.readings import PictureFacts
-from intake.poller import PollReport, Poller, PollSettings
+from intake.poller import PollReport, Poller, PollSettings, stored_pictures
 from intake.settings import Settings, secret
 from intake.staff import StaffDesk
 from intake.storage import FileStore
@@ -48,12 +52,15 @@ class App:
     clock: Callable[[], datetime]
     failpoint: Failpoints
     pictures: PictureFacts | None = None
+    picture_work: PictureWork | None = None
 
     def warm_pictures(self) -> None:
-        """Load the OCR engine now (the daemon's start), not when the first mail arrives."""
-        if self.pictures is not None:
-            seconds = self.pictures.reader.warm()
-            logging.getLogger(__name__).info("OCR engine loaded in %.1f s", seconds)
+        """Load the OCR engines now (the daemon's start), not when the first mail arrives."""
+        if self.picture_work is not None:
+            pool = self.picture_work.pool
+            seconds = pool.warm()
+            logging.getLogger(__name__).info("OCR engine loaded in %.1f s (%d reader%s)", seconds,
+                                             pool.slots, "s" if pool.slots > 1 else "")
 
     def poll_once(self) -> tuple[PollReport, DrainReport]:
         report = self.poller.poll()
@@ -64,6 +71,9 @@ class App:
                             self.settings.smtp.max_attempts, failpoint=self.failpoint)
 
     def close(self) -> None:
+        if self.picture_work is not None:
+            self.picture_work.drain()
+            self.picture_work.pool.close()
         self.mailbox.close()
         self.engine.dispose()
 
@@ -99,6 +109,22 @@ def picture_facts(settings: Settings, reader: PictureReader | None = None) -> Pi
         return None
     return PictureFacts(reader or PictureReader(ReaderOptions(settings.pictures.threads)),
                         settings.zone, settings.digest.nucleic_acid_hours)
+
+
+def picture_work(settings: Settings, sessions: sessionmaker, store: FileStore, pipeline: Pipeline,
+                 clock: Callable[[], datetime], reader: PictureReader | None) -> PictureWork | None:
+    """This worker's share of the reading; None when [pictures] read = false.
+
+    A `reader` passed in (one engine shared by every app in a process) reads in this process.
+    """
+    if pipeline.pictures is None:
+        return None
+    if reader is not None:
+        pool = InlinePool(pipeline.pictures)
+    else:
+        pool = reading_pool(pipeline.pictures, settings.pictures.processes, settings.pictures.threads)
+    worker = f"{socket.gethostname()}:{os.getpid()}"
+    return PictureWork(sessions, pool, clock, worker, stored_pictures(sessions, store, pipeline))
 
 
 def reply_writer(settings: Settings, templates: TemplateRenderer) -> ReplyWriter:
@@ -149,12 +175,13 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
                         own_addresses=settings.own_addresses,
                         replies_per_sender_per_day=settings.replies.per_sender_per_day,
                         pictures=pictures, alert_recipients=settings.alert_recipients)
+    work = picture_work(settings, sessions, store, pipeline, clock, reader)
     mailbox = Mailbox(mailbox_endpoint(settings))
     box = settings.mailbox
     poller = Poller(mailbox, sessions, store, pipeline,
                     PollSettings(tuple(box.folders), box.max_age_days, box.max_message_bytes,
-                                 box.keyword, box.fetch_batch), clock, failpoint)
+                                 box.keyword, box.fetch_batch), clock, failpoint, work)
     digests = digest_service(settings, sessions, store, templates, writer, clock, failpoint)
     staff = StaffDesk(sessions, store, writer, rules.item_keys, clock)
     return App(settings, engine, sessions, store, mailbox, poller, smtp_endpoint(settings),
-               digests, staff, writer, clock, failpoint, pictures)
+               digests, staff, writer, clock, failpoint, pictures, work)

@@ -197,5 +197,29 @@ class Reading(Base):
     read_at: Mapped[datetime] = mapped_column(UtcDateTime)
 
 
+class PictureJob(Base):
+    """One picture waiting to be read, being read, or read and not yet used by its mail.
+
+    Any worker may claim a pending job (FOR UPDATE SKIP LOCKED), so each picture is read once
+    however many workers share the database. The bytes are not copied here: the job names the
+    stored mail that carries them. The row goes when its mail is processed, with the facts (they
+    can hold ID numbers, and the `reading` table keeps them from then on).
+    """
+
+    __tablename__ = "picture_job"
+    __table_args__ = (Index("ix_picture_job_claimable", "status", "lease_until"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sha256: Mapped[str] = mapped_column(String(64), unique=True)
+    mail_id: Mapped[int] = mapped_column(ForeignKey("mail.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16))  # pending, reading, done
+    claimed_by: Mapped[str | None] = mapped_column(String(128))
+    lease_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    facts: Mapped[dict | None] = mapped_column(JSON)  # None when done: unreadable
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
 # The staff desk's tables share this metadata (Alembic and create_all see them).
 from intake import desk_models as _desk_models  # noqa: E402,F401

@@ -5,6 +5,7 @@ together, so a reply is queued if and only if the state change it describes is r
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,6 +22,7 @@ from intake import cases
 from intake.models import Case, Mail, MailOutcome, Outbox
 from intake.reader import ReadMail, read_mail
 from intake.readings import REPLY_KINDS as BLOCKED_REPLIES, PictureFacts, short_time
+from intake.readings import pictures_to_read, refile_by_content
 from intake.storage import FileStore
 from notifier.compose import OutgoingMail
 from notifier.replies import ReplyFacts, ReplyWriter
@@ -50,25 +52,41 @@ class Pipeline:
     alert_recipients: tuple[str, ...] = ()
 
     def prepare(self, raw: bytes) -> Prepared:
-        """Everything about one mail that needs no database: parsing, checks, reading pictures.
+        """Everything about one mail that needs neither the database nor the OCR engine.
 
         It runs before the mail's transaction, so that on SQLite the write lock is not held
-        while the OCR engine reads (seconds per submission) and staff and the desk can write.
+        while the mail is parsed and its pictures are read (seconds per submission).
         """
         read = read_mail(raw)
         has_materials = carries_materials(read.attachments, read.subject, read.body_text, self.rules)
         kind = classify(read.facts(has_materials), self.rules, self.own_addresses)
-        assessment, read_facts = None, {}
+        assessment = None
         if kind is MailKind.SUBMISSION:
             assessment = assess(read.attachments, read.subject, self.rules, read.body_text)
-            if self.pictures is not None:
-                assessment, read_facts = self.pictures.read_and_refile(assessment)
-        return Prepared(read, kind, assessment, read_facts)
+        return Prepared(read, kind, assessment, {})
+
+    def pictures_of(self, prepared: Prepared) -> dict[str, bytes]:
+        """The pictures to read before the mail is processed, by content hash (none: reading off)."""
+        if self.pictures is None or prepared.assessment is None:
+            return {}
+        return pictures_to_read(prepared.assessment)
+
+    def with_facts(self, prepared: Prepared, facts_by_sha: dict[str, dict | None]) -> Prepared:
+        """The mail once its pictures are read: each filed under the item it shows."""
+        if self.pictures is None or prepared.assessment is None:
+            return prepared
+        assessment, read_facts = refile_by_content(prepared.assessment, facts_by_sha)
+        return dataclasses.replace(prepared, assessment=assessment, read_facts=read_facts)
 
     def handle(self, session: Session, mail: Mail, raw: bytes, now: datetime,
                prepared: Prepared | None = None) -> str:
         """Process one stored mail; sets and returns its outcome."""
-        prepared = prepared or self.prepare(raw)
+        if prepared is None:
+            prepared = self.prepare(raw)
+            pictures = self.pictures_of(prepared)
+            if pictures:  # read here and now: a caller with no reading pool
+                prepared = self.with_facts(prepared, {sha: self.pictures.read(data)
+                                                      for sha, data in pictures.items()})
         read, kind = prepared.read, prepared.kind
         mail.sender = read.sender or None
         if kind in _IGNORED:

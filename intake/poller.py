@@ -22,7 +22,8 @@ from intake.errors import IntakeError, MailboxError, MailboxFolderMissing, Mailb
 from intake.failpoints import NONE, Failpoints
 from intake.mailbox import Mailbox, MessageSummary
 from intake.models import FolderState, Mail, MailOutcome
-from intake.pipeline import Pipeline
+from intake.picture_work import PictureWork, consume as picture_jobs_done
+from intake.pipeline import Pipeline, Prepared
 from intake.storage import FileStore, sha256_hex
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,20 @@ def _copy_as_duplicate(mail: Mail, original_id: int | None) -> Mail:
                 duplicate_of_id=original_id, processed_at=mail.fetched_at)
 
 
+@dataclass
+class _Checked:
+    """A recorded mail, parsed and checked, waiting for its pictures to be read."""
+    mail_id: int
+    raw_path: str | None
+    raw: bytes | None
+    prepared: Prepared | None
+    pictures: dict[str, bytes]  # by content hash; empty when nothing is to be read
+    started: float
+    summary: MessageSummary | None  # None: retried or replayed, not just fetched
+    folder: str | None = None
+    failure: Exception | None = None
+
+
 @dataclass(frozen=True)
 class Handled:
     outcome: str
@@ -67,6 +82,18 @@ class PollReport:
     @property
     def ok(self) -> bool:
         return not self.errors
+
+
+def stored_pictures(sessions: sessionmaker, store: FileStore,
+                    pipeline: Pipeline) -> Callable[[int], dict[str, bytes]]:
+    """The pictures a stored mail carries, by content hash: for reading another worker's job."""
+    def pictures_of_mail(mail_id: int) -> dict[str, bytes]:
+        with read_session(sessions) as session:
+            raw_path = session.scalar(select(Mail.raw_path).where(Mail.id == mail_id))
+        if not raw_path:
+            return {}
+        return pipeline.pictures_of(pipeline.prepare(store.read(raw_path)))
+    return pictures_of_mail
 
 
 def _chunks(summaries: list[MessageSummary], most: int, budget: int) -> Iterator[list[MessageSummary]]:
@@ -87,7 +114,7 @@ def _chunks(summaries: list[MessageSummary], most: int, budget: int) -> Iterator
 class Poller:
     def __init__(self, mailbox: Mailbox, sessions: sessionmaker, store: FileStore,
                  pipeline: Pipeline, settings: PollSettings, clock: Callable[[], datetime],
-                 failpoint: Failpoints = NONE):
+                 failpoint: Failpoints = NONE, pictures: PictureWork | None = None):
         self._mailbox = mailbox
         self._sessions = sessions
         self._store = store
@@ -95,6 +122,7 @@ class Poller:
         self._settings = settings
         self._clock = clock
         self._failpoint = failpoint
+        self._pictures = pictures  # None: pictures are not read ([pictures] read = false)
         self._stop_requested: Callable[[], bool] = lambda: False
 
     def stop_when(self, predicate: Callable[[], bool]) -> None:
@@ -128,6 +156,9 @@ class Poller:
                           type(err).__name__)
                 report.errors.append(f"database: {type(err).__name__}")
                 break
+        if self._pictures is not None and not report.errors and not self._stop_requested():
+            # Pictures other workers queued and nobody is reading: this worker's readers are free.
+            self._pictures.help(self._stop_requested)
         return report
 
     def _poll_folder(self, folder: str, report: PollReport) -> None:
@@ -141,12 +172,17 @@ class Poller:
                 # One FETCH for the chunk's bodies, one STORE for its keywords after the commits.
                 raws = self._mailbox.fetch_raws([s.uid for s in chunk if self._wanted(s)])
                 handled_uids: list[int] = []
+                waiting: list[_Checked] = []  # checked, their pictures being read
                 try:
                     for summary in chunk:
                         if self._stop_requested():
                             break
-                        if self._handle(folder, status, summary, raws.pop(summary.uid, None), report):
-                            handled_uids.append(summary.uid)
+                        checked = self._take(folder, status, summary, raws.pop(summary.uid, None))
+                        if checked is not None:
+                            waiting.append(checked)
+                        self._finish_ready(waiting, report, handled_uids, block=False)
+                    while waiting and not self._stop_requested():
+                        self._finish_ready(waiting, report, handled_uids, block=True)
                 except BaseException:
                     self._mark(status, handled_uids, quietly=True)
                     raise
@@ -163,21 +199,37 @@ class Poller:
             days=self._settings.max_age_days)
         return summary.size <= self._settings.max_message_bytes and not too_old
 
-    def _handle(self, folder: str, status, summary: MessageSummary, raw: bytes | None,
-                report: PollReport) -> bool:
-        """Record and process one mail; True when it should get the keyword."""
+    def _take(self, folder: str, status, summary: MessageSummary,
+              raw: bytes | None) -> _Checked | None:
+        """Record one mail and check it; None when it was recorded before."""
         started = time.monotonic()
         mail_id = self._record(folder, status.uidvalidity, summary, raw)
         if mail_id is None:
-            return False
+            return None
         self._failpoint("recorded")
-        handled = self._process(mail_id)
-        report.outcomes[handled.outcome] += 1
-        self._failpoint("processed")
-        log.info("mail=%s folder=%r uid=%s outcome=%s case=%s bytes=%d ms=%d", mail_id,
-                 folder, summary.uid, handled.outcome, handled.case_id or "-", summary.size,
-                 (time.monotonic() - started) * 1000)
-        return handled.outcome not in {MailOutcome.FAILED, MailOutcome.QUARANTINED}
+        return self._check(mail_id, started, summary, folder)
+
+    def _finish_ready(self, waiting: list[_Checked], report: PollReport, handled_uids: list[int],
+                      block: bool) -> None:
+        """Process the waiting mails whose pictures are all read (they may wait, the others not)."""
+        if self._pictures is not None and any(checked.pictures for checked in waiting):
+            self._pictures.pump(block)
+        for checked in list(waiting):
+            facts = self._facts_if_read(checked)
+            if facts is None:
+                continue
+            waiting.remove(checked)
+            handled = self._finish(checked, facts)
+            report.outcomes[handled.outcome] += 1
+            self._failpoint("processed")
+            summary = checked.summary
+            log.info("mail=%s folder=%r uid=%s outcome=%s case=%s bytes=%d ms=%d",
+                     checked.mail_id, checked.folder or "-",
+                     summary.uid if summary else "-", handled.outcome, handled.case_id or "-",
+                     summary.size if summary else 0, (time.monotonic() - checked.started) * 1000)
+            if summary is not None and handled.outcome not in {MailOutcome.FAILED,
+                                                               MailOutcome.QUARANTINED}:
+                handled_uids.append(summary.uid)
 
     def _mark(self, status, uids: list[int], quietly: bool = False) -> None:
         """Set the keyword on the chunk's handled mails, after their commits. `quietly`: while
@@ -291,32 +343,74 @@ class Poller:
             state.last_uid = uid
 
     def _process(self, mail_id: int) -> Handled:
-        """Run the pipeline on a recorded mail in its own transaction; failures are recorded."""
+        """Check, read and process one recorded mail, waiting for its pictures."""
+        checked = self._check(mail_id, time.monotonic(), None)
+        while True:
+            facts = self._facts_if_read(checked)
+            if facts is not None:
+                return self._finish(checked, facts)
+            self._pictures.pump(block=True)
+
+    def _check(self, mail_id: int, started: float, summary: MessageSummary | None,
+               folder: str | None = None) -> _Checked:
+        """Parse and check a recorded mail, and queue its pictures for reading.
+
+        None of it needs the database's write lock: on SQLite the staff and the desk can write
+        meanwhile. A failure here is recorded when the mail is finished.
+        """
+        with read_session(self._sessions) as session:
+            raw_path = session.scalar(select(Mail.raw_path).where(Mail.id == mail_id))
+        checked = _Checked(mail_id, raw_path, None, None, {}, started, summary, folder)
         try:
-            # Parsing, checking and reading the pictures need no database: done first, so the
-            # transaction below (on SQLite, the write lock) lasts only as long as the writes.
-            with read_session(self._sessions) as session:
-                raw_path = session.scalar(select(Mail.raw_path).where(Mail.id == mail_id))
-            raw = self._store.read(raw_path) if raw_path else None
-            prepared = self._pipeline.prepare(raw) if raw is not None else None
+            checked.raw = self._store.read(raw_path) if raw_path else None
+            if checked.raw is not None:
+                checked.prepared = self._pipeline.prepare(checked.raw)
+                checked.pictures = self._pipeline.pictures_of(checked.prepared)
+            if checked.pictures and self._pictures is not None:
+                self._pictures.want(mail_id, checked.pictures)
+        except SQLAlchemyError:
+            raise
+        except Exception as err:  # one bad mail must never stop the others
+            checked.failure, checked.pictures = err, {}
+        return checked
+
+    def _facts_if_read(self, checked: _Checked) -> dict[str, dict | None] | None:
+        """The facts of the mail's pictures once all are read (empty: it has none); else None."""
+        if not checked.pictures or self._pictures is None:
+            return {}
+        return self._pictures.facts(checked.mail_id, checked.pictures)
+
+    def _finish(self, checked: _Checked, facts: dict[str, dict | None]) -> Handled:
+        """Process a checked mail in its own transaction; failures are recorded."""
+        mail_id, raw, prepared = checked.mail_id, checked.raw, checked.prepared
+        try:
+            if checked.failure is not None:
+                raise checked.failure
+            if prepared is not None and checked.pictures:
+                prepared = self._pipeline.with_facts(prepared, facts)
             with self._sessions.begin() as session:
                 mail = session.scalar(select(Mail).where(Mail.id == mail_id)
                                       .with_for_update(skip_locked=True))
                 if mail is None or mail.outcome not in {MailOutcome.PENDING, MailOutcome.FAILED}:
                     return Handled(mail.outcome if mail else MailOutcome.PENDING,
                                    mail.case_id if mail else None)
-                if mail.raw_path != raw_path:  # cannot happen today; never act on other bytes
+                if mail.raw_path != checked.raw_path:  # cannot happen today; never act on other bytes
                     raw, prepared = self._store.read(mail.raw_path), None
                 self._failpoint("processing")
                 # The materials this mail yields are synced together, before the commit names them.
                 with self._store.batch() as store:
                     outcome = replace(self._pipeline, store=store).handle(
                         session, mail, raw, self._clock(), prepared)
+                if checked.pictures and self._pictures is not None:
+                    picture_jobs_done(session, self._pictures.used_up(checked.pictures))
                 return Handled(outcome, mail.case_id)
         except SQLAlchemyError:
             raise
         except Exception as err:  # one bad mail must never stop the others
             return Handled(self._record_failure(mail_id, err), None)
+        finally:
+            if self._pictures is not None:
+                self._pictures.forget(checked.pictures)
 
     def _record_failure(self, mail_id: int, err: Exception) -> str:
         with self._sessions.begin() as session:

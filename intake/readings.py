@@ -24,6 +24,7 @@ from intake import cases as case_store
 from intake.errors import IntakeError
 from intake.models import Case, Item, Reading
 from intake.ocr import PictureReader
+from intake.storage import sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -61,26 +62,9 @@ class PictureFacts:
         return facts
 
     def read_and_refile(self, assessment: Assessment) -> tuple[Assessment, dict[str, dict | None]]:
-        """Read the usable pictures and file each under the item it shows; problems tell the student."""
-        read = {key: self.read(found.data) for key, found in assessment.items.items()
-                if found.usable and found.data is not None}
-        shows = {key: (facts or {}).get("looks_like") for key, facts in read.items()}
-        filed = refile(shows)
-        items = {key: found for key, found in assessment.items.items() if key not in read}
-        facts_by_key: dict[str, dict | None] = {}
-        problems = list(assessment.problems)
-        for key, target in filed.items():
-            found = assessment.items[key]
-            name = posixpath.basename(found.source_name)
-            if target is None:
-                problems.append(Problem("shows_other", name, shows[key]))
-                continue
-            if target != key:
-                problems.append(Problem("refiled", name, target))
-            items[target] = dataclasses.replace(found, key=target)
-            facts_by_key[target] = read[key]
-        ordered = {key: items[key] for key in [*assessment.items, *items] if key in items}
-        return dataclasses.replace(assessment, items=ordered, problems=problems), facts_by_key
+        """Read the usable pictures here and now, then file them (`refile_by_content`)."""
+        pictures = pictures_to_read(assessment)
+        return refile_by_content(assessment, {sha: self.read(data) for sha, data in pictures.items()})
 
     def store(self, session: Session, case: Case, facts_by_key: dict[str, dict | None],
               changed: list[str], now: datetime) -> None:
@@ -119,6 +103,39 @@ class PictureFacts:
                                     reason="new pictures clear the reading's hold")
             case_store.update_status(session, case, item_keys, now, mail)
         return judgement
+
+
+def pictures_to_read(assessment: Assessment) -> dict[str, bytes]:
+    """The usable pictures of a submission, by content hash (one reading serves copies)."""
+    return {sha256_hex(found.data): found.data for found in assessment.items.values()
+            if found.usable and found.data is not None}
+
+
+def refile_by_content(assessment: Assessment, facts_by_sha: dict[str, dict | None]
+                      ) -> tuple[Assessment, dict[str, dict | None]]:
+    """File each read picture under the item it shows; the problems tell the student.
+
+    Returns the refiled assessment and the facts by the item each picture is now filed under.
+    """
+    read = {key: facts_by_sha[sha256_hex(found.data)] for key, found in assessment.items.items()
+            if found.usable and found.data is not None}
+    shows = {key: (facts or {}).get("looks_like") for key, facts in read.items()}
+    filed = refile(shows)
+    items = {key: found for key, found in assessment.items.items() if key not in read}
+    facts_by_key: dict[str, dict | None] = {}
+    problems = list(assessment.problems)
+    for key, target in filed.items():
+        found = assessment.items[key]
+        name = posixpath.basename(found.source_name)
+        if target is None:
+            problems.append(Problem("shows_other", name, shows[key]))
+            continue
+        if target != key:
+            problems.append(Problem("refiled", name, target))
+        items[target] = dataclasses.replace(found, key=target)
+        facts_by_key[target] = read[key]
+    ordered = {key: items[key] for key in [*assessment.items, *items] if key in items}
+    return dataclasses.replace(assessment, items=ordered, problems=problems), facts_by_key
 
 
 def case_facts(session: Session, case: Case) -> dict[str, dict | None]:

@@ -192,7 +192,10 @@ class RetentionSettings(_Section):
 
 class PicturesSettings(_Section):
     read: bool = True  # false: no OCR; every rule falls back to names and the mail's arrival
-    threads: int = Field(0, ge=0)  # onnxruntime threads for reading; 0: the machine's cores
+    # Readers working at once, each a process with its own engine; 0: one per core. 1 reads in
+    # the daemon's own process.
+    processes: int = Field(0, ge=0, le=64)
+    threads: int = Field(0, ge=0)  # onnxruntime threads per reader; 0: the cores shared among them
 
 
 class AlertsSettings(_Section):
