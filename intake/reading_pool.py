@@ -10,6 +10,8 @@ import logging
 import multiprocessing
 import os
 import signal
+import threading
+import time
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from datetime import tzinfo
@@ -61,10 +63,24 @@ _worker_facts: PictureFacts | None = None
 
 def _start_worker(threads: int, zone: tzinfo, nucleic_acid_hours: int) -> None:
     global _worker_facts
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the daemon's to handle, not ours
+    # A stop (Ctrl-C, or systemd's SIGTERM to the whole group) is the daemon's to handle: it lets
+    # the readings in hand finish, then shuts the pool down.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    _exit_with_parent(os.getppid())
     _worker_facts = PictureFacts(PictureReader(ReaderOptions(threads)), zone, nucleic_acid_hours)
     _worker_facts.reader.warm()
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A daemon killed outright (SIGKILL, out of memory) must not leave its readers behind, each
+    holding an engine of hundreds of MB: they notice they were orphaned and leave."""
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(0)
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _read_in_worker(data: bytes) -> dict | None:
@@ -72,7 +88,6 @@ def _read_in_worker(data: bytes) -> dict | None:
 
 
 def _worker_pid() -> int:
-    import time
     time.sleep(0.05)  # long enough that a batch of these spreads over every ready process
     return os.getpid()
 
@@ -105,7 +120,6 @@ class ProcessPool:
 
     def warm(self) -> float:
         """Start every reader and load its engine now; seconds taken."""
-        import time
         started = time.monotonic()
         pool = self._pool()
         seen: set[int] = set()

@@ -30,7 +30,7 @@ def _submissions(world: Harness, names: list[str]) -> int:
     """One submission per name, each of five pictures drawn for that student; the picture count."""
     sampled = datetime.now(BEIJING).replace(second=0, microsecond=0) - timedelta(hours=3)
     for index, name in enumerate(names):
-        files = drawn.five(sampled - timedelta(minutes=index), name=name)
+        files = drawn.five(sampled - timedelta(minutes=index), name=name, shown_name=name[0] + "*")
         world.deliver(b.mail(sender=f"s{index}@example.test",
                              attachments=[(f"{name}+物理系+健康宝弹窗.zip", b.utf8_zip(files))]))
     return 5 * len(names)
