@@ -90,8 +90,8 @@ def load_queue(session: Session, wanted: QueueFilter, scope: str | None, item_ke
     ids = [case.id for case in found]
     flagged = set(session.scalars(select(Mail.case_id).where(
         Mail.case_id.in_(ids), Mail.flagged.is_(True)))) if ids else set()
-    flagged |= reading.flagged_cases(session, ids)
-    alerts = reading.alert_cases(session, ids)
+    flagged_by_reading, alerts = reading.flagged_and_alert_cases(session, ids)
+    flagged |= flagged_by_reading
     rows = [QueueRow(case.id, case.name, case.department, case.status,
                      case_store.missing_keys(case, item_keys), case.created_at, case.updated_at,
                      case.id in flagged, case.id in alerts, case.approved_at is not None)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from checks.content_rules import flags_for
 from checks.facts import NUCLEIC_ACID
 from intake.models import Case
-from intake.readings import FACT_LABELS, case_facts, load_case_facts
+from intake.readings import FACT_LABELS, load_case_facts
 
 
 def _flagged(key: str, field: str, value, flags: list[str]) -> bool:
@@ -36,13 +36,8 @@ def _shown(value) -> str:
     return str(value)
 
 
-def facts_for_case(session: Session, case_id: int) -> dict[str, list[dict]]:
-    """item key -> [{"label", "value", "flagged"}]; empty when nothing was read."""
-    case = session.get(Case, case_id)
-    if case is None:
-        return {}
-    facts = case_facts(session, case)
-    flags = flags_for(facts, case.name)
+def facts_shown(facts: dict[str, dict | None], flags: list[str]) -> dict[str, list[dict]]:
+    """item key -> [{"label", "value", "flagged"}] from `StaffDesk.show`'s facts and flags."""
     shown: dict[str, list[dict]] = {}
     for key, found in facts.items():
         if not found or found.get("looks_like") is None:
@@ -55,17 +50,14 @@ def facts_for_case(session: Session, case_id: int) -> dict[str, list[dict]]:
     return shown
 
 
-def alert_cases(session: Session, case_ids: list[int]) -> set[int]:
-    """The cases whose 核酸 picture reads 阳性: staff look at these first."""
-    found = load_case_facts(session, case_ids)
-    return {case_id for case_id, facts in found.items()
-            if ((facts.get(NUCLEIC_ACID) or {}).get("result")) == "阳性"}
-
-
-def flagged_cases(session: Session, case_ids: list[int]) -> set[int]:
-    """The cases with something read that staff should look at (a flag, never a rejection)."""
+def flagged_and_alert_cases(session: Session, case_ids: list[int]) -> tuple[set[int], set[int]]:
+    """Of these cases, those with something read that staff should look at (a flag, never a
+    rejection), and those whose 核酸 picture reads 阳性 (staff look at these first)."""
     found = load_case_facts(session, case_ids)
     if not found:
-        return set()
+        return set(), set()
     names = dict(session.execute(select(Case.id, Case.name).where(Case.id.in_(list(found)))).all())
-    return {case_id for case_id, facts in found.items() if flags_for(facts, names[case_id])}
+    flagged = {case_id for case_id, facts in found.items() if flags_for(facts, names[case_id])}
+    alerts = {case_id for case_id, facts in found.items()
+              if ((facts.get(NUCLEIC_ACID) or {}).get("result")) == "阳性"}
+    return flagged, alerts

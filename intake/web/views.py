@@ -173,8 +173,8 @@ def _case_page(case_id: int, *, message: str | None = None, changed: CaseChanged
     desk = ctx()
     with desk.sessions() as session:
         case = _scoped_case(session, case_id)
-        facts = reading.facts_for_case(session, case_id)
     shown = desk.staff.show(case_id, desk.zone)
+    facts = reading.facts_shown(shown["facts"], shown["flags"])
     items = {item["kind"]: item for item in shown["items"]}
     timeline = sorted([("mail", m["fetched_at"], m) for m in shown["mails"]]
                       + [("reply", r["queued_at"], r) for r in shown["replies"]],
