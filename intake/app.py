@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -112,7 +111,8 @@ def picture_facts(settings: Settings, reader: PictureReader | None = None) -> Pi
 
 
 def picture_work(settings: Settings, sessions: sessionmaker, store: FileStore, pipeline: Pipeline,
-                 clock: Callable[[], datetime], reader: PictureReader | None) -> PictureWork | None:
+                 clock: Callable[[], datetime], reader: PictureReader | None,
+                 failpoint: Failpoints) -> PictureWork | None:
     """This worker's share of the reading; None when [pictures] read = false.
 
     A `reader` passed in (one engine shared by every app in a process) reads in this process.
@@ -123,8 +123,8 @@ def picture_work(settings: Settings, sessions: sessionmaker, store: FileStore, p
         pool = InlinePool(pipeline.pictures)
     else:
         pool = reading_pool(pipeline.pictures, settings.pictures.processes, settings.pictures.threads)
-    worker = f"{socket.gethostname()}:{os.getpid()}"
-    return PictureWork(sessions, pool, clock, worker, stored_pictures(sessions, store, pipeline))
+    return PictureWork(sessions, pool, clock, socket.gethostname(),
+                       stored_pictures(sessions, store, pipeline), failpoint=failpoint)
 
 
 def reply_writer(settings: Settings, templates: TemplateRenderer) -> ReplyWriter:
@@ -175,7 +175,7 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
                         own_addresses=settings.own_addresses,
                         replies_per_sender_per_day=settings.replies.per_sender_per_day,
                         pictures=pictures, alert_recipients=settings.alert_recipients)
-    work = picture_work(settings, sessions, store, pipeline, clock, reader)
+    work = picture_work(settings, sessions, store, pipeline, clock, reader, failpoint)
     mailbox = Mailbox(mailbox_endpoint(settings))
     box = settings.mailbox
     poller = Poller(mailbox, sessions, store, pipeline,

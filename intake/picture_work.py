@@ -9,6 +9,7 @@ twice. A worker that dies holding a claim loses it when its lease runs out.
 from __future__ import annotations
 
 import logging
+import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -21,6 +22,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.db import read_session
+from intake.failpoints import NONE, Failpoints
 from intake.models import PictureJob
 from intake.reading_pool import ReadingPool
 
@@ -77,6 +79,31 @@ def give_back(session: Session, job_id: int, worker: str) -> None:
         job.status, job.lease_until = PENDING, None
 
 
+def release_dead_claims(session: Session, host: str, own: str) -> int:
+    """Jobs claimed by workers of this host that no longer run go back to the queue at once,
+    rather than when their lease runs out (a daemon restarted after a crash, say)."""
+    jobs = session.scalars(select(PictureJob).where(
+        PictureJob.status == READING, PictureJob.claimed_by.like(f"{host}:%"),
+        PictureJob.claimed_by != own)).all()
+    released = 0
+    for job in jobs:
+        pid = job.claimed_by.rpartition(":")[2]
+        if pid.isdigit() and not _running(int(pid)):
+            job.status, job.lease_until, job.claimed_by = PENDING, None, None
+            released += 1
+    return released
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: alive
+    return True
+
+
 def states(session: Session, shas: Iterable[str]) -> dict[str, PictureJob]:
     return {job.sha256: job for job in session.scalars(
         select(PictureJob).where(PictureJob.sha256.in_(list(shas))))}
@@ -99,12 +126,14 @@ class PictureWork:
     """This worker's side of the shared reading: queue, claim, read on the pool, record."""
 
     def __init__(self, sessions: sessionmaker, pool: ReadingPool, clock: Callable[[], datetime],
-                 worker: str, pictures_of_mail: Callable[[int], dict[str, bytes]],
-                 lease: timedelta = timedelta(minutes=2)):
+                 host: str, pictures_of_mail: Callable[[int], dict[str, bytes]],
+                 lease: timedelta = timedelta(minutes=2), failpoint: Failpoints = NONE):
         self._sessions = sessions
         self._pool = pool
         self._clock = clock
-        self._worker = worker
+        self._host = host
+        self._worker = f"{host}:{os.getpid()}"
+        self._failpoint = failpoint
         self._pictures_of_mail = pictures_of_mail  # for jobs another worker queued
         self._lease = lease
         self._known: dict[str, bytes] = {}  # the pictures of the mails this worker holds
@@ -115,6 +144,16 @@ class PictureWork:
     @property
     def pool(self) -> ReadingPool:
         return self._pool
+
+    def release_dead_claims(self) -> None:
+        with read_session(self._sessions) as session:
+            held = session.scalar(select(PictureJob.id).where(PictureJob.status == READING).limit(1))
+        if held is None:
+            return
+        with self._sessions.begin() as session:
+            released = release_dead_claims(session, self._host, self._worker)
+        if released:
+            log.warning("%d picture job(s) of a stopped worker on this host released", released)
 
     def want(self, mail_id: int, pictures: dict[str, bytes]) -> None:
         """Queue a mail's pictures; the mail is held here until `forget`."""
@@ -187,6 +226,8 @@ class PictureWork:
             jobs = claim(session, self._worker, free, self._clock(), self._lease,
                          set(self._known))
             claimed = [(job.id, job.sha256, job.mail_id) for job in jobs]
+        if claimed:
+            self._failpoint("picture-claimed")
         others: dict[int, dict[str, bytes]] = {}
         for job_id, sha, mail_id in claimed:
             data = self._known.get(sha)

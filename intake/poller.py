@@ -130,6 +130,8 @@ class Poller:
 
     def poll(self) -> PollReport:
         report = PollReport()
+        if self._pictures is not None:
+            self._pictures.release_dead_claims()
         # First what earlier passes left unfinished (a crash, a failure): one more try each.
         self.retry_unfinished(report)
         for folder in self._settings.folders:

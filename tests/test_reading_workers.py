@@ -109,3 +109,23 @@ def test_a_pool_of_reader_processes_reads_the_pictures(dovecot, smtp, mailbox_us
     # Nothing is left behind: no reader process outlives the poll.
     leftover = subprocess.run(["pgrep", "-f", "multiprocessing.spawn"], capture_output=True, text=True)
     assert leftover.stdout.strip() == ""
+
+
+@pytest.mark.slow
+def test_a_poll_killed_while_reading_leaves_nothing_waiting(dovecot, smtp, mailbox_user, sqlite_url,
+                                                            tmp_path, env_password):
+    """A daemon killed with pictures claimed: the next poll on this host takes them back at once
+    (the claims' lease would keep them for minutes) and answers each student once."""
+    world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url,
+                    tmp_path=tmp_path, extra_config=_reading_config(1, 1))
+    names = NAMES[:2]
+    _submissions(world, names)
+    killed = world.cli("poll", env={"INTAKE_FAILPOINTS": "picture-claimed=kill@4"})
+    assert killed.returncode == -signal.SIGKILL
+    assert _replies(world, len(names)) != Counter({f"s{i}@example.test": 1 for i in range(len(names))})
+    again = world.cli("poll")
+    assert again.returncode == 0, again.stderr
+    assert "picture job(s) of a stopped worker on this host released" in again.stderr
+    assert _replies(world, len(names)) == Counter({f"s{i}@example.test": 1 for i in range(len(names))})
+    cases = {case["name"]: case for case in world.cases_json()}
+    assert set(cases) == set(names) and all(c["status"] == "complete" for c in cases.values())
