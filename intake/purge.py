@@ -7,11 +7,11 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import sessionmaker
 
 from intake.cases import record_event
-from intake.models import Case, Mail, MailOutcome, Outbox, Reading
+from intake.models import Case, Mail, MailOutcome, Outbox, PictureJob, Reading
 from intake.storage import FileStore
 
 log = logging.getLogger(__name__)
@@ -56,6 +56,10 @@ def purge(sessions: sessionmaker, store: FileStore, now: datetime, older_than_da
                 doomed_raw.add(mail.raw_path)
             mail.raw_path, mail.sender = None, None
             report.mails += 1
+        # Facts read for a mail another worker ended up answering can stay behind in the queue.
+        session.execute(delete(PictureJob).where(or_(
+            PictureJob.mail_id.in_([mail.id for mail in old_mails]),
+            and_(PictureJob.status == "done", PictureJob.read_at < cutoff))))
         still_used = set(session.scalars(select(Mail.raw_path).where(
             Mail.raw_path.in_(doomed_raw))).all()) if doomed_raw else set()
         old_outbox = session.scalars(select(Outbox).where(

@@ -170,6 +170,8 @@ def status_lines(found, zone: tzinfo, now: datetime) -> list[str]:
     rows.append(["待发邮件", f"{found.outbox_pending} 封（最早排队于 {shown(found.oldest_pending, zone)}），"
                              f"近 7 天发送失败 {found.outbox_failed_recently} 封"])
     rows.append(["隔离邮件", f"{found.quarantined} 封"])
+    if found.pictures_waiting:
+        rows.append(["读图队列", f"{found.pictures_waiting} 张图片待读"])
     last = found.last_digest
     rows.append(["上次汇总", f"#{last['id']}（{last['date']}），生成于 {shown(last['made_at'], zone)}，"
                              f"报送 {last['cases']} 人" if last else "无"])

@@ -9,7 +9,7 @@ from sqlalchemy.orm import sessionmaker
 
 from intake.daemon import digest_trigger
 from intake.db import read_session
-from intake.models import Case, Digest, FolderState, Mail, MailOutcome, Outbox
+from intake.models import Case, Digest, FolderState, Mail, MailOutcome, Outbox, PictureJob
 from intake.settings import Settings
 from intake.staff_view import age as ago
 from intake.staff_view import iso
@@ -24,6 +24,7 @@ class Status:
     oldest_pending: str | None = None
     outbox_failed_recently: int = 0
     quarantined: int = 0
+    pictures_waiting: int = 0  # queued or being read (picture_job), none when reading is off
     last_digest: dict | None = None
     next_runs: dict[str, str] = field(default_factory=dict)
     attention: list[str] = field(default_factory=list)
@@ -75,6 +76,13 @@ def gather(sessions: sessionmaker, settings: Settings, now: datetime, stale_poll
         if status.quarantined:
             status.attention.append(f"隔离邮件：{status.quarantined} 封，"
                                     f"用 `intake quarantine` 查看")
+        status.pictures_waiting = session.scalar(select(func.count()).select_from(PictureJob).where(
+            PictureJob.status != "done"))
+        oldest_picture = session.scalar(select(func.min(PictureJob.created_at)).where(
+            PictureJob.status != "done"))
+        if oldest_picture and now - oldest_picture > timedelta(minutes=15):
+            status.attention.append(f"读图：{status.pictures_waiting} 张图片排队，最早的自 "
+                                    f"{shown(oldest_picture)} 起还没读完（`intake run` 是否在运行？）")
         digest = session.scalar(select(Digest).order_by(Digest.id.desc()).limit(1))
         if digest is not None:
             status.last_digest = {"id": digest.id, "date": digest.date,

@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from intake.models import Event
+from intake.models import Event, Mail, PictureJob
 from tests.support import builders as b
 from tests.support.harness import Clock, Harness
 
@@ -29,9 +29,17 @@ def test_purge_keeps_anonymous_history(dovecot, smtp, mailbox_user, db_url, tmp_
     app = world.app()
     try:
         from intake.purge import purge
+        with app.sessions.begin() as session:
+            # What a worker read for a mail another worker then answered, left in the queue.
+            old_mail = session.scalar(select(Mail.id).where(Mail.case_id == old_case.id))
+            session.add(PictureJob(sha256="0" * 64, mail_id=old_mail, status="done", attempts=1,
+                                   facts={"身份证号": "110101199003074518"},
+                                   created_at=clock() - timedelta(days=200),
+                                   read_at=clock() - timedelta(days=200)))
         report = purge(app.sessions, app.store, clock(), 180)
         with app.sessions() as session:
             events = session.scalars(select(Event).where(Event.case_id == old_case.id)).all()
+            assert session.scalars(select(PictureJob)).all() == []
     finally:
         app.close()
     assert report.cases == 1 and report.files >= 6

@@ -50,3 +50,27 @@ def test_stale_poll_quarantine_and_failed_sends_need_attention(world):
     assert "需要处理：隔离邮件：1 封" in result.stdout
     stale = world.cli("status", "--stale-polls", "0")
     assert stale.returncode == 1 and "没有成功收信，上次是" in stale.stdout
+
+
+def test_pictures_waiting_long_need_attention(world):
+    """Pictures queued for reading that nobody reads (no daemon with readers running) show up."""
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import select
+
+    from intake.models import Mail, PictureJob
+    _submit(world)
+    assert world.cli("poll").returncode == 0
+    app = world.app()
+    try:
+        with app.sessions.begin() as session:
+            mail_id = session.scalar(select(Mail.id).where(Mail.sender == "zw@example.test"))
+            session.add(PictureJob(sha256="1" * 64, mail_id=mail_id, status="pending", attempts=0,
+                                   created_at=datetime.now(timezone.utc) - timedelta(minutes=20)))
+    finally:
+        app.close()
+    result = world.cli("status")
+    assert result.returncode == 1
+    assert "读图队列" in result.stdout and "1 张图片待读" in result.stdout
+    assert "需要处理：读图：1 张图片排队" in result.stdout
+    assert json.loads(world.cli("status", "--json").stdout)["pictures_waiting"] == 1
