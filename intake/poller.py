@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -49,6 +49,28 @@ def _copy_as_duplicate(mail: Mail, original_id: int | None) -> Mail:
                 internal_date=mail.internal_date, fetched_at=mail.fetched_at,
                 raw_path=mail.raw_path, outcome=MailOutcome.DUPLICATE, attempts=0,
                 duplicate_of_id=original_id, processed_at=mail.fetched_at)
+
+
+@dataclass
+class _Seen:
+    """What the database knew of a chunk's mails when the chunk began: the UIDs already recorded
+    and the Message-IDs already claimed (kept up to date as the chunk's mails are recorded).
+
+    A mail that is neither skips the per-mail look-up; the insert's own checks still catch what
+    another worker records meanwhile."""
+    recorded: set[int]
+    claimed: set[str]
+
+    def is_new(self, summary: MessageSummary) -> bool:
+        return summary.uid not in self.recorded and (
+            not summary.message_id or summary.message_id not in self.claimed)
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    mail_id: int
+    raw: bytes | None  # the bytes just stored under raw_path, None when nothing was stored
+    raw_path: str | None
 
 
 @dataclass(frozen=True)
@@ -140,12 +162,14 @@ class Poller:
             for chunk in _chunks(summaries, self._settings.chunk_mails, self._settings.chunk_bytes):
                 # One FETCH for the chunk's bodies, one STORE for its keywords after the commits.
                 raws = self._mailbox.fetch_raws([s.uid for s in chunk if self._wanted(s)])
+                seen = self._seen(folder, status.uidvalidity, chunk)
                 handled_uids: list[int] = []
                 try:
                     for summary in chunk:
                         if self._stop_requested():
                             break
-                        if self._handle(folder, status, summary, raws.pop(summary.uid, None), report):
+                        if self._handle(folder, status, summary, raws.pop(summary.uid, None), report,
+                                        seen):
                             handled_uids.append(summary.uid)
                 except BaseException:
                     self._mark(status, handled_uids, quietly=True)
@@ -163,15 +187,27 @@ class Poller:
             days=self._settings.max_age_days)
         return summary.size <= self._settings.max_message_bytes and not too_old
 
+    def _seen(self, folder: str, uidvalidity: int, chunk: list[MessageSummary]) -> _Seen:
+        """One read for the whole chunk instead of a write transaction per mail."""
+        uids = [summary.uid for summary in chunk]
+        message_ids = list({summary.message_id for summary in chunk if summary.message_id})
+        with read_session(self._sessions) as session:
+            recorded = set(session.scalars(select(Mail.uid).where(
+                Mail.folder == folder, Mail.uidvalidity == uidvalidity, Mail.uid.in_(uids))))
+            claimed = set(session.scalars(select(Mail.dedupe_key).where(
+                Mail.dedupe_key.in_(message_ids)))) if message_ids else set()
+        return _Seen(recorded, claimed)
+
     def _handle(self, folder: str, status, summary: MessageSummary, raw: bytes | None,
-                report: PollReport) -> bool:
+                report: PollReport, seen: _Seen | None = None) -> bool:
         """Record and process one mail; True when it should get the keyword."""
         started = time.monotonic()
-        mail_id = self._record(folder, status.uidvalidity, summary, raw)
-        if mail_id is None:
+        recorded = self._record_mail(folder, status.uidvalidity, summary, raw, seen)
+        if recorded is None:
             return False
+        mail_id = recorded.mail_id
         self._failpoint("recorded")
-        handled = self._process(mail_id)
+        handled = self._process(mail_id, recorded.raw, recorded.raw_path)
         report.outcomes[handled.outcome] += 1
         self._failpoint("processed")
         log.info("mail=%s folder=%r uid=%s outcome=%s case=%s bytes=%d ms=%d", mail_id,
@@ -216,30 +252,39 @@ class Poller:
     def _record(self, folder: str, uidvalidity: int, summary: MessageSummary,
                 prefetched: bytes | None = None) -> int | None:
         """Commit the mail's record (after storing its raw bytes); None if already recorded."""
+        recorded = self._record_mail(folder, uidvalidity, summary, prefetched)
+        return recorded.mail_id if recorded else None
+
+    def _record_mail(self, folder: str, uidvalidity: int, summary: MessageSummary,
+                     prefetched: bytes | None = None, seen: _Seen | None = None) -> _Recorded | None:
+        """_record, also handing back the stored bytes so that processing need not read them."""
         now = self._clock()
         mail = Mail(folder=folder, uidvalidity=uidvalidity, uid=summary.uid,
                     message_id=summary.message_id, size=summary.size,
                     internal_date=summary.internal_date, fetched_at=now,
                     outcome=MailOutcome.PENDING, attempts=0)
-        with self._sessions.begin() as session:
-            if self._already_recorded(session, folder, uidvalidity, summary.uid):
-                self._advance(session, folder, summary.uid)
-                return None
-            original = self._original(session, summary.message_id)
-            if original is not None:
-                mail.outcome, mail.duplicate_of_id = MailOutcome.DUPLICATE, original
-            elif summary.internal_date and summary.internal_date < now - timedelta(
+        if seen is None or not seen.is_new(summary):
+            with self._sessions.begin() as session:
+                if self._already_recorded(session, folder, uidvalidity, summary.uid):
+                    self._advance(session, folder, summary.uid)
+                    return None
+                original = self._original(session, summary.message_id)
+                if original is not None:
+                    mail.outcome, mail.duplicate_of_id = MailOutcome.DUPLICATE, original
+        if mail.outcome == MailOutcome.PENDING:  # not a duplicate
+            if summary.internal_date and summary.internal_date < now - timedelta(
                     days=self._settings.max_age_days):
                 mail.outcome = MailOutcome.TOO_OLD
             elif summary.size > self._settings.max_message_bytes:
                 mail.outcome = MailOutcome.TOO_LARGE
+        raw = None
         if mail.outcome == MailOutcome.PENDING:
             raw = prefetched if prefetched is not None else self._mailbox.fetch_raw(summary.uid)
             if raw is None:
                 return None  # expunged meanwhile by someone using the mailbox
             mail.sha256 = sha256_hex(raw)
             mail.size = len(raw)
-            mail.raw_path = self._store.put_raw_mail(raw)
+            mail.raw_path = self._store.put_raw_mail(raw, mail.sha256)
             self._failpoint("raw-stored")
         else:
             mail.processed_at = now
@@ -258,13 +303,20 @@ class Poller:
                 session.add(mail)
                 session.flush()
             self._advance(session, folder, summary.uid)
-            return mail.id
+        if seen is not None:
+            seen.recorded.add(summary.uid)
+            if mail.dedupe_key:
+                seen.claimed.add(mail.dedupe_key)
+        return _Recorded(mail.id, raw if mail.raw_path else None, mail.raw_path)
 
     def _insert(self, session: Session, mail: Mail) -> None:
         if mail.outcome == MailOutcome.PENDING:
             key = mail.message_id or f"sha256:{mail.sha256}"
-            original = self._original(session, key) or session.scalar(
-                select(Mail.id).where(Mail.sha256 == mail.sha256, Mail.dedupe_key.is_not(None)))
+            # The copy that claimed this key, else any first copy of the same bytes: one query.
+            original = session.scalar(
+                select(Mail.id).where(or_(Mail.dedupe_key == key, (Mail.sha256 == mail.sha256)
+                                          & Mail.dedupe_key.is_not(None)))
+                .order_by((Mail.dedupe_key == key).desc(), Mail.id).limit(1))
             if original is None:
                 mail.dedupe_key = key
             else:
@@ -286,18 +338,24 @@ class Poller:
 
     @staticmethod
     def _advance(session: Session, folder: str, uid: int) -> None:
-        state = session.scalar(select(FolderState).where(FolderState.folder == folder))
-        if state is not None and uid > state.last_uid:
-            state.last_uid = uid
+        session.execute(update(FolderState)
+                        .where(FolderState.folder == folder, FolderState.last_uid < uid)
+                        .values(last_uid=uid).execution_options(synchronize_session=False))
 
-    def _process(self, mail_id: int) -> Handled:
-        """Run the pipeline on a recorded mail in its own transaction; failures are recorded."""
+    def _process(self, mail_id: int, stored: bytes | None = None,
+                 stored_path: str | None = None) -> Handled:
+        """Run the pipeline on a recorded mail in its own transaction; failures are recorded.
+
+        `stored`: the bytes just stored under `stored_path` by this poll, so not read back."""
         try:
             # Parsing, checking and reading the pictures need no database: done first, so the
             # transaction below (on SQLite, the write lock) lasts only as long as the writes.
-            with read_session(self._sessions) as session:
-                raw_path = session.scalar(select(Mail.raw_path).where(Mail.id == mail_id))
-            raw = self._store.read(raw_path) if raw_path else None
+            if stored is not None:
+                raw_path, raw = stored_path, stored
+            else:
+                with read_session(self._sessions) as session:
+                    raw_path = session.scalar(select(Mail.raw_path).where(Mail.id == mail_id))
+                raw = self._store.read(raw_path) if raw_path else None
             prepared = self._pipeline.prepare(raw) if raw is not None else None
             with self._sessions.begin() as session:
                 mail = session.scalar(select(Mail).where(Mail.id == mail_id)

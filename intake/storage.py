@@ -78,8 +78,9 @@ class FileStore:
         # finding what a killed writer left costs nothing however many files are stored.
         return self.root / _TEMPORARIES
 
-    def put_raw_mail(self, data: bytes) -> str:
-        digest = sha256_hex(data)
+    def put_raw_mail(self, data: bytes, digest: str | None = None) -> str:
+        """`digest`: the data's sha256_hex when the caller has it already."""
+        digest = digest or sha256_hex(data)
         relative = Path("raw") / digest[:2] / f"{digest}.eml"
         target = self._absolute(relative)
         # The name is the content's hash, so a file already there is trusted only if it hashes to
