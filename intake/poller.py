@@ -10,6 +10,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -156,12 +157,17 @@ class Poller:
         status = self._mailbox.select(folder)
         last_uid = self._folder_start(folder, status.uidvalidity)
         uids = self._mailbox.uids_after(last_uid)
-        batch = self._settings.fetch_batch
-        for start in range(0, len(uids), batch):
-            summaries = list(self._mailbox.summaries(uids[start:start + batch]))
-            for chunk in _chunks(summaries, self._settings.chunk_mails, self._settings.chunk_bytes):
-                # One FETCH for the chunk's bodies, one STORE for its keywords after the commits.
-                raws = self._mailbox.fetch_raws([s.uid for s in chunk if self._wanted(s)])
+        chunks = self._chunks_of(uids)
+        # One FETCH for a chunk's bodies, one STORE for its keywords after the commits. The next
+        # chunk's FETCH runs on a thread of its own while this chunk is handled (the network and
+        # the server work while we parse); the Mailbox runs its commands one at a time.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as fetcher:
+            chunk = next(chunks, None)
+            bodies = fetcher.submit(self._fetch_bodies, chunk) if chunk else None
+            while chunk is not None:
+                raws = bodies.result()
+                following = next(chunks, None)
+                bodies = fetcher.submit(self._fetch_bodies, following) if following else None
                 seen = self._seen(folder, status.uidvalidity, chunk)
                 handled_uids: list[int] = []
                 try:
@@ -177,9 +183,19 @@ class Poller:
                 self._mark(status, handled_uids)
                 if self._stop_requested():
                     return
+                chunk = following
         with self._sessions.begin() as session:
             state = session.scalar(select(FolderState).where(FolderState.folder == folder))
             state.last_poll_at = self._clock()
+
+    def _chunks_of(self, uids: list[int]) -> Iterator[list[MessageSummary]]:
+        batch = self._settings.fetch_batch
+        for start in range(0, len(uids), batch):
+            summaries = list(self._mailbox.summaries(uids[start:start + batch]))
+            yield from _chunks(summaries, self._settings.chunk_mails, self._settings.chunk_bytes)
+
+    def _fetch_bodies(self, chunk: list[MessageSummary]) -> dict[int, bytes]:
+        return self._mailbox.fetch_raws([s.uid for s in chunk if self._wanted(s)])
 
     def _wanted(self, summary: MessageSummary) -> bool:
         """Whether the body is worth fetching: not obviously too large or too old to handle."""
