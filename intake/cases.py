@@ -88,8 +88,8 @@ def merge_items(session: Session, case: Case, assessment: Assessment, mail: Mail
             continue
         path = digest = None
         if found.data is not None:
-            path = store.put_material(case.id, key, found.data, found.kind)
             digest = sha256_hex(found.data)
+            path = store.put_material(case.id, key, found.data, found.kind, digest)
         if existing is None:
             existing = Item(case_id=case.id, kind=key)
             case.items.append(existing)

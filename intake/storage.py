@@ -89,12 +89,15 @@ class FileStore:
             return relative.as_posix()
         return self._put(relative, data, sync="filesystem")
 
-    def put_material(self, case_id: int, kind: str, data: bytes, file_type: str | None) -> str:
-        return self._put(Path(self.material_path(case_id, kind, data, file_type)), data)
+    def put_material(self, case_id: int, kind: str, data: bytes, file_type: str | None,
+                     digest: str | None = None) -> str:
+        return self._put(Path(self.material_path(case_id, kind, data, file_type, digest)), data)
 
     @staticmethod
-    def material_path(case_id: int, kind: str, data: bytes, file_type: str | None) -> str:
-        digest = sha256_hex(data)
+    def material_path(case_id: int, kind: str, data: bytes, file_type: str | None,
+                      digest: str | None = None) -> str:
+        """`digest`: the data's sha256_hex when the caller has it already."""
+        digest = digest or sha256_hex(data)
         return f"cases/{case_id}/{kind}-{digest[:16]}.{material_suffix(file_type)}"
 
     def read(self, relative: str) -> bytes:
