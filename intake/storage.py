@@ -57,6 +57,7 @@ class FileStore:
     def __init__(self, root: Path):
         self.root = root
         self._pending: list[Path] | None = None  # inside batch(): written, not yet synced
+        self._resolved_root: Path | None = None
 
     @contextmanager
     def batch(self) -> Iterator["FileStore"]:
@@ -64,6 +65,7 @@ class FileStore:
         without an error (an error means the caller's transaction rolls back anyway)."""
         view = FileStore(self.root)
         view._pending = []
+        view._resolved_root = self._resolved_root
         yield view
         if view._pending:
             self._make_durable(view._pending)
@@ -115,9 +117,18 @@ class FileStore:
 
     def _absolute(self, relative: str | Path) -> Path:
         path = (self.root / relative).resolve()
-        if self.root.resolve() not in path.parents:
+        if self._root() not in path.parents:
             raise StorageError(f"refusing a path outside storage: {relative}")
         return path
+
+    def _root(self) -> Path:
+        # Resolving costs an lstat per component; the root, once it exists, resolves the same.
+        if self._resolved_root is not None:
+            return self._resolved_root
+        resolved = self.root.resolve()
+        if self.root.is_dir():
+            self._resolved_root = resolved
+        return resolved
 
     def _put(self, relative: Path, data: bytes, sync: str = "file") -> str:
         """Write once: an existing file of the same name has the same content (names hash it).
