@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -50,6 +50,25 @@ def _copy_as_duplicate(mail: Mail, original_id: int | None) -> Mail:
                 internal_date=mail.internal_date, fetched_at=mail.fetched_at,
                 raw_path=mail.raw_path, outcome=MailOutcome.DUPLICATE, attempts=0,
                 duplicate_of_id=original_id, processed_at=mail.fetched_at)
+
+
+# The statements run for every mail, built once: building one costs more than SQLite running it.
+_ORIGINAL_OF = select(Mail.id).where(Mail.dedupe_key == bindparam("key"))
+# The copy that claimed this key, else any first copy of the same bytes.
+_ORIGINAL_OR_SAME_BYTES = (
+    select(Mail.id)
+    .where(or_(Mail.dedupe_key == bindparam("key"),
+               (Mail.sha256 == bindparam("sha256")) & Mail.dedupe_key.is_not(None)))
+    .order_by((Mail.dedupe_key == bindparam("key")).desc(), Mail.id).limit(1))
+_AT_LOCATION = select(Mail.id).where(Mail.folder == bindparam("folder"),
+                                     Mail.uidvalidity == bindparam("uidvalidity"),
+                                     Mail.uid == bindparam("uid"))
+# (Parameters of an UPDATE may not share a name with a column of its table.)
+_ADVANCE = (update(FolderState)
+            .where(FolderState.folder == bindparam("in_folder"),
+                   FolderState.last_uid < bindparam("to_uid"))
+            .values(last_uid=bindparam("to_uid")).execution_options(synchronize_session=False))
+_MAIL_TO_PROCESS = select(Mail).where(Mail.id == bindparam("id")).with_for_update(skip_locked=True)
 
 
 @dataclass
@@ -328,11 +347,7 @@ class Poller:
     def _insert(self, session: Session, mail: Mail) -> None:
         if mail.outcome == MailOutcome.PENDING:
             key = mail.message_id or f"sha256:{mail.sha256}"
-            # The copy that claimed this key, else any first copy of the same bytes: one query.
-            original = session.scalar(
-                select(Mail.id).where(or_(Mail.dedupe_key == key, (Mail.sha256 == mail.sha256)
-                                          & Mail.dedupe_key.is_not(None)))
-                .order_by((Mail.dedupe_key == key).desc(), Mail.id).limit(1))
+            original = session.scalar(_ORIGINAL_OR_SAME_BYTES, {"key": key, "sha256": mail.sha256})
             if original is None:
                 mail.dedupe_key = key
             else:
@@ -345,18 +360,16 @@ class Poller:
     def _original(session: Session, key: str | None) -> int | None:
         if not key:
             return None
-        return session.scalar(select(Mail.id).where(Mail.dedupe_key == key))
+        return session.scalar(_ORIGINAL_OF, {"key": key})
 
     @staticmethod
     def _already_recorded(session: Session, folder: str, uidvalidity: int, uid: int) -> bool:
-        return session.scalar(select(Mail.id).where(
-            Mail.folder == folder, Mail.uidvalidity == uidvalidity, Mail.uid == uid)) is not None
+        return session.scalar(_AT_LOCATION, {"folder": folder, "uidvalidity": uidvalidity,
+                                             "uid": uid}) is not None
 
     @staticmethod
     def _advance(session: Session, folder: str, uid: int) -> None:
-        session.execute(update(FolderState)
-                        .where(FolderState.folder == folder, FolderState.last_uid < uid)
-                        .values(last_uid=uid).execution_options(synchronize_session=False))
+        session.execute(_ADVANCE, {"in_folder": folder, "to_uid": uid})
 
     def _process(self, mail_id: int, stored: bytes | None = None,
                  stored_path: str | None = None) -> Handled:
@@ -374,8 +387,7 @@ class Poller:
                 raw = self._store.read(raw_path) if raw_path else None
             prepared = self._pipeline.prepare(raw) if raw is not None else None
             with self._sessions.begin() as session:
-                mail = session.scalar(select(Mail).where(Mail.id == mail_id)
-                                      .with_for_update(skip_locked=True))
+                mail = session.scalar(_MAIL_TO_PROCESS, {"id": mail_id})
                 if mail is None or mail.outcome not in {MailOutcome.PENDING, MailOutcome.FAILED}:
                     return Handled(mail.outcome if mail else MailOutcome.PENDING,
                                    mail.case_id if mail else None)
