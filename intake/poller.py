@@ -10,7 +10,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -199,6 +199,10 @@ class Poller:
                 except BaseException:
                     self._mark(status, handled_uids, quietly=True)
                     raise
+                if bodies is not None:
+                    # The STORE waits for that FETCH on the connection anyway; waiting here means a
+                    # FETCH that broke the connection is reported as itself, by result() below.
+                    wait([bodies])
                 self._mark(status, handled_uids)
                 if self._stop_requested():
                     return
