@@ -32,13 +32,17 @@ def find_or_open_case(session: Session, sender: str, who: SubmissionName, now: d
     """The case for this sender, name and department; True when it was opened just now."""
     query = select(Case).where(Case.sender == sender, Case.name == who.name,
                                Case.department == who.department)
-    case = session.scalar(query)
+    # Cases are only ever added through the savepoint below, which flushes them: nothing pending
+    # can change this answer, and the mail's own changes wait for one flush at the end.
+    with session.no_autoflush:
+        case = session.scalar(query)
     if case is not None:
         return case, False
     try:
         with session.begin_nested():
+            # A new case has no items: said here, so that merging them needs no SELECT.
             case = Case(sender=sender, name=who.name, department=who.department,
-                        status=INCOMPLETE, created_at=now, updated_at=now)
+                        status=INCOMPLETE, created_at=now, updated_at=now, items=[])
             session.add(case)
     except IntegrityError:
         # Another worker opened it between our look-up and insert.
@@ -84,8 +88,8 @@ def merge_items(session: Session, case: Case, assessment: Assessment, mail: Mail
             continue
         path = digest = None
         if found.data is not None:
-            path = store.put_material(case.id, key, found.data, found.kind)
             digest = sha256_hex(found.data)
+            path = store.put_material(case.id, key, found.data, found.kind, digest)
         if existing is None:
             existing = Item(case_id=case.id, kind=key)
             case.items.append(existing)

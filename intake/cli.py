@@ -1,6 +1,7 @@
 """`intake`: the operator's and staff's command line."""
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import os
@@ -496,6 +497,9 @@ def check_config(obj: _Context) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
+    # What the imports made lives as long as the process: the collector need not walk it again
+    # in every full collection (a poll of 100 submissions spent half its 0.1 s of GC on that).
+    gc.freeze()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     # Their debug output quotes protocol traffic and message contents: personal data.

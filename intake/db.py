@@ -1,12 +1,9 @@
 """Engines for the embedded SQLite default and for PostgreSQL, through the same code."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
 from sqlalchemy import create_engine, event, inspect, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -57,7 +54,11 @@ def _sqlite_begin(connection) -> None:
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def _alembic(connection) -> Config:
+def _alembic(connection):
+    # alembic (with mako) takes a tenth of a second to import: only when the schema has to change
+    # or a revision has to be explained.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS))
     config.attributes["connection"] = connection
@@ -66,6 +67,9 @@ def _alembic(connection) -> Config:
 
 def schema_revisions(engine: Engine) -> tuple[str | None, str, bool]:
     """(the database's revision, the code's, whether the database has any tables at all)."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(_alembic(None)).get_current_head()
     with engine.connect().execution_options(**READ_ONLY) as connection:
         current = MigrationContext.configure(connection).get_current_revision()
@@ -81,6 +85,8 @@ def migrate(engine: Engine) -> tuple[str | None, str]:
             if connection.dialect.name == "postgresql":
                 # Workers starting together on a fresh database: one migrates, the rest wait.
                 connection.execute(text("SELECT pg_advisory_xact_lock(742031)"))
+            from alembic import command
+
             command.upgrade(_alembic(connection), "head")
     except SQLAlchemyError as err:
         raise IntakeError(f"database unreachable or not writable: {type(err).__name__}") from err
@@ -89,6 +95,8 @@ def migrate(engine: Engine) -> tuple[str | None, str]:
 
 def create_schema(engine: Engine) -> None:
     """A fresh database gets the schema; an existing one must be at this version's revision."""
+    if _at_head(engine):
+        return
     try:
         current, head, has_tables = schema_revisions(engine)
     except SQLAlchemyError as err:
@@ -98,12 +106,49 @@ def create_schema(engine: Engine) -> None:
     if current is None and not has_tables:
         migrate(engine)
         return
+    from alembic.script import ScriptDirectory
+
     known = {rev.revision for rev in ScriptDirectory.from_config(_alembic(None)).walk_revisions()}
     if current in known:
         raise IntakeError(f"the database schema is at revision {current}, this version needs {head}: "
                           f"run `intake migrate` (back up the database first)")
     raise IntakeError(f"the database schema is at an unknown revision {current!r} (made by a newer "
                       f"version of intake, or not by intake at all); refusing to run against it")
+
+
+_REVISION = re.compile(r"^(revision|down_revision)\s*(?::[^=\n]*)?=\s*(?:['\"]([^'\"]+)['\"]|None)\s*$",
+                       re.MULTILINE)
+
+
+def _head_from_files() -> str | None:
+    """The newest revision, read from the migration files as text; None unless every file names
+    one revision and they form a single chain (then alembic itself decides)."""
+    revisions, parents = set(), set()
+    for path in (MIGRATIONS / "versions").glob("*.py"):
+        if path.name == "__init__.py":
+            continue
+        found = dict(match.groups() for match in _REVISION.finditer(path.read_text(encoding="utf-8")))
+        if set(found) != {"revision", "down_revision"} or not found["revision"]:
+            return None
+        revisions.add(found["revision"])
+        if found["down_revision"]:
+            parents.add(found["down_revision"])
+    heads = revisions - parents
+    return heads.pop() if len(heads) == 1 and parents <= revisions else None
+
+
+def _at_head(engine: Engine) -> bool:
+    """Whether the database is at this version's revision, asked without importing alembic:
+    the usual case at every start of `intake poll` and the daemon."""
+    head = _head_from_files()
+    if head is None:
+        return False
+    try:
+        with engine.connect().execution_options(**READ_ONLY) as connection:
+            current = connection.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+    except SQLAlchemyError:  # no such table yet, or unreachable: the full check says which
+        return False
+    return current == [head]
 
 
 def read_session(sessions: sessionmaker) -> Session:

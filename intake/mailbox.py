@@ -8,9 +8,11 @@ import logging
 import re
 import socket
 import ssl
+import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from functools import wraps
 
 from imapclient import IMAPClient, imap_utf7
 from imapclient.exceptions import IMAPClientError, LoginError
@@ -51,13 +53,27 @@ class MessageSummary:
     message_id: str | None
 
 
+def _one_command_at_a_time(method):
+    # The poller fetches the next bodies on a thread of its own while it handles the current
+    # ones; an IMAP session carries one command at a time, so the others wait for that FETCH.
+    @wraps(method)
+    def serialised(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+    return serialised
+
+
 class Mailbox:
-    """A logged-in IMAP session. Network failures surface as MailboxError."""
+    """A logged-in IMAP session. Network failures surface as MailboxError.
+
+    Its commands may come from two threads; they run one after the other."""
 
     def __init__(self, endpoint: MailboxEndpoint):
         self._endpoint = endpoint
         self._client: IMAPClient | None = None
+        self._lock = threading.RLock()
 
+    @_one_command_at_a_time
     def connect(self) -> None:
         endpoint = self._endpoint
         try:
@@ -86,6 +102,7 @@ class Mailbox:
     def connected(self) -> bool:
         return self._client is not None
 
+    @_one_command_at_a_time
     def close(self) -> None:
         client, self._client = self._client, None
         if client is None:
@@ -98,6 +115,7 @@ class Mailbox:
             except _NETWORK_ERRORS:
                 pass
 
+    @_one_command_at_a_time
     def alive(self) -> bool:
         if self._client is None:
             return False
@@ -113,6 +131,7 @@ class Mailbox:
             raise MailboxError("not connected to the IMAP server")
         return self._client
 
+    @_one_command_at_a_time
     def select(self, folder: str) -> FolderStatus:
         client = self._require()
         folder = readable_folder_name(folder)
@@ -133,6 +152,7 @@ class Mailbox:
         return [name if isinstance(name, str) else name.decode(errors="replace")
                 for _flags, _delimiter, name in listed]
 
+    @_one_command_at_a_time
     def uids_after(self, last_uid: int) -> list[int]:
         client = self._require()
         try:
@@ -148,8 +168,9 @@ class Mailbox:
         if not uids:
             return
         try:
-            response = client.fetch(uids, ["INTERNALDATE", "RFC822.SIZE",
-                                           "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
+            with self._lock:
+                response = client.fetch(uids, ["INTERNALDATE", "RFC822.SIZE",
+                                               "BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)]"])
         except _NETWORK_ERRORS as err:
             raise self._broken("fetching summaries", err) from err
         for uid in sorted(response):
@@ -158,6 +179,7 @@ class Mailbox:
             yield MessageSummary(uid, data.get(b"INTERNALDATE"), int(data.get(b"RFC822.SIZE", 0)),
                                  _message_id(header))
 
+    @_one_command_at_a_time
     def fetch_raw(self, uid: int) -> bytes | None:
         """The whole message, without setting \\Seen; None when it has gone meanwhile."""
         client = self._require()
@@ -168,6 +190,7 @@ class Mailbox:
         data = response.get(uid)
         return None if data is None else data.get(b"BODY[]")
 
+    @_one_command_at_a_time
     def fetch_raws(self, uids: list[int]) -> dict[int, bytes]:
         """Several whole messages in one FETCH round trip, without setting \\Seen; the caller
         bounds the batch by RFC822.SIZE so memory stays bounded. Gone messages are absent."""
@@ -180,6 +203,7 @@ class Mailbox:
             raise self._broken(f"fetching {len(uids)} messages", err) from err
         return {uid: data[b"BODY[]"] for uid, data in response.items() if b"BODY[]" in data}
 
+    @_one_command_at_a_time
     def add_keyword(self, uid: int | list[int], keyword: str) -> bool:
         """A visible mark for people using the mailbox (one STORE for a list of UIDs); our
         database stays the truth."""

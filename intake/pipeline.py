@@ -185,12 +185,15 @@ class Pipeline:
     def _queue_reply(self, session: Session, mail: Mail, read: ReadMail, facts: ReplyFacts,
                      case: Case | None, now: datetime) -> None:
         key = f"reply:mail:{mail.id}"
-        if session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
-            return
-        recent = session.scalar(
-            select(func.count(Outbox.id)).where(
-                Outbox.kind.like("reply%"), Outbox.recipient == read.sender,
-                Outbox.created_at > now - timedelta(days=1)))
+        # This mail's pending rows (items, events, an alert) cannot change either answer: they
+        # are flushed once, at the commit, instead of before these look-ups.
+        with session.no_autoflush:
+            if session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
+                return
+            recent = session.scalar(
+                select(func.count(Outbox.id)).where(
+                    Outbox.kind.like("reply%"), Outbox.recipient == read.sender,
+                    Outbox.created_at > now - timedelta(days=1)))
         if recent >= self.replies_per_sender_per_day:
             # A runaway robot or a loop we did not recognise: stop answering for a day.
             cases.record_event(session, at=now, kind="reply_suppressed", case=case, mail=mail,

@@ -10,10 +10,11 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -64,6 +65,47 @@ class _Checked:
     summary: MessageSummary | None  # None: retried or replayed, not just fetched
     folder: str | None = None
     failure: Exception | None = None
+
+
+# The statements run for every mail, built once: building one costs more than SQLite running it.
+_ORIGINAL_OF = select(Mail.id).where(Mail.dedupe_key == bindparam("key"))
+# The copy that claimed this key, else any first copy of the same bytes.
+_ORIGINAL_OR_SAME_BYTES = (
+    select(Mail.id)
+    .where(or_(Mail.dedupe_key == bindparam("key"),
+               (Mail.sha256 == bindparam("sha256")) & Mail.dedupe_key.is_not(None)))
+    .order_by((Mail.dedupe_key == bindparam("key")).desc(), Mail.id).limit(1))
+_AT_LOCATION = select(Mail.id).where(Mail.folder == bindparam("folder"),
+                                     Mail.uidvalidity == bindparam("uidvalidity"),
+                                     Mail.uid == bindparam("uid"))
+# (Parameters of an UPDATE may not share a name with a column of its table.)
+_ADVANCE = (update(FolderState)
+            .where(FolderState.folder == bindparam("in_folder"),
+                   FolderState.last_uid < bindparam("to_uid"))
+            .values(last_uid=bindparam("to_uid")).execution_options(synchronize_session=False))
+_MAIL_TO_PROCESS = select(Mail).where(Mail.id == bindparam("id")).with_for_update(skip_locked=True)
+
+
+@dataclass
+class _Seen:
+    """What the database knew of a chunk's mails when the chunk began: the UIDs already recorded
+    and the Message-IDs already claimed (kept up to date as the chunk's mails are recorded).
+
+    A mail that is neither skips the per-mail look-up; the insert's own checks still catch what
+    another worker records meanwhile."""
+    recorded: set[int]
+    claimed: set[str]
+
+    def is_new(self, summary: MessageSummary) -> bool:
+        return summary.uid not in self.recorded and (
+            not summary.message_id or summary.message_id not in self.claimed)
+
+
+@dataclass(frozen=True)
+class _Recorded:
+    mail_id: int
+    raw: bytes | None  # the bytes just stored under raw_path, None when nothing was stored
+    raw_path: str | None
 
 
 @dataclass(frozen=True)
@@ -167,19 +209,26 @@ class Poller:
         status = self._mailbox.select(folder)
         last_uid = self._folder_start(folder, status.uidvalidity)
         uids = self._mailbox.uids_after(last_uid)
-        batch = self._settings.fetch_batch
-        for start in range(0, len(uids), batch):
-            summaries = list(self._mailbox.summaries(uids[start:start + batch]))
-            for chunk in _chunks(summaries, self._settings.chunk_mails, self._settings.chunk_bytes):
-                # One FETCH for the chunk's bodies, one STORE for its keywords after the commits.
-                raws = self._mailbox.fetch_raws([s.uid for s in chunk if self._wanted(s)])
+        chunks = self._chunks_of(uids)
+        # One FETCH for a chunk's bodies, one STORE for its keywords after the commits. The next
+        # chunk's FETCH runs on a thread of its own while this chunk is handled (the network and
+        # the server work while we parse); the Mailbox runs its commands one at a time.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as fetcher:
+            chunk = next(chunks, None)
+            bodies = fetcher.submit(self._fetch_bodies, chunk) if chunk else None
+            while chunk is not None:
+                raws = bodies.result()
+                following = next(chunks, None)
+                bodies = fetcher.submit(self._fetch_bodies, following) if following else None
+                seen = self._seen(folder, status.uidvalidity, chunk)
                 handled_uids: list[int] = []
                 waiting: list[_Checked] = []  # checked, their pictures being read
                 try:
                     for summary in chunk:
                         if self._stop_requested():
                             break
-                        checked = self._take(folder, status, summary, raws.pop(summary.uid, None))
+                        checked = self._take(folder, status, summary, raws.pop(summary.uid, None),
+                                             seen)
                         if checked is not None:
                             waiting.append(checked)
                         self._finish_ready(waiting, report, handled_uids, block=False)
@@ -188,12 +237,26 @@ class Poller:
                 except BaseException:
                     self._mark(status, handled_uids, quietly=True)
                     raise
+                if bodies is not None:
+                    # The STORE waits for that FETCH on the connection anyway; waiting here means a
+                    # FETCH that broke the connection is reported as itself, by result() below.
+                    wait([bodies])
                 self._mark(status, handled_uids)
                 if self._stop_requested():
                     return
+                chunk = following
         with self._sessions.begin() as session:
             state = session.scalar(select(FolderState).where(FolderState.folder == folder))
             state.last_poll_at = self._clock()
+
+    def _chunks_of(self, uids: list[int]) -> Iterator[list[MessageSummary]]:
+        batch = self._settings.fetch_batch
+        for start in range(0, len(uids), batch):
+            summaries = list(self._mailbox.summaries(uids[start:start + batch]))
+            yield from _chunks(summaries, self._settings.chunk_mails, self._settings.chunk_bytes)
+
+    def _fetch_bodies(self, chunk: list[MessageSummary]) -> dict[int, bytes]:
+        return self._mailbox.fetch_raws([s.uid for s in chunk if self._wanted(s)])
 
     def _wanted(self, summary: MessageSummary) -> bool:
         """Whether the body is worth fetching: not obviously too large or too old to handle."""
@@ -201,15 +264,26 @@ class Poller:
             days=self._settings.max_age_days)
         return summary.size <= self._settings.max_message_bytes and not too_old
 
-    def _take(self, folder: str, status, summary: MessageSummary,
-              raw: bytes | None) -> _Checked | None:
+    def _seen(self, folder: str, uidvalidity: int, chunk: list[MessageSummary]) -> _Seen:
+        """One read for the whole chunk instead of a write transaction per mail."""
+        uids = [summary.uid for summary in chunk]
+        message_ids = list({summary.message_id for summary in chunk if summary.message_id})
+        with read_session(self._sessions) as session:
+            recorded = set(session.scalars(select(Mail.uid).where(
+                Mail.folder == folder, Mail.uidvalidity == uidvalidity, Mail.uid.in_(uids))))
+            claimed = set(session.scalars(select(Mail.dedupe_key).where(
+                Mail.dedupe_key.in_(message_ids)))) if message_ids else set()
+        return _Seen(recorded, claimed)
+
+    def _take(self, folder: str, status, summary: MessageSummary, raw: bytes | None,
+              seen: _Seen | None = None) -> _Checked | None:
         """Record one mail and check it; None when it was recorded before."""
         started = time.monotonic()
-        mail_id = self._record(folder, status.uidvalidity, summary, raw)
-        if mail_id is None:
+        recorded = self._record_mail(folder, status.uidvalidity, summary, raw, seen)
+        if recorded is None:
             return None
         self._failpoint("recorded")
-        return self._check(mail_id, started, summary, folder)
+        return self._check(recorded.mail_id, started, summary, folder, recorded)
 
     def _finish_ready(self, waiting: list[_Checked], report: PollReport, handled_uids: list[int],
                       block: bool) -> None:
@@ -270,30 +344,39 @@ class Poller:
     def _record(self, folder: str, uidvalidity: int, summary: MessageSummary,
                 prefetched: bytes | None = None) -> int | None:
         """Commit the mail's record (after storing its raw bytes); None if already recorded."""
+        recorded = self._record_mail(folder, uidvalidity, summary, prefetched)
+        return recorded.mail_id if recorded else None
+
+    def _record_mail(self, folder: str, uidvalidity: int, summary: MessageSummary,
+                     prefetched: bytes | None = None, seen: _Seen | None = None) -> _Recorded | None:
+        """_record, also handing back the stored bytes so that processing need not read them."""
         now = self._clock()
         mail = Mail(folder=folder, uidvalidity=uidvalidity, uid=summary.uid,
                     message_id=summary.message_id, size=summary.size,
                     internal_date=summary.internal_date, fetched_at=now,
                     outcome=MailOutcome.PENDING, attempts=0)
-        with self._sessions.begin() as session:
-            if self._already_recorded(session, folder, uidvalidity, summary.uid):
-                self._advance(session, folder, summary.uid)
-                return None
-            original = self._original(session, summary.message_id)
-            if original is not None:
-                mail.outcome, mail.duplicate_of_id = MailOutcome.DUPLICATE, original
-            elif summary.internal_date and summary.internal_date < now - timedelta(
+        if seen is None or not seen.is_new(summary):
+            with self._sessions.begin() as session:
+                if self._already_recorded(session, folder, uidvalidity, summary.uid):
+                    self._advance(session, folder, summary.uid)
+                    return None
+                original = self._original(session, summary.message_id)
+                if original is not None:
+                    mail.outcome, mail.duplicate_of_id = MailOutcome.DUPLICATE, original
+        if mail.outcome == MailOutcome.PENDING:  # not a duplicate
+            if summary.internal_date and summary.internal_date < now - timedelta(
                     days=self._settings.max_age_days):
                 mail.outcome = MailOutcome.TOO_OLD
             elif summary.size > self._settings.max_message_bytes:
                 mail.outcome = MailOutcome.TOO_LARGE
+        raw = None
         if mail.outcome == MailOutcome.PENDING:
             raw = prefetched if prefetched is not None else self._mailbox.fetch_raw(summary.uid)
             if raw is None:
                 return None  # expunged meanwhile by someone using the mailbox
             mail.sha256 = sha256_hex(raw)
             mail.size = len(raw)
-            mail.raw_path = self._store.put_raw_mail(raw)
+            mail.raw_path = self._store.put_raw_mail(raw, mail.sha256)
             self._failpoint("raw-stored")
         else:
             mail.processed_at = now
@@ -312,13 +395,16 @@ class Poller:
                 session.add(mail)
                 session.flush()
             self._advance(session, folder, summary.uid)
-            return mail.id
+        if seen is not None:
+            seen.recorded.add(summary.uid)
+            if mail.dedupe_key:
+                seen.claimed.add(mail.dedupe_key)
+        return _Recorded(mail.id, raw if mail.raw_path else None, mail.raw_path)
 
     def _insert(self, session: Session, mail: Mail) -> None:
         if mail.outcome == MailOutcome.PENDING:
             key = mail.message_id or f"sha256:{mail.sha256}"
-            original = self._original(session, key) or session.scalar(
-                select(Mail.id).where(Mail.sha256 == mail.sha256, Mail.dedupe_key.is_not(None)))
+            original = session.scalar(_ORIGINAL_OR_SAME_BYTES, {"key": key, "sha256": mail.sha256})
             if original is None:
                 mail.dedupe_key = key
             else:
@@ -331,18 +417,16 @@ class Poller:
     def _original(session: Session, key: str | None) -> int | None:
         if not key:
             return None
-        return session.scalar(select(Mail.id).where(Mail.dedupe_key == key))
+        return session.scalar(_ORIGINAL_OF, {"key": key})
 
     @staticmethod
     def _already_recorded(session: Session, folder: str, uidvalidity: int, uid: int) -> bool:
-        return session.scalar(select(Mail.id).where(
-            Mail.folder == folder, Mail.uidvalidity == uidvalidity, Mail.uid == uid)) is not None
+        return session.scalar(_AT_LOCATION, {"folder": folder, "uidvalidity": uidvalidity,
+                                             "uid": uid}) is not None
 
     @staticmethod
     def _advance(session: Session, folder: str, uid: int) -> None:
-        state = session.scalar(select(FolderState).where(FolderState.folder == folder))
-        if state is not None and uid > state.last_uid:
-            state.last_uid = uid
+        session.execute(_ADVANCE, {"in_folder": folder, "to_uid": uid})
 
     def _process(self, mail_id: int) -> Handled:
         """Check, read and process one recorded mail, waiting for its pictures."""
@@ -354,17 +438,23 @@ class Poller:
             self._pictures.pump(block=True)
 
     def _check(self, mail_id: int, started: float, summary: MessageSummary | None,
-               folder: str | None = None) -> _Checked:
+               folder: str | None = None, recorded: _Recorded | None = None) -> _Checked:
         """Parse and check a recorded mail, and queue its pictures for reading.
 
         None of it needs the database's write lock: on SQLite the staff and the desk can write
-        meanwhile. A failure here is recorded when the mail is finished.
+        meanwhile. A failure here is recorded when the mail is finished. `recorded`: the bytes
+        this poll just stored, so not read back.
         """
-        with read_session(self._sessions) as session:
-            raw_path = session.scalar(select(Mail.raw_path).where(Mail.id == mail_id))
-        checked = _Checked(mail_id, raw_path, None, None, {}, started, summary, folder)
+        if recorded is not None and recorded.raw is not None:
+            raw_path, raw = recorded.raw_path, recorded.raw
+        else:
+            with read_session(self._sessions) as session:
+                raw_path = session.scalar(select(Mail.raw_path).where(Mail.id == mail_id))
+            raw = None
+        checked = _Checked(mail_id, raw_path, raw, None, {}, started, summary, folder)
         try:
-            checked.raw = self._store.read(raw_path) if raw_path else None
+            if checked.raw is None and raw_path:
+                checked.raw = self._store.read(raw_path)
             if checked.raw is not None:
                 checked.prepared = self._pipeline.prepare(checked.raw)
                 checked.pictures = self._pipeline.pictures_of(checked.prepared)
@@ -391,8 +481,7 @@ class Poller:
             if prepared is not None and checked.pictures:
                 prepared = self._pipeline.with_facts(prepared, facts)
             with self._sessions.begin() as session:
-                mail = session.scalar(select(Mail).where(Mail.id == mail_id)
-                                      .with_for_update(skip_locked=True))
+                mail = session.scalar(_MAIL_TO_PROCESS, {"id": mail_id})
                 if mail is None or mail.outcome not in {MailOutcome.PENDING, MailOutcome.FAILED}:
                     return Handled(mail.outcome if mail else MailOutcome.PENDING,
                                    mail.case_id if mail else None)

@@ -57,6 +57,7 @@ class FileStore:
     def __init__(self, root: Path):
         self.root = root
         self._pending: list[Path] | None = None  # inside batch(): written, not yet synced
+        self._resolved_root: Path | None = None
 
     @contextmanager
     def batch(self) -> Iterator["FileStore"]:
@@ -64,6 +65,7 @@ class FileStore:
         without an error (an error means the caller's transaction rolls back anyway)."""
         view = FileStore(self.root)
         view._pending = []
+        view._resolved_root = self._resolved_root
         yield view
         if view._pending:
             self._make_durable(view._pending)
@@ -78,8 +80,9 @@ class FileStore:
         # finding what a killed writer left costs nothing however many files are stored.
         return self.root / _TEMPORARIES
 
-    def put_raw_mail(self, data: bytes) -> str:
-        digest = sha256_hex(data)
+    def put_raw_mail(self, data: bytes, digest: str | None = None) -> str:
+        """`digest`: the data's sha256_hex when the caller has it already."""
+        digest = digest or sha256_hex(data)
         relative = Path("raw") / digest[:2] / f"{digest}.eml"
         target = self._absolute(relative)
         # The name is the content's hash, so a file already there is trusted only if it hashes to
@@ -88,12 +91,15 @@ class FileStore:
             return relative.as_posix()
         return self._put(relative, data, sync="filesystem")
 
-    def put_material(self, case_id: int, kind: str, data: bytes, file_type: str | None) -> str:
-        return self._put(Path(self.material_path(case_id, kind, data, file_type)), data)
+    def put_material(self, case_id: int, kind: str, data: bytes, file_type: str | None,
+                     digest: str | None = None) -> str:
+        return self._put(Path(self.material_path(case_id, kind, data, file_type, digest)), data)
 
     @staticmethod
-    def material_path(case_id: int, kind: str, data: bytes, file_type: str | None) -> str:
-        digest = sha256_hex(data)
+    def material_path(case_id: int, kind: str, data: bytes, file_type: str | None,
+                      digest: str | None = None) -> str:
+        """`digest`: the data's sha256_hex when the caller has it already."""
+        digest = digest or sha256_hex(data)
         return f"cases/{case_id}/{kind}-{digest[:16]}.{material_suffix(file_type)}"
 
     def read(self, relative: str) -> bytes:
@@ -111,9 +117,18 @@ class FileStore:
 
     def _absolute(self, relative: str | Path) -> Path:
         path = (self.root / relative).resolve()
-        if self.root.resolve() not in path.parents:
+        if self._root() not in path.parents:
             raise StorageError(f"refusing a path outside storage: {relative}")
         return path
+
+    def _root(self) -> Path:
+        # Resolving costs an lstat per component; the root, once it exists, resolves the same.
+        if self._resolved_root is not None:
+            return self._resolved_root
+        resolved = self.root.resolve()
+        if self.root.is_dir():
+            self._resolved_root = resolved
+        return resolved
 
     def _put(self, relative: Path, data: bytes, sync: str = "file") -> str:
         """Write once: an existing file of the same name has the same content (names hash it).

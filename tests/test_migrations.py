@@ -65,3 +65,21 @@ def test_a_database_at_0001_gains_the_reading_table(db_url):
         assert "reading" in sqlalchemy.inspect(engine).get_table_names()
     finally:
         engine.dispose()
+
+
+def test_a_database_behind_this_version_is_told_to_migrate(dovecot, smtp, mailbox_user, sqlite_url,
+                                                           tmp_path, env_password):
+    from alembic import command
+
+    from intake.db import _alembic
+    engine = make_engine(sqlite_url)
+    with engine.begin() as connection:
+        command.upgrade(_alembic(connection), "0001")
+    engine.dispose()
+    world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url, tmp_path=tmp_path)
+    refused = world.cli("poll")
+    assert refused.returncode == 1
+    assert f"at revision 0001, this version needs {HEAD}" in refused.stderr
+    assert "intake migrate" in refused.stderr
+    assert world.cli("migrate").returncode == 0
+    assert world.cli("poll").returncode == 0
