@@ -10,6 +10,7 @@ from datetime import datetime, timedelta, timezone
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
+from intake.check_pool import CheckPool, check_pool
 from intake.db import create_schema, make_engine, session_factory
 from intake.digest import DigestOptions, DigestService
 from intake.errors import ConfigError
@@ -52,6 +53,7 @@ class App:
     failpoint: Failpoints
     pictures: PictureFacts | None = None
     picture_work: PictureWork | None = None
+    checker: CheckPool | None = None
 
     def warm_pictures(self) -> None:
         """Load the OCR engines now (the daemon's start), not when the first mail arrives."""
@@ -70,6 +72,8 @@ class App:
                             self.settings.smtp.max_attempts, failpoint=self.failpoint)
 
     def close(self) -> None:
+        if self.checker is not None:
+            self.checker.close()
         if self.picture_work is not None:
             self.picture_work.drain()
             self.picture_work.pool.close()
@@ -178,10 +182,11 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
     work = picture_work(settings, sessions, store, pipeline, clock, reader, failpoint)
     mailbox = Mailbox(mailbox_endpoint(settings))
     box = settings.mailbox
+    checker = check_pool(rules, settings.own_addresses, box.check_processes)
     poller = Poller(mailbox, sessions, store, pipeline,
                     PollSettings(tuple(box.folders), box.max_age_days, box.max_message_bytes,
-                                 box.keyword, box.fetch_batch), clock, failpoint, work)
+                                 box.keyword, box.fetch_batch), clock, failpoint, work, checker)
     digests = digest_service(settings, sessions, store, templates, writer, clock, failpoint)
     staff = StaffDesk(sessions, store, writer, rules.item_keys, clock)
     return App(settings, engine, sessions, store, mailbox, poller, smtp_endpoint(settings),
-               digests, staff, writer, clock, failpoint, pictures, work)
+               digests, staff, writer, clock, failpoint, pictures, work, checker)

@@ -38,6 +38,18 @@ class Prepared:
     assessment: Assessment | None  # for a submission
     read_facts: dict[str, dict | None]  # what the pictures show, by the item each is filed under
 
+def prepare_mail(raw: bytes, rules: Rules, own_addresses: frozenset[str]) -> Prepared:
+    """Parse and check one mail: pure, so it can run before the mail's transaction (on SQLite
+    the write lock stays free meanwhile) and in another process."""
+    read = read_mail(raw)
+    has_materials = carries_materials(read.attachments, read.subject, read.body_text, rules)
+    kind = classify(read.facts(has_materials), rules, own_addresses)
+    assessment = None
+    if kind is MailKind.SUBMISSION:
+        assessment = assess(read.attachments, read.subject, rules, read.body_text)
+    return Prepared(read, kind, assessment, {})
+
+
 _IGNORED = {MailKind.OWN, MailKind.BOUNCE, MailKind.AUTO_REPLY}
 
 
@@ -52,18 +64,9 @@ class Pipeline:
     alert_recipients: tuple[str, ...] = ()
 
     def prepare(self, raw: bytes) -> Prepared:
-        """Everything about one mail that needs neither the database nor the OCR engine.
-
-        It runs before the mail's transaction, so that on SQLite the write lock is not held
-        while the mail is parsed and its pictures are read (seconds per submission).
-        """
-        read = read_mail(raw)
-        has_materials = carries_materials(read.attachments, read.subject, read.body_text, self.rules)
-        kind = classify(read.facts(has_materials), self.rules, self.own_addresses)
-        assessment = None
-        if kind is MailKind.SUBMISSION:
-            assessment = assess(read.attachments, read.subject, self.rules, read.body_text)
-        return Prepared(read, kind, assessment, {})
+        """Everything about one mail that needs neither the database nor the OCR engine
+        (`prepare_mail`; a pool of check processes runs the same)."""
+        return prepare_mail(raw, self.rules, self.own_addresses)
 
     def pictures_of(self, prepared: Prepared) -> dict[str, bytes]:
         """The pictures to read before the mail is processed, by content hash (none: reading off)."""

@@ -10,7 +10,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -18,6 +18,7 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from intake.check_pool import CheckPool
 from intake.db import read_session
 from intake.errors import IntakeError, MailboxError, MailboxFolderMissing, MailboxLoginRefused
 from intake.failpoints import NONE, Failpoints
@@ -53,6 +54,16 @@ def _copy_as_duplicate(mail: Mail, original_id: int | None) -> Mail:
                 duplicate_of_id=original_id, processed_at=mail.fetched_at)
 
 
+def _done(function, *arguments) -> Future:
+    """`function(*arguments)` run here and now, as a finished future."""
+    future: Future = Future()
+    try:
+        future.set_result(function(*arguments))
+    except Exception as err:  # the future carries it, as a pool's would
+        future.set_exception(err)
+    return future
+
+
 @dataclass
 class _Checked:
     """A recorded mail, parsed and checked, waiting for its pictures to be read."""
@@ -65,6 +76,7 @@ class _Checked:
     summary: MessageSummary | None  # None: retried or replayed, not just fetched
     folder: str | None = None
     failure: Exception | None = None
+    checking: Future | None = None  # the checks under way (a Prepared when done)
 
 
 # The statements run for every mail, built once: building one costs more than SQLite running it.
@@ -156,7 +168,8 @@ def _chunks(summaries: list[MessageSummary], most: int, budget: int) -> Iterator
 class Poller:
     def __init__(self, mailbox: Mailbox, sessions: sessionmaker, store: FileStore,
                  pipeline: Pipeline, settings: PollSettings, clock: Callable[[], datetime],
-                 failpoint: Failpoints = NONE, pictures: PictureWork | None = None):
+                 failpoint: Failpoints = NONE, pictures: PictureWork | None = None,
+                 checker: CheckPool | None = None):
         self._mailbox = mailbox
         self._sessions = sessions
         self._store = store
@@ -165,6 +178,7 @@ class Poller:
         self._clock = clock
         self._failpoint = failpoint
         self._pictures = pictures  # None: pictures are not read ([pictures] read = false)
+        self._checker = checker  # None: mail is parsed and checked in this process
         self._stop_requested: Callable[[], bool] = lambda: False
 
     def stop_when(self, predicate: Callable[[], bool]) -> None:
@@ -209,6 +223,8 @@ class Poller:
         status = self._mailbox.select(folder)
         last_uid = self._folder_start(folder, status.uidvalidity)
         uids = self._mailbox.uids_after(last_uid)
+        if self._checker is not None and self._checker.worth_starting(len(uids)):
+            self._checker.start()  # many new mails: parse and check them on every core
         chunks = self._chunks_of(uids)
         # One FETCH for a chunk's bodies, one STORE for its keywords after the commits. The next
         # chunk's FETCH runs on a thread of its own while this chunk is handled (the network and
@@ -287,9 +303,8 @@ class Poller:
 
     def _finish_ready(self, waiting: list[_Checked], report: PollReport, handled_uids: list[int],
                       block: bool) -> None:
-        """Process the waiting mails whose pictures are all read (they may wait, the others not)."""
-        if self._pictures is not None and any(checked.pictures for checked in waiting):
-            self._pictures.pump(block)
+        """Process the waiting mails that are checked and whose pictures are all read."""
+        self._wait_for_progress(waiting, block)
         for checked in list(waiting):
             facts = self._facts_if_read(checked)
             if facts is None:
@@ -306,6 +321,16 @@ class Poller:
             if summary is not None and handled.outcome not in {MailOutcome.FAILED,
                                                                MailOutcome.QUARANTINED}:
                 handled_uids.append(summary.uid)
+
+    def _wait_for_progress(self, waiting: list[_Checked], block: bool) -> None:
+        """Keep the readers busy; `block`: return once a check or a reading has moved on."""
+        checking = [checked.checking for checked in waiting
+                    if checked.checking is not None and not checked.checking.done()]
+        reading = self._pictures is not None and any(checked.pictures for checked in waiting)
+        if reading:
+            self._pictures.pump(block and not checking)
+        if block and checking:
+            wait(checking, timeout=0.1 if reading else 1.0, return_when=FIRST_COMPLETED)
 
     def _mark(self, status, uids: list[int], quietly: bool = False) -> None:
         """Set the keyword on the chunk's handled mails, after their commits. `quietly`: while
@@ -435,7 +460,7 @@ class Poller:
             facts = self._facts_if_read(checked)
             if facts is not None:
                 return self._finish(checked, facts)
-            self._pictures.pump(block=True)
+            self._wait_for_progress([checked], block=True)
 
     def _check(self, mail_id: int, started: float, summary: MessageSummary | None,
                folder: str | None = None, recorded: _Recorded | None = None) -> _Checked:
@@ -456,18 +481,36 @@ class Poller:
             if checked.raw is None and raw_path:
                 checked.raw = self._store.read(raw_path)
             if checked.raw is not None:
-                checked.prepared = self._pipeline.prepare(checked.raw)
-                checked.pictures = self._pipeline.pictures_of(checked.prepared)
+                checked.checking = (self._checker.submit(checked.raw) if self._checker is not None
+                                    else _done(self._pipeline.prepare, checked.raw))
+        except Exception as err:  # one bad mail must never stop the others
+            checked.failure = err
+        self._take_checks(checked)
+        return checked
+
+    def _take_checks(self, checked: _Checked) -> bool:
+        """Once the mail's checks are done: queue its pictures. False while they run."""
+        if checked.checking is None:
+            return True
+        if not checked.checking.done():
+            return False
+        future, checked.checking = checked.checking, None
+        try:
+            checked.prepared = future.result()
+            checked.pictures = self._pipeline.pictures_of(checked.prepared)
             if checked.pictures and self._pictures is not None:
-                self._pictures.want(mail_id, checked.pictures)
+                self._pictures.want(checked.mail_id, checked.pictures)
         except SQLAlchemyError:
             raise
         except Exception as err:  # one bad mail must never stop the others
             checked.failure, checked.pictures = err, {}
-        return checked
+        return True
 
     def _facts_if_read(self, checked: _Checked) -> dict[str, dict | None] | None:
-        """The facts of the mail's pictures once all are read (empty: it has none); else None."""
+        """The facts of the mail's pictures once all are read (empty: it has none); else None
+        (also while the mail is being checked)."""
+        if not self._take_checks(checked):
+            return None
         if not checked.pictures or self._pictures is None:
             return {}
         return self._pictures.facts(checked.mail_id, checked.pictures)

@@ -63,14 +63,26 @@ _worker_facts: PictureFacts | None = None
 
 def _start_worker(threads: int, zone: tzinfo, nucleic_acid_hours: int) -> None:
     global _worker_facts
+    child_process_setup()
+    _worker_facts = PictureFacts(PictureReader(ReaderOptions(threads)), zone, nucleic_acid_hours)
+    _worker_facts.reader.warm()
+
+
+def child_process_setup() -> None:
+    """What every pool process of the daemon does first."""
     # A stop (Ctrl-C, or systemd's SIGTERM to the whole group) is the daemon's to handle: it lets
-    # the readings in hand finish, then shuts the pool down.
+    # the work in hand finish, then shuts the pool down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     _exit_with_parent(os.getppid())
-    _worker_facts = PictureFacts(PictureReader(ReaderOptions(threads)), zone, nucleic_acid_hours)
-    _worker_facts.reader.warm()
+
+
+def spawned_pool(processes: int, initializer, initargs: tuple) -> ProcessPoolExecutor:
+    # spawn, not fork: the daemon holds sockets and database connections a child must not share,
+    # and onnxruntime's threads do not survive a fork.
+    return ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
+                               initializer=initializer, initargs=initargs)
 
 
 def _exit_with_parent(parent: int) -> None:
@@ -102,11 +114,7 @@ class ProcessPool:
 
     def _pool(self) -> ProcessPoolExecutor:
         if self._executor is None:
-            # spawn, not fork: the daemon holds sockets and database connections a child must
-            # not share, and onnxruntime's threads do not survive a fork.
-            self._executor = ProcessPoolExecutor(
-                max_workers=self.slots, mp_context=multiprocessing.get_context("spawn"),
-                initializer=_start_worker, initargs=self._arguments)
+            self._executor = spawned_pool(self.slots, _start_worker, self._arguments)
         return self._executor
 
     def submit(self, data: bytes) -> Future:

@@ -53,6 +53,9 @@ class MailboxSettings(_Section):
     max_message_bytes: int = Field(70_000_000, gt=0)
     keyword: str | None = "$JkbIntake"
     fetch_batch: int = Field(50, ge=1, le=1000)
+    # Processes parsing and checking new mail while the daemon stores and records it, started
+    # when a poll finds many new mails; 0: one per core, 1: all in the daemon's own process.
+    check_processes: int = Field(0, ge=0, le=64)
     timeout_seconds: float = Field(60, gt=0)
     address: str | None = None  # the mailbox's own address when the login name is not one
     ca_file: _Path | None = None  # trust this CA bundle instead of the system's
