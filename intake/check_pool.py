@@ -18,9 +18,9 @@ from intake.reading_pool import child_process_setup, spawned_pool
 _worker_rules: tuple[Rules, frozenset[str]] | None = None
 
 
-def _start_checker(rules: Rules, own_addresses: frozenset[str]) -> None:
+def _start_checker(parent: int, rules: Rules, own_addresses: frozenset[str]) -> None:
     global _worker_rules
-    child_process_setup()
+    child_process_setup(parent)
     _worker_rules = (rules, own_addresses)
 
 

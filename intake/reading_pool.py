@@ -61,33 +61,35 @@ class InlinePool:
 _worker_facts: PictureFacts | None = None
 
 
-def _start_worker(threads: int, zone: tzinfo, nucleic_acid_hours: int) -> None:
+def _start_worker(parent: int, threads: int, zone: tzinfo, nucleic_acid_hours: int) -> None:
     global _worker_facts
-    child_process_setup()
+    child_process_setup(parent)
     _worker_facts = PictureFacts(PictureReader(ReaderOptions(threads)), zone, nucleic_acid_hours)
     _worker_facts.reader.warm()
 
 
-def child_process_setup() -> None:
-    """What every pool process of the daemon does first."""
+def child_process_setup(parent: int) -> None:
+    """What every pool process of the daemon does first; `parent`: the daemon's process id."""
     # A stop (Ctrl-C, or systemd's SIGTERM to the whole group) is the daemon's to handle: it lets
     # the work in hand finish, then shuts the pool down.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    _exit_with_parent(os.getppid())
+    _exit_with_parent(parent)
 
 
 def spawned_pool(processes: int, initializer, initargs: tuple) -> ProcessPoolExecutor:
+    """A pool whose `initializer(parent_pid, *initargs)` starts each process."""
     # spawn, not fork: the daemon holds sockets and database connections a child must not share,
     # and onnxruntime's threads do not survive a fork.
     return ProcessPoolExecutor(max_workers=processes, mp_context=multiprocessing.get_context("spawn"),
-                               initializer=initializer, initargs=initargs)
+                               initializer=initializer, initargs=(os.getpid(), *initargs))
 
 
 def _exit_with_parent(parent: int) -> None:
     """A daemon killed outright (SIGKILL, out of memory) must not leave its readers behind, each
-    holding an engine of hundreds of MB: they notice they were orphaned and leave."""
+    holding an engine of hundreds of MB: they notice they were orphaned and leave (also when the
+    daemon died while they were still starting: their parent is then already another)."""
     def watch() -> None:
         while os.getppid() == parent:
             time.sleep(1.0)

@@ -31,7 +31,7 @@ def _intake(world, *args, failpoints=""):
                           cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
 
 
-@pytest.fixture(params=[("sqlite", 200), ("postgresql", 80)], ids=["sqlite", "postgresql"])
+@pytest.fixture(params=[("sqlite", 200), ("postgresql", 130)], ids=["sqlite", "postgresql"])
 def crashed_world(request, dovecot, smtp, mailbox_user, tmp_path, env_password):
     kind, count = request.param
     url = request.getfixturevalue("sqlite_url" if kind == "sqlite" else "db_url_pg")
