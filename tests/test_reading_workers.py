@@ -2,11 +2,9 @@
 picture read once; a pool of reader processes in one daemon reads on every core."""
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import datetime, timedelta
@@ -18,8 +16,7 @@ from sqlalchemy import func, select
 from intake.models import PictureJob, Reading
 from tests.support import builders as b
 from tests.support import drawn
-from tests.support.dovecot import PASSWORD
-from tests.support.harness import REPO, Harness, body_text
+from tests.support.harness import Harness, body_text
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 NAMES = ["张伟", "王芳", "李娜", "刘洋", "陈静", "杨磊", "赵敏", "黄勇", "周杰", "吴霞"]
@@ -53,19 +50,14 @@ def test_two_daemons_read_each_picture_once_and_both_read(dovecot, smtp, mailbox
                     tmp_path=tmp_path,
                     extra_config="[schedule]\npoll_seconds = 2\n" + _reading_config(1, 1))
     pictures = _submissions(world, NAMES)
-    env = {**os.environ, "INTAKE_TEST_IMAP_PASSWORD": PASSWORD}
-    daemons = [subprocess.Popen([sys.executable, "-m", "intake", "--config", str(world.config), "run"],
-                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True) for _ in range(2)]
+    daemons = world.start_daemons(2)
     try:
         deadline = time.monotonic() + 400
         while time.monotonic() < deadline and len(_replies(world, len(NAMES))) < len(NAMES):
             time.sleep(1)
         time.sleep(3)  # would a second reply follow?
     finally:
-        for daemon in daemons:
-            daemon.send_signal(signal.SIGTERM)
-        logs = [daemon.communicate(timeout=120)[1] for daemon in daemons]
+        logs = world.stop_daemons(daemons)
     assert [daemon.returncode for daemon in daemons] == [0, 0], logs
 
     # Every student is answered once, and told all five arrived (the pictures were read as theirs).

@@ -1,18 +1,13 @@
 """Two `intake run` daemons on one PostgreSQL database and one mailbox."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from tests.support import builders as b
-from tests.support.dovecot import PASSWORD
-from tests.support.harness import REPO, Harness
+from tests.support.harness import Harness
 
 COUNT = 200
 
@@ -28,10 +23,7 @@ def test_two_daemons_handle_each_mail_once_and_send_one_digest(dovecot, smtp, ma
     for index in range(COUNT):
         world.deliver(b.mail(sender=f"s{index}@example.test", subject=f"学生{index}+物理系+健康宝弹窗",
                              attachments=[("a.zip", b.utf8_zip(b.five_pictures(skip=("核酸",) if index % 4 == 0 else ())))]))
-    env = {**os.environ, "INTAKE_TEST_IMAP_PASSWORD": PASSWORD}
-    daemons = [subprocess.Popen([sys.executable, "-m", "intake", "--config", str(world.config), "run"],
-                                cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                                text=True) for _ in range(2)]
+    daemons = world.start_daemons(2)
     try:
         deadline = time.monotonic() + 300
         while time.monotonic() < deadline:
@@ -41,9 +33,7 @@ def test_two_daemons_handle_each_mail_once_and_send_one_digest(dovecot, smtp, ma
                 break
             time.sleep(1)
     finally:
-        for daemon in daemons:
-            daemon.send_signal(signal.SIGTERM)
-        errors = [daemon.communicate(timeout=120)[1] for daemon in daemons]
+        errors = world.stop_daemons(daemons)
     assert [daemon.returncode for daemon in daemons] == [0, 0], errors
 
     replies = Counter(m.recipients[0] for m in world.smtp.messages if "changping@example.test" not in m.recipients)

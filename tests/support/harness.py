@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from datetime import datetime, timedelta, timezone
@@ -78,6 +79,20 @@ class Harness:
         environment = {**os.environ, "INTAKE_TEST_IMAP_PASSWORD": PASSWORD, **(env or {})}
         return subprocess.run([sys.executable, "-m", "intake", "--config", str(self.config), *args],
                               capture_output=True, text=True, env=environment, cwd=REPO, timeout=300)
+
+    def start_daemons(self, count: int) -> list[subprocess.Popen]:
+        """`count` `intake run` on this world's config, their stderr (the log) captured."""
+        environment = {**os.environ, "INTAKE_TEST_IMAP_PASSWORD": PASSWORD}
+        return [subprocess.Popen([sys.executable, "-m", "intake", "--config", str(self.config), "run"],
+                                 cwd=REPO, env=environment, stdout=subprocess.DEVNULL,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(count)]
+
+    @staticmethod
+    def stop_daemons(daemons: list[subprocess.Popen]) -> list[str]:
+        """SIGTERM to each, as systemd stops them; their logs once they have exited."""
+        for daemon in daemons:
+            daemon.send_signal(signal.SIGTERM)
+        return [daemon.communicate(timeout=120)[1] for daemon in daemons]
 
     def cases_json(self) -> list[dict]:
         result = self.cli("cases", "--json")
