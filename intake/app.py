@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -127,8 +126,8 @@ def picture_work(settings: Settings, sessions: sessionmaker, store: FileStore, p
         pool = InlinePool(pipeline.pictures)
     else:
         pool = reading_pool(pipeline.pictures, settings.pictures.processes, settings.pictures.threads)
-    return PictureWork(sessions, pool, clock, socket.gethostname(),
-                       stored_pictures(sessions, store, pipeline), failpoint=failpoint)
+    return PictureWork(sessions, pool, clock, stored_pictures(sessions, store, pipeline),
+                       failpoint=failpoint)
 
 
 def reply_writer(settings: Settings, templates: TemplateRenderer) -> ReplyWriter:

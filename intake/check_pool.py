@@ -12,7 +12,7 @@ from concurrent.futures.process import BrokenProcessPool
 
 from checks.rules import Rules
 from intake.pipeline import Prepared, prepare_mail
-from intake.reading_pool import child_process_setup, spawned_pool
+from intake.reading_pool import child_process_setup, done_future, spawned_pool
 
 # One per pool process, set by its initializer (see intake/reading_pool.py on module state).
 _worker_rules: tuple[Rules, frozenset[str]] | None = None
@@ -56,12 +56,7 @@ class CheckPool:
             self._executor = spawned_pool(self._processes, _start_checker, self._arguments)
 
     def _inline(self, raw: bytes) -> Future:
-        future: Future = Future()
-        try:
-            future.set_result(prepare_mail(raw, *self._arguments))
-        except Exception as err:  # the future carries it, as the pool's would
-            future.set_exception(err)
-        return future
+        return done_future(prepare_mail, raw, *self._arguments)
 
     def close(self) -> None:
         if self._executor is not None:

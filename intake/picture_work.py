@@ -4,12 +4,12 @@ A mail's pictures become jobs when the mail is checked; whichever worker has a f
 the next job (FOR UPDATE SKIP LOCKED on PostgreSQL; on SQLite the writer's lock serialises the
 claims), reads it and stores the facts. The mail is processed once all its pictures are read, by
 the worker that checked it. So a second worker adds reading capacity, and no picture is read
-twice. A worker that dies holding a claim loses it when its lease runs out.
+twice. A worker that dies holding a claim loses it when its lease runs out, or at once to a
+worker on the same host.
 """
 from __future__ import annotations
 
 import logging
-import os
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from intake.db import read_session
 from intake.failpoints import NONE, Failpoints
 from intake.models import PictureJob
+from intake.processes import dead_on_this_host, process_token
 from intake.reading_pool import ReadingPool
 
 log = logging.getLogger(__name__)
@@ -44,10 +45,16 @@ def enqueue(session: Session, mail_id: int, shas: Iterable[str], now: datetime) 
 
 
 def claim(session: Session, worker: str, limit: int, now: datetime, lease: timedelta,
-          prefer: set[str]) -> list[PictureJob]:
-    """Up to `limit` jobs nobody holds (or whose holder's lease ran out), `prefer`red ones first."""
+          prefer: set[str]) -> tuple[list[PictureJob], int]:
+    """Up to `limit` jobs nobody holds, `prefer`red ones first, and how many of them a stopped
+    worker held. A claim lapses when its lease is up, or at once when its process on this host is
+    gone (a daemon restarted after a crash, say)."""
+    holders = session.scalars(select(PictureJob.claimed_by).distinct().where(
+        PictureJob.status == READING, PictureJob.lease_until >= now)).all()
+    orphaned = [token for token in holders if token and dead_on_this_host(token)]
     claimable = or_(PictureJob.status == PENDING,
-                    and_(PictureJob.status == READING, PictureJob.lease_until < now))
+                    and_(PictureJob.status == READING,
+                         or_(PictureJob.lease_until < now, PictureJob.claimed_by.in_(orphaned))))
     jobs: list[PictureJob] = []
     for extra in ([PictureJob.sha256.in_(prefer)] if prefer else []), []:
         if len(jobs) >= limit:
@@ -56,10 +63,11 @@ def claim(session: Session, worker: str, limit: int, now: datetime, lease: timed
             select(PictureJob).where(claimable, PictureJob.id.not_in([j.id for j in jobs]), *extra)
             .order_by(PictureJob.id).limit(limit - len(jobs))
             .with_for_update(skip_locked=True)).all()
+    taken_over = sum(1 for job in jobs if job.claimed_by in orphaned)
     for job in jobs:
         job.status, job.claimed_by, job.lease_until = READING, worker, now + lease
         job.attempts += 1
-    return jobs
+    return jobs, taken_over
 
 
 def finish(session: Session, job_id: int, worker: str, facts: dict | None, now: datetime) -> None:
@@ -77,31 +85,6 @@ def give_back(session: Session, job_id: int, worker: str) -> None:
         job.status, job.facts, job.lease_until = DONE, None, None
     else:
         job.status, job.lease_until = PENDING, None
-
-
-def release_dead_claims(session: Session, host: str, own: str) -> int:
-    """Jobs claimed by workers of this host that no longer run go back to the queue at once,
-    rather than when their lease runs out (a daemon restarted after a crash, say)."""
-    jobs = session.scalars(select(PictureJob).where(
-        PictureJob.status == READING, PictureJob.claimed_by.like(f"{host}:%"),
-        PictureJob.claimed_by != own)).all()
-    released = 0
-    for job in jobs:
-        pid = job.claimed_by.rpartition(":")[2]
-        if pid.isdigit() and not _running(int(pid)):
-            job.status, job.lease_until, job.claimed_by = PENDING, None, None
-            released += 1
-    return released
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True  # someone else's process: alive
-    return True
 
 
 def states(session: Session, shas: Iterable[str]) -> dict[str, PictureJob]:
@@ -126,34 +109,22 @@ class PictureWork:
     """This worker's side of the shared reading: queue, claim, read on the pool, record."""
 
     def __init__(self, sessions: sessionmaker, pool: ReadingPool, clock: Callable[[], datetime],
-                 host: str, pictures_of_mail: Callable[[int], dict[str, bytes]],
+                 pictures_of_mail: Callable[[int], dict[str, bytes]],
                  lease: timedelta = timedelta(minutes=2), failpoint: Failpoints = NONE):
         self._sessions = sessions
         self._pool = pool
         self._clock = clock
-        self._host = host
-        self._worker = f"{host}:{os.getpid()}"
+        self._worker = process_token()
         self._failpoint = failpoint
         self._pictures_of_mail = pictures_of_mail  # for jobs another worker queued
         self._lease = lease
         self._known: dict[str, bytes] = {}  # the pictures of the mails this worker holds
         self._holders: Counter = Counter()  # how many of those mails carry each picture
         self._running: dict[Future, _Running] = {}
-        self.finished = 0  # pictures this worker has read
 
     @property
     def pool(self) -> ReadingPool:
         return self._pool
-
-    def release_dead_claims(self) -> None:
-        with read_session(self._sessions) as session:
-            held = session.scalar(select(PictureJob.id).where(PictureJob.status == READING).limit(1))
-        if held is None:
-            return
-        with self._sessions.begin() as session:
-            released = release_dead_claims(session, self._host, self._worker)
-        if released:
-            log.warning("%d picture job(s) of a stopped worker on this host released", released)
 
     def want(self, mail_id: int, pictures: dict[str, bytes]) -> None:
         """Queue a mail's pictures; the mail is held here until `forget`."""
@@ -201,9 +172,8 @@ class PictureWork:
             else:
                 time.sleep(0.2)  # the pictures waited for are in another worker's readers
 
-    def help(self, stop_requested: Callable[[], bool]) -> int:
+    def help(self, stop_requested: Callable[[], bool]) -> None:
         """Read what is queued, this worker's or others', until nothing is left to claim."""
-        before = self.finished
         while not stop_requested():
             self._collect()
             free = self._pool.slots - len(self._running)
@@ -213,7 +183,6 @@ class PictureWork:
             if self._running:
                 wait(list(self._running), timeout=1.0, return_when=FIRST_COMPLETED)
         self.drain()
-        return self.finished - before
 
     def drain(self) -> None:
         """Wait for the readings under way and record them (before this worker stops)."""
@@ -223,9 +192,11 @@ class PictureWork:
 
     def _start(self, free: int) -> int:
         with self._sessions.begin() as session:
-            jobs = claim(session, self._worker, free, self._clock(), self._lease,
-                         set(self._known))
+            jobs, taken_over = claim(session, self._worker, free, self._clock(), self._lease,
+                                     set(self._known))
             claimed = [(job.id, job.sha256, job.mail_id) for job in jobs]
+        if taken_over:
+            log.warning("%d picture job(s) of a stopped worker on this host released", taken_over)
         if claimed:
             self._failpoint("picture-claimed")
         others: dict[int, dict[str, bytes]] = {}
@@ -260,7 +231,6 @@ class PictureWork:
                 continue
             with self._sessions.begin() as session:
                 finish(session, running.job_id, self._worker, facts, self._clock())
-            self.finished += 1
             log.info("picture job=%s read as %s in %d ms", running.job_id,
                      (facts or {}).get("looks_like") or "unknown",
                      (time.monotonic() - running.started) * 1000)

@@ -38,6 +38,7 @@ class Prepared:
     assessment: Assessment | None  # for a submission
     read_facts: dict[str, dict | None]  # what the pictures show, by the item each is filed under
 
+
 def prepare_mail(raw: bytes, rules: Rules, own_addresses: frozenset[str]) -> Prepared:
     """Parse and check one mail: pure, so it can run before the mail's transaction (on SQLite
     the write lock stays free meanwhile) and in another process."""

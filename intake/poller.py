@@ -26,6 +26,7 @@ from intake.mailbox import Mailbox, MessageSummary
 from intake.models import FolderState, Mail, MailOutcome
 from intake.picture_work import PictureWork, consume as picture_jobs_done
 from intake.pipeline import Pipeline, Prepared
+from intake.reading_pool import done_future
 from intake.storage import FileStore, sha256_hex
 
 log = logging.getLogger(__name__)
@@ -52,16 +53,6 @@ def _copy_as_duplicate(mail: Mail, original_id: int | None) -> Mail:
                 internal_date=mail.internal_date, fetched_at=mail.fetched_at,
                 raw_path=mail.raw_path, outcome=MailOutcome.DUPLICATE, attempts=0,
                 duplicate_of_id=original_id, processed_at=mail.fetched_at)
-
-
-def _done(function, *arguments) -> Future:
-    """`function(*arguments)` run here and now, as a finished future."""
-    future: Future = Future()
-    try:
-        future.set_result(function(*arguments))
-    except Exception as err:  # the future carries it, as a pool's would
-        future.set_exception(err)
-    return future
 
 
 @dataclass
@@ -186,8 +177,6 @@ class Poller:
 
     def poll(self) -> PollReport:
         report = PollReport()
-        if self._pictures is not None:
-            self._pictures.release_dead_claims()
         # First what earlier passes left unfinished (a crash, a failure): one more try each.
         self.retry_unfinished(report)
         for folder in self._settings.folders:
@@ -470,7 +459,7 @@ class Poller:
         meanwhile. A failure here is recorded when the mail is finished. `recorded`: the bytes
         this poll just stored, so not read back.
         """
-        if recorded is not None and recorded.raw is not None:
+        if recorded is not None:
             raw_path, raw = recorded.raw_path, recorded.raw
         else:
             with read_session(self._sessions) as session:
@@ -482,7 +471,7 @@ class Poller:
                 checked.raw = self._store.read(raw_path)
             if checked.raw is not None:
                 checked.checking = (self._checker.submit(checked.raw) if self._checker is not None
-                                    else _done(self._pipeline.prepare, checked.raw))
+                                    else done_future(self._pipeline.prepare, checked.raw))
         except Exception as err:  # one bad mail must never stop the others
             checked.failure = err
         self._take_checks(checked)

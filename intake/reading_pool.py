@@ -23,6 +23,16 @@ from intake.readings import PictureFacts
 log = logging.getLogger(__name__)
 
 
+def done_future(function, *arguments) -> Future:
+    """`function(*arguments)` run here and now, as a finished future (what a pool would return)."""
+    future: Future = Future()
+    try:
+        future.set_result(function(*arguments))
+    except Exception as err:  # the future carries it, as a pool's would
+        future.set_exception(err)
+    return future
+
+
 class ReadingPool(Protocol):
     slots: int  # pictures it reads at the same time
 
@@ -42,12 +52,7 @@ class InlinePool:
         self._facts = facts
 
     def submit(self, data: bytes) -> Future:
-        future: Future = Future()
-        try:
-            future.set_result(self._facts.read(data))
-        except Exception as err:  # the future carries it, as a pool's would
-            future.set_exception(err)
-        return future
+        return done_future(self._facts.read, data)
 
     def warm(self) -> float:
         return self._facts.reader.warm()

@@ -76,10 +76,9 @@ def gather(sessions: sessionmaker, settings: Settings, now: datetime, stale_poll
         if status.quarantined:
             status.attention.append(f"隔离邮件：{status.quarantined} 封，"
                                     f"用 `intake quarantine` 查看")
-        status.pictures_waiting = session.scalar(select(func.count()).select_from(PictureJob).where(
-            PictureJob.status != "done"))
-        oldest_picture = session.scalar(select(func.min(PictureJob.created_at)).where(
-            PictureJob.status != "done"))
+        status.pictures_waiting, oldest_picture = session.execute(
+            select(func.count(), func.min(PictureJob.created_at)).where(PictureJob.status != "done")
+        ).one()
         if oldest_picture and now - oldest_picture > timedelta(minutes=15):
             status.attention.append(f"读图：{status.pictures_waiting} 张图片排队，最早的自 "
                                     f"{shown(oldest_picture)} 起还没读完（`intake run` 是否在运行？）")
