@@ -41,6 +41,10 @@ class CheckPool:
     def worth_starting(self, new_mails: int) -> bool:
         return self._executor is not None or (self._processes > 1 and new_mails >= self._worth_it)
 
+    @property
+    def running(self) -> bool:
+        return self._executor is not None
+
     def submit(self, raw: bytes) -> Future:
         """The mail's Prepared, as a future; inline while the pool is not running."""
         if self._executor is None:

@@ -104,11 +104,20 @@ class _Seen:
             not summary.message_id or summary.message_id not in self.claimed)
 
 
+@dataclass
+class _Fetched:
+    """A mail's bytes as the fetch thread hands them over."""
+    raw: bytes
+    sha256: str  # hashed on the fetch thread: hashing releases the GIL
+    checking: Future | None = None  # its checks, started on a check process as it arrived
+
+
 @dataclass(frozen=True)
 class _Recorded:
     mail_id: int
     raw: bytes | None  # the bytes just stored under raw_path, None when nothing was stored
     raw_path: str | None
+    checking: Future | None = None  # checks already started on these bytes
 
 
 @dataclass(frozen=True)
@@ -154,6 +163,10 @@ def _chunks(summaries: list[MessageSummary], most: int, budget: int) -> Iterator
         total += summary.size
     if chunk:
         yield chunk
+
+
+def _raw_of(fetched: _Fetched | None) -> bytes | None:
+    return fetched.raw if fetched is not None else None
 
 
 class Poller:
@@ -222,21 +235,17 @@ class Poller:
             chunk = next(chunks, None)
             bodies = fetcher.submit(self._fetch_bodies, chunk) if chunk else None
             while chunk is not None:
-                raws = bodies.result()
+                fetched = bodies.result()
                 following = next(chunks, None)
                 bodies = fetcher.submit(self._fetch_bodies, following) if following else None
-                seen = self._seen(folder, status.uidvalidity, chunk)
                 handled_uids: list[int] = []
                 waiting: list[_Checked] = []  # checked, their pictures being read
                 try:
-                    for summary in chunk:
-                        if self._stop_requested():
-                            break
-                        checked = self._take(folder, status, summary, raws.pop(summary.uid, None),
-                                             seen)
-                        if checked is not None:
-                            waiting.append(checked)
-                        self._finish_ready(waiting, report, handled_uids, block=False)
+                    for summary, recorded in self._record_chunk(folder, status, chunk, fetched):
+                        self._failpoint("recorded")
+                        waiting.append(self._check(recorded.mail_id, time.monotonic(), summary,
+                                                   folder, recorded))
+                    self._finish_ready(waiting, report, handled_uids, block=False)
                     while waiting and not self._stop_requested():
                         self._finish_ready(waiting, report, handled_uids, block=True)
                 except BaseException:
@@ -260,8 +269,13 @@ class Poller:
             summaries = list(self._mailbox.summaries(uids[start:start + batch]))
             yield from _chunks(summaries, self._settings.chunk_mails, self._settings.chunk_bytes)
 
-    def _fetch_bodies(self, chunk: list[MessageSummary]) -> dict[int, bytes]:
-        return self._mailbox.fetch_raws([s.uid for s in chunk if self._wanted(s)])
+    def _fetch_bodies(self, chunk: list[MessageSummary]) -> dict[int, _Fetched]:
+        """The chunk's bodies, hashed, their checks started when check processes run (checks are
+        pure: a mail found recorded already only wastes its check)."""
+        raws = self._mailbox.fetch_raws([s.uid for s in chunk if self._wanted(s)])
+        early = self._checker is not None and self._checker.running
+        return {uid: _Fetched(raw, sha256_hex(raw), self._checker.submit(raw) if early else None)
+                for uid, raw in raws.items()}
 
     def _wanted(self, summary: MessageSummary) -> bool:
         """Whether the body is worth fetching: not obviously too large or too old to handle."""
@@ -280,26 +294,114 @@ class Poller:
                 Mail.dedupe_key.in_(message_ids)))) if message_ids else set()
         return _Seen(recorded, claimed)
 
-    def _take(self, folder: str, status, summary: MessageSummary, raw: bytes | None,
-              seen: _Seen | None = None) -> _Checked | None:
-        """Record one mail and check it; None when it was recorded before."""
-        started = time.monotonic()
-        recorded = self._record_mail(folder, status.uidvalidity, summary, raw, seen)
-        if recorded is None:
+    def _record_chunk(self, folder: str, status, chunk: list[MessageSummary],
+                      fetched: dict[int, _Fetched]) -> list[tuple[MessageSummary, _Recorded]]:
+        """Record the chunk's new mails, in the chunk's order; the mails recorded before are left
+        out. One sync makes all their raw bytes durable and one commit records them all; each
+        insert has a savepoint of its own, so one mail's conflict does not touch the others."""
+        seen = self._seen(folder, status.uidvalidity, chunk)
+        recorded: list[tuple[MessageSummary, _Recorded]] = []
+        new: list[tuple[MessageSummary, _Fetched | None]] = []
+        for summary in chunk:
+            if self._stop_requested():
+                break
+            if seen.is_new(summary):
+                new.append((summary, fetched.pop(summary.uid, None)))
+                continue
+            # Met before (a crash, another worker, a copy in another folder): one at a time.
+            one = self._record_mail(folder, status.uidvalidity, summary,
+                                    _raw_of(fetched.pop(summary.uid, None)), seen)
+            if one is not None:
+                recorded.append((summary, one))
+        recorded += self._record_new(folder, status.uidvalidity, new)
+        order = {summary.uid: index for index, summary in enumerate(chunk)}
+        recorded.sort(key=lambda pair: order[pair[0].uid])
+        return recorded
+
+    def _new_mail(self, folder: str, uidvalidity: int, summary: MessageSummary,
+                  now: datetime) -> Mail:
+        mail = Mail(folder=folder, uidvalidity=uidvalidity, uid=summary.uid,
+                    message_id=summary.message_id, size=summary.size,
+                    internal_date=summary.internal_date, fetched_at=now,
+                    outcome=MailOutcome.PENDING, attempts=0)
+        if summary.internal_date and summary.internal_date < now - timedelta(
+                days=self._settings.max_age_days):
+            mail.outcome, mail.processed_at = MailOutcome.TOO_OLD, now
+        elif summary.size > self._settings.max_message_bytes:
+            mail.outcome, mail.processed_at = MailOutcome.TOO_LARGE, now
+        return mail
+
+    def _store_raw(self, store: FileStore, mail: Mail, summary: MessageSummary,
+                   fetched: _Fetched | None) -> bytes | None:
+        """Store the mail's bytes (fetching them if the chunk's FETCH did not); None when the mail
+        was expunged meanwhile by someone using the mailbox."""
+        raw = fetched.raw if fetched is not None else self._mailbox.fetch_raw(summary.uid)
+        if raw is None:
             return None
-        self._failpoint("recorded")
-        return self._check(recorded.mail_id, started, summary, folder, recorded)
+        mail.sha256 = fetched.sha256 if fetched is not None else sha256_hex(raw)
+        mail.size = len(raw)
+        mail.raw_path = store.put_raw_mail(raw, mail.sha256)
+        self._failpoint("raw-stored")
+        return raw
+
+    def _record_new(self, folder: str, uidvalidity: int,
+                    new: list[tuple[MessageSummary, _Fetched | None]]
+                    ) -> list[tuple[MessageSummary, _Recorded]]:
+        now = self._clock()
+        mails: list[tuple[MessageSummary, Mail, bytes | None, Future | None]] = []
+        with self._store.batch() as store:  # synced together, before the commit names them
+            for summary, fetched in new:
+                mail = self._new_mail(folder, uidvalidity, summary, now)
+                raw = None
+                if mail.outcome == MailOutcome.PENDING:
+                    raw = self._store_raw(store, mail, summary, fetched)
+                    if raw is None:
+                        continue
+                mails.append((summary, mail, raw, fetched.checking if fetched else None))
+        if not mails:
+            return []
+        recorded = []
+        with self._sessions.begin() as session:
+            for summary, mail, raw, checking in mails:
+                mail = self._insert_or_duplicate(session, folder, uidvalidity, summary, mail)
+                if mail is not None:
+                    recorded.append((summary, _Recorded(mail.id, raw if mail.raw_path else None,
+                                                        mail.raw_path, checking)))
+            self._advance(session, folder, max(summary.uid for summary, *_ in mails))
+        return recorded
+
+    def _insert_or_duplicate(self, session: Session, folder: str, uidvalidity: int,
+                             summary: MessageSummary, mail: Mail) -> Mail | None:
+        """Insert the mail's record; None when another worker recorded this very mail first."""
+        try:
+            with session.begin_nested():
+                self._insert(session, mail)
+            return mail
+        except IntegrityError:
+            if mail in session:
+                session.expunge(mail)
+            if self._already_recorded(session, folder, uidvalidity, summary.uid):
+                return None  # another worker took this one
+            # Another worker claimed the same Message-ID from another folder just now:
+            # this copy is recorded as its duplicate.
+            duplicate = _copy_as_duplicate(mail, self._original(session, mail.dedupe_key))
+            session.add(duplicate)
+            session.flush()
+            return duplicate
 
     def _finish_ready(self, waiting: list[_Checked], report: PollReport, handled_uids: list[int],
                       block: bool) -> None:
         """Process the waiting mails that are checked and whose pictures are all read."""
         self._wait_for_progress(waiting, block)
+        ready = []
         for checked in list(waiting):
             facts = self._facts_if_read(checked)
-            if facts is None:
-                continue
-            waiting.remove(checked)
-            handled = self._finish(checked, facts)
+            if facts is not None:
+                waiting.remove(checked)
+                ready.append((checked, facts))
+        if not ready:
+            return
+        for checked, handled in zip((checked for checked, _ in ready), self._finish(ready)):
             report.outcomes[handled.outcome] += 1
             self._failpoint("processed")
             summary = checked.summary
@@ -365,10 +467,7 @@ class Poller:
                      prefetched: bytes | None = None, seen: _Seen | None = None) -> _Recorded | None:
         """_record, also handing back the stored bytes so that processing need not read them."""
         now = self._clock()
-        mail = Mail(folder=folder, uidvalidity=uidvalidity, uid=summary.uid,
-                    message_id=summary.message_id, size=summary.size,
-                    internal_date=summary.internal_date, fetched_at=now,
-                    outcome=MailOutcome.PENDING, attempts=0)
+        mail = self._new_mail(folder, uidvalidity, summary, now)
         if seen is None or not seen.is_new(summary):
             with self._sessions.begin() as session:
                 if self._already_recorded(session, folder, uidvalidity, summary.uid):
@@ -377,38 +476,18 @@ class Poller:
                 original = self._original(session, summary.message_id)
                 if original is not None:
                     mail.outcome, mail.duplicate_of_id = MailOutcome.DUPLICATE, original
-        if mail.outcome == MailOutcome.PENDING:  # not a duplicate
-            if summary.internal_date and summary.internal_date < now - timedelta(
-                    days=self._settings.max_age_days):
-                mail.outcome = MailOutcome.TOO_OLD
-            elif summary.size > self._settings.max_message_bytes:
-                mail.outcome = MailOutcome.TOO_LARGE
+                    mail.processed_at = now
         raw = None
         if mail.outcome == MailOutcome.PENDING:
-            raw = prefetched if prefetched is not None else self._mailbox.fetch_raw(summary.uid)
+            fetched = _Fetched(prefetched, sha256_hex(prefetched)) if prefetched is not None else None
+            raw = self._store_raw(self._store, mail, summary, fetched)
             if raw is None:
-                return None  # expunged meanwhile by someone using the mailbox
-            mail.sha256 = sha256_hex(raw)
-            mail.size = len(raw)
-            mail.raw_path = self._store.put_raw_mail(raw, mail.sha256)
-            self._failpoint("raw-stored")
-        else:
-            mail.processed_at = now
+                return None
         with self._sessions.begin() as session:
-            try:
-                with session.begin_nested():
-                    self._insert(session, mail)
-            except IntegrityError:
-                session.expunge_all()
-                if self._already_recorded(session, folder, uidvalidity, summary.uid):
-                    self._advance(session, folder, summary.uid)  # another worker took this one
-                    return None
-                # Another worker claimed the same Message-ID from another folder just now:
-                # this copy is recorded as its duplicate.
-                mail = _copy_as_duplicate(mail, self._original(session, mail.dedupe_key))
-                session.add(mail)
-                session.flush()
+            mail = self._insert_or_duplicate(session, folder, uidvalidity, summary, mail)
             self._advance(session, folder, summary.uid)
+            if mail is None:
+                return None
         if seen is not None:
             seen.recorded.add(summary.uid)
             if mail.dedupe_key:
@@ -448,7 +527,8 @@ class Poller:
         while True:
             facts = self._facts_if_read(checked)
             if facts is not None:
-                return self._finish(checked, facts)
+                [handled] = self._finish([(checked, facts)])
+                return handled
             self._wait_for_progress([checked], block=True)
 
     def _check(self, mail_id: int, started: float, summary: MessageSummary | None,
@@ -469,7 +549,9 @@ class Poller:
         try:
             if checked.raw is None and raw_path:
                 checked.raw = self._store.read(raw_path)
-            if checked.raw is not None:
+            if recorded is not None and recorded.checking is not None:
+                checked.checking = recorded.checking
+            elif checked.raw is not None:
                 checked.checking = (self._checker.submit(checked.raw) if self._checker is not None
                                     else done_future(self._pipeline.prepare, checked.raw))
         except Exception as err:  # one bad mail must never stop the others
@@ -504,15 +586,30 @@ class Poller:
             return {}
         return self._pictures.facts(checked.mail_id, checked.pictures)
 
-    def _finish(self, checked: _Checked, facts: dict[str, dict | None]) -> Handled:
-        """Process a checked mail in its own transaction; failures are recorded."""
+    def _finish(self, ready: list[tuple[_Checked, dict[str, dict | None]]]) -> list[Handled]:
+        """Process checked mails in one transaction, each inside a savepoint of its own: a mail
+        that fails is rolled back alone and its failure recorded, the others commit. The
+        materials they yield are synced together, before the commit names them."""
+        try:
+            with self._sessions.begin() as session:
+                with self._store.batch() as store:
+                    pipeline = replace(self._pipeline, store=store)
+                    return [self._process_one(session, pipeline, checked, facts)
+                            for checked, facts in ready]
+        finally:
+            if self._pictures is not None:
+                for checked, _ in ready:
+                    self._pictures.forget(checked.pictures)
+
+    def _process_one(self, session: Session, pipeline: Pipeline, checked: _Checked,
+                     facts: dict[str, dict | None]) -> Handled:
         mail_id, raw, prepared = checked.mail_id, checked.raw, checked.prepared
         try:
             if checked.failure is not None:
                 raise checked.failure
             if prepared is not None and checked.pictures:
-                prepared = self._pipeline.with_facts(prepared, facts)
-            with self._sessions.begin() as session:
+                prepared = pipeline.with_facts(prepared, facts)
+            with session.begin_nested():
                 mail = session.scalar(_MAIL_TO_PROCESS, {"id": mail_id})
                 if mail is None or mail.outcome not in {MailOutcome.PENDING, MailOutcome.FAILED}:
                     return Handled(mail.outcome if mail else MailOutcome.PENDING,
@@ -520,32 +617,26 @@ class Poller:
                 if mail.raw_path != checked.raw_path:  # cannot happen today; never act on other bytes
                     raw, prepared = self._store.read(mail.raw_path), None
                 self._failpoint("processing")
-                # The materials this mail yields are synced together, before the commit names them.
-                with self._store.batch() as store:
-                    outcome = replace(self._pipeline, store=store).handle(
-                        session, mail, raw, self._clock(), prepared)
+                outcome = pipeline.handle(session, mail, raw, self._clock(), prepared)
                 if checked.pictures and self._pictures is not None:
                     picture_jobs_done(session, self._pictures.used_up(checked.pictures))
                 return Handled(outcome, mail.case_id)
         except SQLAlchemyError:
             raise
         except Exception as err:  # one bad mail must never stop the others
-            return Handled(self._record_failure(mail_id, err), None)
-        finally:
-            if self._pictures is not None:
-                self._pictures.forget(checked.pictures)
+            return Handled(self._record_failure(session, mail_id, err), None)
 
-    def _record_failure(self, mail_id: int, err: Exception) -> str:
-        with self._sessions.begin() as session:
-            mail = session.get(Mail, mail_id)
-            mail.attempts += 1
-            mail.error = f"{type(err).__name__}: {str(err)[:500]}"
-            mail.outcome = MailOutcome.QUARANTINED if mail.attempts >= MAX_ATTEMPTS else MailOutcome.FAILED
-            # The type only: messages and tracebacks can quote names from the mail.
-            log.error("mail=%s processing failed (attempt %s, now %s): %s", mail_id, mail.attempts,
-                      mail.outcome, type(err).__name__)
-            log.debug("mail=%s failure detail", mail_id, exc_info=err)
-            return mail.outcome
+    @staticmethod
+    def _record_failure(session: Session, mail_id: int, err: Exception) -> str:
+        mail = session.get(Mail, mail_id)
+        mail.attempts += 1
+        mail.error = f"{type(err).__name__}: {str(err)[:500]}"
+        mail.outcome = MailOutcome.QUARANTINED if mail.attempts >= MAX_ATTEMPTS else MailOutcome.FAILED
+        # The type only: messages and tracebacks can quote names from the mail.
+        log.error("mail=%s processing failed (attempt %s, now %s): %s", mail_id, mail.attempts,
+                  mail.outcome, type(err).__name__)
+        log.debug("mail=%s failure detail", mail_id, exc_info=err)
+        return mail.outcome
 
     def retry_unfinished(self, report: PollReport) -> None:
         """Mails recorded but not finished (a crash, or an earlier failure) get another go."""
