@@ -7,7 +7,7 @@ import os
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from intake.errors import StorageError
 from intake.processes import dead_on_this_host, process_token
@@ -58,6 +58,7 @@ class FileStore:
         self.root = root
         self._pending: list[Path] | None = None  # inside batch(): written, not yet synced
         self._resolved_root: Path | None = None
+        self._folders: set[Path] = set()  # folders known to exist: one stat each, not per file
 
     @contextmanager
     def batch(self) -> Iterator["FileStore"]:
@@ -65,7 +66,7 @@ class FileStore:
         without an error (an error means the caller's transaction rolls back anyway)."""
         view = FileStore(self.root)
         view._pending = []
-        view._resolved_root = self._resolved_root
+        view._resolved_root, view._folders = self._resolved_root, self._folders
         yield view
         if view._pending:
             self._make_durable(view._pending)
@@ -116,10 +117,13 @@ class FileStore:
             return 0
 
     def _absolute(self, relative: str | Path) -> Path:
-        path = (self.root / relative).resolve()
-        if self._root() not in path.parents:
+        # Every name below the root is made here from hashes and ids, and nothing else writes
+        # there (0700): refusing "..", "." and absolute paths keeps a path inside without an
+        # lstat per component.
+        path = PurePosixPath(relative)
+        if path.is_absolute() or not path.parts or any(part in {"..", "."} for part in path.parts):
             raise StorageError(f"refusing a path outside storage: {relative}")
-        return path
+        return self._root().joinpath(*path.parts)
 
     def _root(self) -> Path:
         # Resolving costs an lstat per component; the root, once it exists, resolves the same.
@@ -154,7 +158,12 @@ class FileStore:
                     stream.flush()
                     if sync != "later":
                         os.fsync(stream.fileno())
-                os.replace(temporary, target)
+                try:
+                    os.replace(temporary, target)
+                except FileNotFoundError:  # its folder was removed meanwhile (purge): again
+                    self._folders.clear()
+                    self._mkdir(target.parent)
+                    os.replace(temporary, target)
             except BaseException:
                 Path(temporary).unlink(missing_ok=True)
                 raise
@@ -188,6 +197,8 @@ class FileStore:
             raise StorageError(f"cannot make files under {self.root} durable: {err.strerror}") from err
 
     def _mkdir(self, path: Path) -> None:
+        if path in self._folders:
+            return
         missing = []
         while not path.exists():
             missing.append(path)
@@ -195,6 +206,8 @@ class FileStore:
         for folder in reversed(missing):
             folder.mkdir(mode=_DIR_MODE, exist_ok=True)
             os.chmod(folder, _DIR_MODE)
+        self._folders.update(missing)
+        self._folders.add(path)
 
     @staticmethod
     def _fsync_dir(path: Path) -> None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import time
 
@@ -47,3 +48,20 @@ def test_paths_never_leave_storage(tmp_path):
     store = FileStore(tmp_path / "storage")
     with pytest.raises(StorageError):
         store.read("../../etc/passwd")
+    for escape in ("/etc/passwd", "cases/../../outside", "./raw/x", ""):
+        with pytest.raises(StorageError):
+            store.read(escape)
+    with pytest.raises(StorageError):
+        store.delete("raw/../../x")
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_folder_removed_under_the_store_is_made_again(tmp_path):
+    # purge removes a case's folder; the same store writing there again later must not fail.
+    store = FileStore(tmp_path / "storage")
+    store.ensure()
+    first = store.put_material(7, "核酸", b"one", "jpeg")
+    shutil.rmtree(tmp_path / "storage" / "cases" / "7")
+    second = store.put_material(7, "核酸", b"two", "jpeg")
+    assert store.read(second) == b"two" and first != second
+    assert oct((tmp_path / "storage" / "cases" / "7").stat().st_mode & 0o777) == "0o700"

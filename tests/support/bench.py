@@ -141,6 +141,8 @@ def intake_poll(config: Path) -> Run:
     env = {**os.environ, "INTAKE_TEST_IMAP_PASSWORD": PASSWORD}
     profile = os.environ.get("INTAKE_BENCH_PROFILE")
     prefix = [sys.executable, "-m", "cProfile", "-o", profile] if profile else [sys.executable]
+    if os.environ.get("INTAKE_BENCH_WRAP"):
+        prefix = [*os.environ["INTAKE_BENCH_WRAP"].split(), sys.executable]
     return _child_with_rss([*prefix, "-m", "intake", "--config", str(config), "poll"], env)
 
 
