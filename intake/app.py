@@ -77,6 +77,7 @@ class App:
             self.picture_work.drain()
             self.picture_work.pool.close()
         self.mailbox.close()
+        self.store.close()
         self.engine.dispose()
 
 

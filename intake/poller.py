@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake.check_pool import CheckPool
 from intake.db import read_session
-from intake.errors import IntakeError, MailboxError, MailboxFolderMissing, MailboxLoginRefused
+from intake.errors import (IntakeError, MailboxError, MailboxFolderMissing, MailboxLoginRefused,
+                           StorageError)
 from intake.failpoints import NONE, Failpoints
 from intake.mailbox import Mailbox, MessageSummary
 from intake.models import FolderState, Mail, MailOutcome
@@ -165,6 +166,15 @@ def _chunks(summaries: list[MessageSummary], most: int, budget: int) -> Iterator
         yield chunk
 
 
+def _unsaved_copy(mail: Mail) -> Mail:
+    """A new, unsaved record of the same mail, as _new_mail and _store_raw made it."""
+    return Mail(folder=mail.folder, uidvalidity=mail.uidvalidity, uid=mail.uid,
+                message_id=mail.message_id, sha256=mail.sha256, size=mail.size,
+                internal_date=mail.internal_date, fetched_at=mail.fetched_at,
+                raw_path=mail.raw_path, outcome=mail.outcome, attempts=mail.attempts,
+                processed_at=mail.processed_at)
+
+
 def _raw_of(fetched: _Fetched | None) -> bytes | None:
     return fetched.raw if fetched is not None else None
 
@@ -215,6 +225,12 @@ class Poller:
                 log.error("poll of folder %r stopped, database unavailable: %s", folder,
                           type(err).__name__)
                 report.errors.append(f"database: {type(err).__name__}")
+                break
+            except StorageError as err:
+                # Disk full or gone: every mail would fail alike. They stay recorded or on the
+                # server, unmarked, for the next poll.
+                log.error("poll of folder %r stopped, storage unavailable: %s", folder, err)
+                report.errors.append(str(err))
                 break
         if self._pictures is not None and not report.errors and not self._stop_requested():
             # Pictures other workers queued and nobody is reading: this worker's readers are free.
@@ -348,27 +364,63 @@ class Poller:
                     new: list[tuple[MessageSummary, _Fetched | None]]
                     ) -> list[tuple[MessageSummary, _Recorded]]:
         now = self._clock()
-        mails: list[tuple[MessageSummary, Mail, bytes | None, Future | None]] = []
-        with self._store.batch() as store:  # synced together, before the commit names them
-            for summary, fetched in new:
-                mail = self._new_mail(folder, uidvalidity, summary, now)
-                raw = None
-                if mail.outcome == MailOutcome.PENDING:
-                    raw = self._store_raw(store, mail, summary, fetched)
-                    if raw is None:
-                        continue
-                mails.append((summary, mail, raw, fetched.checking if fetched else None))
+        stored: list[tuple[MessageSummary, Mail, bytes | None, Future | None]] = []
+        with self._sessions.begin() as session:
+            # The files are written while the records are made, and synced together when the
+            # batch ends: before the commit names them.
+            with self._store.batch() as store:
+                for summary, fetched in new:
+                    mail = self._new_mail(folder, uidvalidity, summary, now)
+                    raw = None
+                    if mail.outcome == MailOutcome.PENDING:
+                        raw = self._store_raw(store, mail, summary, fetched)
+                        if raw is None:
+                            continue
+                    stored.append((summary, mail, raw, fetched.checking if fetched else None))
+                inserted = self._insert_all(session, [_unsaved_copy(mail)
+                                                      for _, mail, _, _ in stored])
+                if not inserted:  # a copy within the chunk, or another worker was quicker
+                    inserted = [self._insert_or_duplicate(session, folder, uidvalidity, summary,
+                                                          mail)
+                                for summary, mail, _, _ in stored]
+                if new:
+                    self._advance(session, folder, max(summary.uid for summary, _ in new))
+        return [(summary, _Recorded(mail.id, raw if mail.raw_path else None, mail.raw_path,
+                                    checking))
+                for (summary, _, raw, checking), mail in zip(stored, inserted) if mail is not None]
+
+    def _insert_all(self, session: Session, mails: list[Mail]) -> list[Mail]:
+        """Insert the mails with one look-up for their originals and one INSERT, as _insert
+        would one by one; [] (and nothing inserted) when that is not safe: two of them are
+        copies of each other, or another worker inserted one of them meanwhile."""
         if not mails:
             return []
-        recorded = []
-        with self._sessions.begin() as session:
-            for summary, mail, raw, checking in mails:
-                mail = self._insert_or_duplicate(session, folder, uidvalidity, summary, mail)
-                if mail is not None:
-                    recorded.append((summary, _Recorded(mail.id, raw if mail.raw_path else None,
-                                                        mail.raw_path, checking)))
-            self._advance(session, folder, max(summary.uid for summary, *_ in mails))
-        return recorded
+        pending = [mail for mail in mails if mail.outcome == MailOutcome.PENDING]
+        keys = [mail.message_id or f"sha256:{mail.sha256}" for mail in pending]
+        hashes = [mail.sha256 for mail in pending]
+        if len(set(keys)) < len(keys) or len(set(hashes)) < len(hashes):
+            return []
+        known = session.execute(select(Mail.id, Mail.dedupe_key, Mail.sha256).where(or_(
+            Mail.dedupe_key.in_(keys),
+            Mail.sha256.in_(hashes) & Mail.dedupe_key.is_not(None)))).all() if pending else []
+        by_key = {row.dedupe_key: row.id for row in known}
+        by_bytes: dict[str, int] = {}
+        for row in sorted(known, key=lambda row: row.id):
+            by_bytes.setdefault(row.sha256, row.id)
+        for mail, key in zip(pending, keys):
+            original = by_key.get(key, by_bytes.get(mail.sha256))
+            if original is None:
+                mail.dedupe_key = key
+            else:
+                mail.outcome, mail.duplicate_of_id = MailOutcome.DUPLICATE, original
+                mail.processed_at = mail.fetched_at
+        try:
+            with session.begin_nested():
+                session.add_all(mails)
+                session.flush()
+        except IntegrityError:
+            return []
+        return mails
 
     def _insert_or_duplicate(self, session: Session, folder: str, uidvalidity: int,
                              summary: MessageSummary, mail: Mail) -> Mail | None:

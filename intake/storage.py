@@ -6,6 +6,7 @@ import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
@@ -49,27 +50,48 @@ _SYNCFS = _load_syncfs()
 class FileStore:
     """Every path here is built from hashes and ids; nothing a student sent becomes a path.
 
-    Durability costs one filesystem sync per stored mail: the raw mail is synced on its own before
-    its record commits; the materials one mail yields are written inside `batch()`, which syncs
-    them all at once before the caller commits the rows that name them.
+    Durability costs one filesystem sync per batch: the raw mails of a chunk, and the materials
+    the mails processed together yield, are written inside `batch()`, which syncs them all at once
+    before the caller commits the rows that name them.
     """
 
     def __init__(self, root: Path):
         self.root = root
         self._pending: list[Path] | None = None  # inside batch(): written, not yet synced
+        self._writes: list[Future] | None = None  # inside batch(): writes under way
+        self._writer: ThreadPoolExecutor | None = None
         self._resolved_root: Path | None = None
         self._folders: set[Path] = set()  # folders known to exist: one stat each, not per file
 
     @contextmanager
     def batch(self) -> Iterator["FileStore"]:
-        """A view of this store whose writes are made durable together when the block ends
-        without an error (an error means the caller's transaction rolls back anyway)."""
+        """A view of this store whose writes run on threads of their own (writing a file lets
+        the caller's Python go on) and are made durable together when the block ends without an
+        error (an error means the caller's transaction rolls back anyway). A write that failed
+        raises its StorageError when the block ends, before anything names the file."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store-write")
         view = FileStore(self.root)
-        view._pending = []
+        view._pending, view._writes, view._writer = [], [], self._writer
         view._resolved_root, view._folders = self._resolved_root, self._folders
-        yield view
+        try:
+            yield view
+        finally:
+            failures = view._wait_for_writes()  # no write outlives its batch
+        if failures:
+            raise failures[0]
         if view._pending:
             self._make_durable(view._pending)
+
+    def _wait_for_writes(self) -> list[BaseException]:
+        writes, self._writes = self._writes or [], []
+        wait(writes)
+        return [write.exception() for write in writes if write.exception() is not None]
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.shutdown(wait=True)
+            self._writer = None
 
     def ensure(self) -> None:
         self._mkdir(self.root)
@@ -84,13 +106,8 @@ class FileStore:
     def put_raw_mail(self, data: bytes, digest: str | None = None) -> str:
         """`digest`: the data's sha256_hex when the caller has it already."""
         digest = digest or sha256_hex(data)
-        relative = Path("raw") / digest[:2] / f"{digest}.eml"
-        target = self._absolute(relative)
-        # The name is the content's hash, so a file already there is trusted only if it hashes to
-        # it: a power cut before the sync can leave a renamed file whose data never reached disk.
-        if target.exists() and sha256_hex(target.read_bytes()) == digest:
-            return relative.as_posix()
-        return self._put(relative, data, sync="filesystem")
+        return self._put(Path("raw") / digest[:2] / f"{digest}.eml", data, sync="filesystem",
+                         digest=digest)
 
     def put_material(self, case_id: int, kind: str, data: bytes, file_type: str | None,
                      digest: str | None = None) -> str:
@@ -104,6 +121,9 @@ class FileStore:
         return f"cases/{case_id}/{kind}-{digest[:16]}.{material_suffix(file_type)}"
 
     def read(self, relative: str) -> bytes:
+        if self._writes:
+            for failure in self._wait_for_writes():
+                raise failure
         try:
             return self._absolute(relative).read_bytes()
         except OSError as err:
@@ -134,15 +154,29 @@ class FileStore:
             self._resolved_root = resolved
         return resolved
 
-    def _put(self, relative: Path, data: bytes, sync: str = "file") -> str:
+    def _put(self, relative: Path, data: bytes, sync: str = "file", digest: str | None = None) -> str:
+        """The file's name under the root; inside batch() it is still being written."""
+        if self._writes is not None:
+            self._absolute(relative)  # a bad name fails the caller at once
+            self._writes.append(self._writer.submit(self._write, relative, data, sync, digest))
+            return relative.as_posix()
+        return self._write(relative, data, sync, digest)
+
+    def _write(self, relative: Path, data: bytes, sync: str, digest: str | None) -> str:
         """Write once: an existing file of the same name has the same content (names hash it).
 
         sync "file": fsync the file before it takes its name, then its folder (the classic way);
         "filesystem": rename first and sync once (a half-synced file is recognised by its hash);
         inside batch(): no sync here, the batch syncs everything at its end.
+        `digest`: the content's sha256_hex, which names the file (raw mails).
         """
         target = self._absolute(relative)
-        if sync != "filesystem" and target.exists() and target.stat().st_size == len(data):
+        if digest is not None:
+            # A file already there is trusted only if it hashes to its name: a power cut before
+            # the sync can leave a renamed file whose data never reached disk.
+            if target.exists() and sha256_hex(target.read_bytes()) == digest:
+                return relative.as_posix()
+        elif sync != "filesystem" and target.exists() and target.stat().st_size == len(data):
             return relative.as_posix()
         deferred = self._pending is not None
         if deferred or (sync == "filesystem" and _SYNCFS is not None):

@@ -105,6 +105,20 @@ def test_same_mail_in_inbox_and_junk_is_answered_once(world):
     assert outcomes == ["duplicate", "submission"]
 
 
+def test_a_mail_delivered_twice_in_a_row_is_answered_once(world):
+    # Both copies arrive in one chunk of the same poll: recorded together, one is the duplicate.
+    raw = _submission(b.five_pictures(), message_id="<copy@example.test>")
+    world.deliver(b.mail(sender="other@example.test", subject="会议通知", body="下周一开会。"))
+    world.deliver(raw)
+    world.deliver(raw)
+    world.poll()
+    assert len(world.replies_to(STUDENT)) == 1
+    outcomes = sorted(m.outcome for m in world.mails() if m.message_id == "<copy@example.test>")
+    assert outcomes == ["duplicate", "submission"]
+    [case] = world.cases_json()
+    assert case["status"] == "complete"
+
+
 def test_junk_folder_submissions_are_handled(world):
     world.deliver(_submission(b.five_pictures()), folder="Junk")
     world.poll()

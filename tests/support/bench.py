@@ -61,6 +61,7 @@ class Run:
     seconds: float
     peak_rss_mb: float = 0.0
     output: str = ""
+    cpu_seconds: float = 0.0  # user and system, with the children it waited for
 
 
 def _child_with_rss(command: list[str], env: dict[str, str] | None = None) -> Run:
@@ -76,7 +77,7 @@ def _child_with_rss(command: list[str], env: dict[str, str] | None = None) -> Ru
     process.stderr.close()
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(command[:6])} failed ({process.returncode}):\n{err[-3000:]}")
-    return Run(seconds, usage.ru_maxrss / 1024, err)
+    return Run(seconds, usage.ru_maxrss / 1024, err, usage.ru_utime + usage.ru_stime)
 
 
 def floor(dovecot: Dovecot, user: str) -> tuple[float, int]:
@@ -221,9 +222,10 @@ def _bench(root: Path, dovecot: Dovecot, smtp: SmtpCapture, args, schemas: list[
     replies = len(smtp.messages)
     print(f"floor (FETCH + one MIME parse + {members} zip members read): {floor_seconds:6.1f} s")
     print(f"getmail6 into a Maildir ({copied.output}):{'':>12}{copied.seconds:6.1f} s"
-          f"   peak RSS {copied.peak_rss_mb:.0f} MB")
+          f"   peak RSS {copied.peak_rss_mb:.0f} MB   {copied.cpu_seconds:.1f} s CPU")
     print(f"intake poll on {args.database} ({replies} replies sent):{'':>14}{ours.seconds:6.1f} s"
-          f"   peak RSS {ours.peak_rss_mb:.0f} MB   {args.count / ours.seconds:.1f} mails/s")
+          f"   peak RSS {ours.peak_rss_mb:.0f} MB   {args.count / ours.seconds:.1f} mails/s"
+          f"   {ours.cpu_seconds:.1f} s CPU")
     print(f"ratios: ours/floor {ours.seconds / floor_seconds:.2f}x, "
           f"ours/getmail6 {ours.seconds / copied.seconds:.2f}x, "
           f"getmail6/floor {copied.seconds / floor_seconds:.2f}x")
