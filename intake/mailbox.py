@@ -27,6 +27,15 @@ _NETWORK_ERRORS = (IMAPClientError, imaplib.IMAP4.error, imaplib.IMAP4.abort, OS
                    socket.timeout, ssl.SSLError)
 
 
+def quiet_imaplib(client: IMAPClient) -> None:
+    """IMAPClient turns imaplib's debug output fully on (level 5) and hands it to the
+    "imapclient.imaplib" logger, so imaplib formats the repr of every response, whole mails
+    included, whether or not anything logs it: a third of a core during a burst of mail, and
+    students' mails and pictures in the log if that logger were ever set to DEBUG. Commands and
+    replies are still logged by IMAPClient's own logger."""
+    client._imap.debug = 0  # IMAPClient offers no public switch for this
+
+
 @dataclass(frozen=True)
 class MailboxEndpoint:
     host: str
@@ -82,6 +91,7 @@ class Mailbox:
                 if endpoint.security != "none" else None
             client = IMAPClient(endpoint.host, port=endpoint.port, ssl=endpoint.security == "ssl",
                                 ssl_context=context, timeout=endpoint.timeout)
+            quiet_imaplib(client)
             if endpoint.security == "starttls":
                 client.starttls(context)
             client.login(endpoint.username, endpoint.password)
