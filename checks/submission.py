@@ -1,6 +1,7 @@
 """Which of the five items a mail brings, and what is wrong with it."""
 from __future__ import annotations
 
+import hashlib
 import posixpath
 import re
 import unicodedata
@@ -29,6 +30,9 @@ class ItemFile:
     data: bytes | None
     kind: str | None
     problem: Problem | None
+    # The data's SHA-256 (hex), worked out with the checks: it names the stored file, keys the
+    # picture's reading and tells a picture sent again.
+    sha256: str | None = None
 
     @property
     def usable(self) -> bool:
@@ -146,7 +150,7 @@ def _item_file(key: str, name: str, data: bytes | None, member_problem: Problem 
         return ItemFile(key, name, None, None, member_problem or Problem("member_corrupt", name))
     check = inspect_picture(data, rules.accepted_kinds)
     problem = Problem(check.problem, posixpath.basename(name), check.kind or "") if check.problem else None
-    return ItemFile(key, name, data, check.kind, problem)
+    return ItemFile(key, name, data, check.kind, problem, hashlib.sha256(data).hexdigest())
 
 
 def missing_items(present_usable: set[str], rules: Rules) -> list[str]:

@@ -88,7 +88,7 @@ def merge_items(session: Session, case: Case, assessment: Assessment, mail: Mail
             continue
         path = digest = None
         if found.data is not None:
-            digest = sha256_hex(found.data)
+            digest = found.sha256 or sha256_hex(found.data)
             path = store.put_material(case.id, key, found.data, found.kind, digest)
         if existing is None:
             existing = Item(case_id=case.id, kind=key)
