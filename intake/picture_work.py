@@ -23,13 +23,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake.db import read_session
 from intake.failpoints import NONE, Failpoints
-from intake.models import PictureJob
+from intake.models import Mail, MailOutcome, PictureJob
 from intake.processes import dead_on_this_host, process_token
 from intake.reading_pool import ReadingPool
 
 log = logging.getLogger(__name__)
 
 PENDING, READING, DONE = "pending", "reading", "done"
+_UNFINISHED = {MailOutcome.PENDING, MailOutcome.FAILED}
 MAX_ATTEMPTS = 3  # a picture that kills its reader three times is recorded as unreadable
 
 
@@ -134,17 +135,25 @@ class PictureWork:
 
     def _enqueue(self, mail_id: int, pictures: dict[str, bytes]) -> None:
         with self._sessions.begin() as session:
-            enqueue(session, mail_id, pictures, self._clock())
+            # A mail another worker processed meanwhile (it retried what it found unfinished)
+            # took its jobs with it: queueing them again would read its pictures twice.
+            if session.scalar(select(Mail.outcome).where(Mail.id == mail_id)) in _UNFINISHED:
+                enqueue(session, mail_id, pictures, self._clock())
 
     def facts(self, mail_id: int, pictures: dict[str, bytes]) -> dict[str, dict | None] | None:
         """The facts of all these pictures once every one is read; None while any is not."""
         with read_session(self._sessions) as session:
             jobs = states(session, pictures)
             found = {sha: job.facts for sha, job in jobs.items() if job.status == DONE}
+            gone = {sha: data for sha, data in pictures.items() if sha not in jobs}
+            if gone and session.scalar(select(Mail.outcome).where(Mail.id == mail_id)) \
+                    not in _UNFINISHED:
+                # Another worker (retrying what it found unfinished) processed this very mail
+                # and took its jobs: nothing more to read; processing sees it is handled.
+                return {sha: found.get(sha) for sha in pictures}
         if len(found) == len(pictures):
             return found
-        gone = {sha: data for sha, data in pictures.items() if sha not in jobs}
-        if gone:  # another worker's mail with the same picture was processed and took the job
+        if gone:  # another mail with the same picture was processed and took the job
             self._enqueue(mail_id, gone)
         return None
 
