@@ -11,7 +11,9 @@ then the idle cost: a poll of a folder whose mails were all handled and nothing 
     python -m tests.support.bench [N] [sqlite|postgresql] [--idle COUNT]
 
 Not a timed test: the numbers depend on the machine and on what else runs on it, so compare the
-ratios printed by one run.
+ratios printed by one run. To see where `intake poll` spends its time, set INTAKE_BENCH_PROFILE to
+a file (cProfile of the poll), or INTAKE_BENCH_WRAP to a command that runs it, e.g.
+`py-spy record --idle -f raw -o /tmp/poll.txt --`.
 """
 from __future__ import annotations
 
