@@ -1,8 +1,9 @@
 """One pass over the configured folders: record each new mail, process it, acknowledge it.
 
-Order per mail (the invariants): store the raw bytes, commit the mail's record, process it in a
-transaction of its own, and only then mark it on the server. A crash anywhere means the next pass
-handles the mail again, and the unique keys make that second handling a no-op.
+Order per mail (the invariants): store the raw bytes durably, commit the mail's record, process
+it (in a savepoint of its own, inside a transaction shared with the other mails ready at the same
+time), and only then mark it on the server. A crash anywhere means the next pass handles the mail
+again, and the unique keys make that second handling a no-op.
 """
 from __future__ import annotations
 
