@@ -30,8 +30,8 @@ class ItemFile:
     data: bytes | None
     kind: str | None
     problem: Problem | None
-    # The data's SHA-256 (hex), worked out with the checks: it names the stored file, keys the
-    # picture's reading and tells a picture sent again.
+    # The data's SHA-256 (hex; None without data), worked out with the checks: it names the
+    # stored file, keys the picture's reading and tells a picture sent again.
     sha256: str | None = None
 
     @property

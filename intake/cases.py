@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 from checks.names import SubmissionName
 from checks.submission import Assessment
 from intake.models import Case, Event, Item, Mail, Outbox
-from intake.storage import FileStore, sha256_hex
+from intake.storage import FileStore
 
 COMPLETE = "complete"
 INCOMPLETE = "incomplete"
@@ -88,7 +88,7 @@ def merge_items(session: Session, case: Case, assessment: Assessment, mail: Mail
             continue
         path = digest = None
         if found.data is not None:
-            digest = found.sha256 or sha256_hex(found.data)
+            digest = found.sha256
             path = store.put_material(case.id, key, found.data, found.kind, digest)
         if existing is None:
             existing = Item(case_id=case.id, kind=key)

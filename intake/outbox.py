@@ -113,15 +113,11 @@ def _settle_sent(sessions: sessionmaker, row_id: int, kind: str, attempts: int, 
 
 def _settle(sessions: sessionmaker, row_id: int, delivery: Delivery, detail: str, now: datetime,
             max_attempts: int, report: DrainReport) -> None:
+    """A send that did not go through (sent ones: _settle_sent): retry later or give up."""
     with sessions.begin() as session:
         row = session.get(Outbox, row_id)
         row.attempts += 1
         row.claimed_until, row.claimed_by = None, None
-        if delivery is Delivery.SENT:
-            row.status, row.sent_at, row.last_error = "sent", now, detail or None
-            report.sent += 1
-            log.info("sent outbox=%s kind=%s attempts=%s", row.id, row.kind, row.attempts)
-            return
         row.last_error = detail[:2000]
         if delivery is Delivery.REJECTED or row.attempts >= max_attempts:
             row.status = "failed"

@@ -49,14 +49,6 @@ class PollSettings:
     chunk_bytes: int = 16 * 1024 * 1024
 
 
-def _copy_as_duplicate(mail: Mail, original_id: int | None) -> Mail:
-    return Mail(folder=mail.folder, uidvalidity=mail.uidvalidity, uid=mail.uid,
-                message_id=mail.message_id, sha256=mail.sha256, size=mail.size,
-                internal_date=mail.internal_date, fetched_at=mail.fetched_at,
-                raw_path=mail.raw_path, outcome=MailOutcome.DUPLICATE, attempts=0,
-                duplicate_of_id=original_id, processed_at=mail.fetched_at)
-
-
 @dataclass
 class _Checked:
     """A recorded mail, parsed and checked, waiting for its pictures to be read."""
@@ -167,6 +159,11 @@ def _chunks(summaries: list[MessageSummary], most: int, budget: int) -> Iterator
         yield chunk
 
 
+def _dedupe_key(mail: Mail) -> str:
+    """What makes a mail the same as one handled before: its Message-ID, else its bytes."""
+    return mail.message_id or f"sha256:{mail.sha256}"
+
+
 def _unsaved_copy(mail: Mail) -> Mail:
     """A new, unsaved record of the same mail, as _new_mail and _store_raw made it."""
     return Mail(folder=mail.folder, uidvalidity=mail.uidvalidity, uid=mail.uid,
@@ -176,8 +173,11 @@ def _unsaved_copy(mail: Mail) -> Mail:
                 processed_at=mail.processed_at)
 
 
-def _raw_of(fetched: _Fetched | None) -> bytes | None:
-    return fetched.raw if fetched is not None else None
+def _copy_as_duplicate(mail: Mail, original_id: int | None) -> Mail:
+    copy = _unsaved_copy(mail)
+    copy.outcome, copy.attempts = MailOutcome.DUPLICATE, 0
+    copy.duplicate_of_id, copy.processed_at = original_id, mail.fetched_at
+    return copy
 
 
 class Poller:
@@ -314,8 +314,7 @@ class Poller:
     def _record_chunk(self, folder: str, status, chunk: list[MessageSummary],
                       fetched: dict[int, _Fetched]) -> list[tuple[MessageSummary, _Recorded]]:
         """Record the chunk's new mails, in the chunk's order; the mails recorded before are left
-        out. One sync makes all their raw bytes durable and one commit records them all; each
-        insert has a savepoint of its own, so one mail's conflict does not touch the others."""
+        out. One sync makes all their raw bytes durable and one commit records them all."""
         seen = self._seen(folder, status.uidvalidity, chunk)
         recorded: list[tuple[MessageSummary, _Recorded]] = []
         new: list[tuple[MessageSummary, _Fetched | None]] = []
@@ -327,7 +326,7 @@ class Poller:
                 continue
             # Met before (a crash, another worker, a copy in another folder): one at a time.
             one = self._record_mail(folder, status.uidvalidity, summary,
-                                    _raw_of(fetched.pop(summary.uid, None)), seen)
+                                    fetched.pop(summary.uid, None), seen)
             if one is not None:
                 recorded.append((summary, one))
         recorded += self._record_new(folder, status.uidvalidity, new)
@@ -397,7 +396,7 @@ class Poller:
         if not mails:
             return []
         pending = [mail for mail in mails if mail.outcome == MailOutcome.PENDING]
-        keys = [mail.message_id or f"sha256:{mail.sha256}" for mail in pending]
+        keys = [_dedupe_key(mail) for mail in pending]
         hashes = [mail.sha256 for mail in pending]
         if len(set(keys)) < len(keys) or len(set(hashes)) < len(hashes):
             return []
@@ -513,11 +512,12 @@ class Poller:
     def _record(self, folder: str, uidvalidity: int, summary: MessageSummary,
                 prefetched: bytes | None = None) -> int | None:
         """Commit the mail's record (after storing its raw bytes); None if already recorded."""
-        recorded = self._record_mail(folder, uidvalidity, summary, prefetched)
+        fetched = _Fetched(prefetched, sha256_hex(prefetched)) if prefetched is not None else None
+        recorded = self._record_mail(folder, uidvalidity, summary, fetched)
         return recorded.mail_id if recorded else None
 
     def _record_mail(self, folder: str, uidvalidity: int, summary: MessageSummary,
-                     prefetched: bytes | None = None, seen: _Seen | None = None) -> _Recorded | None:
+                     fetched: _Fetched | None = None, seen: _Seen | None = None) -> _Recorded | None:
         """_record, also handing back the stored bytes so that processing need not read them."""
         now = self._clock()
         mail = self._new_mail(folder, uidvalidity, summary, now)
@@ -532,7 +532,6 @@ class Poller:
                     mail.processed_at = now
         raw = None
         if mail.outcome == MailOutcome.PENDING:
-            fetched = _Fetched(prefetched, sha256_hex(prefetched)) if prefetched is not None else None
             raw = self._store_raw(self._store, mail, summary, fetched)
             if raw is None:
                 return None
@@ -545,11 +544,12 @@ class Poller:
             seen.recorded.add(summary.uid)
             if mail.dedupe_key:
                 seen.claimed.add(mail.dedupe_key)
-        return _Recorded(mail.id, raw if mail.raw_path else None, mail.raw_path)
+        return _Recorded(mail.id, raw if mail.raw_path else None, mail.raw_path,
+                         fetched.checking if fetched is not None else None)
 
     def _insert(self, session: Session, mail: Mail) -> None:
         if mail.outcome == MailOutcome.PENDING:
-            key = mail.message_id or f"sha256:{mail.sha256}"
+            key = _dedupe_key(mail)
             original = session.scalar(_ORIGINAL_OR_SAME_BYTES, {"key": key, "sha256": mail.sha256})
             if original is None:
                 mail.dedupe_key = key

@@ -19,12 +19,11 @@ from sqlalchemy.orm import Session
 from checks.content_rules import NOT_BEIJING, POPUP_FOUR, POSITIVE, Judgement, judge, refile
 from checks.facts import NUCLEIC_ACID, read_facts
 from checks.findings import Problem
-from checks.submission import Assessment, ItemFile
+from checks.submission import Assessment
 from intake import cases as case_store
 from intake.errors import IntakeError
 from intake.models import Case, Item, Reading
 from intake.ocr import PictureReader
-from intake.storage import sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -105,13 +104,9 @@ class PictureFacts:
         return judgement
 
 
-def _sha256(found: ItemFile) -> str:
-    return found.sha256 or sha256_hex(found.data)
-
-
 def pictures_to_read(assessment: Assessment) -> dict[str, bytes]:
     """The usable pictures of a submission, by content hash (one reading serves copies)."""
-    return {_sha256(found): found.data for found in assessment.items.values()
+    return {found.sha256: found.data for found in assessment.items.values()
             if found.usable and found.data is not None}
 
 
@@ -121,7 +116,7 @@ def refile_by_content(assessment: Assessment, facts_by_sha: dict[str, dict | Non
 
     Returns the refiled assessment and the facts by the item each picture is now filed under.
     """
-    read = {key: facts_by_sha[_sha256(found)] for key, found in assessment.items.items()
+    read = {key: facts_by_sha[found.sha256] for key, found in assessment.items.items()
             if found.usable and found.data is not None}
     shows = {key: (facts or {}).get("looks_like") for key, facts in read.items()}
     filed = refile(shows)
