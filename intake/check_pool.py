@@ -11,8 +11,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from checks.rules import Rules
-from intake.pipeline import Prepared, prepare_mail
-from intake.reading_pool import child_process_setup, done_future, spawned_pool
+from intake.prepare import Prepared, prepare_mail
+from intake.pools import child_process_setup, done_future, spawned_pool
 
 # One per pool process, set by its initializer (see intake/reading_pool.py on module state).
 _worker_rules: tuple[Rules, frozenset[str]] | None = None

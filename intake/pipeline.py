@@ -13,14 +13,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from checks.classify import MailKind, classify
+from checks.classify import MailKind
 from checks.content_rules import POSITIVE
 from checks.findings import Problem
 from checks.rules import Rules
-from checks.submission import Assessment, assess, carries_materials, missing_items
+from checks.submission import Assessment, missing_items
 from intake import cases
 from intake.models import Case, Mail, MailOutcome, Outbox
-from intake.reader import ReadMail, read_mail
+from intake.prepare import Prepared, prepare_mail
+from intake.reader import ReadMail
 from intake.readings import REPLY_KINDS as BLOCKED_REPLIES, PictureFacts, short_time
 from intake.readings import pictures_to_read, refile_by_content
 from intake.storage import FileStore
@@ -28,27 +29,6 @@ from notifier.compose import OutgoingMail
 from notifier.replies import ReplyFacts, ReplyWriter
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """What one mail is and holds, worked out without the database (Pipeline.prepare)."""
-    read: ReadMail
-    kind: MailKind
-    assessment: Assessment | None  # for a submission
-    read_facts: dict[str, dict | None]  # what the pictures show, by the item each is filed under
-
-
-def prepare_mail(raw: bytes, rules: Rules, own_addresses: frozenset[str]) -> Prepared:
-    """Parse and check one mail: pure, so it can run before the mail's transaction (on SQLite
-    the write lock stays free meanwhile) and in another process."""
-    read = read_mail(raw)
-    has_materials = carries_materials(read.attachments, read.subject, read.body_text, rules)
-    kind = classify(read.facts(has_materials), rules, own_addresses)
-    assessment = None
-    if kind is MailKind.SUBMISSION:
-        assessment = assess(read.attachments, read.subject, rules, read.body_text)
-    return Prepared(read, kind, assessment, {})
 
 
 _IGNORED = {MailKind.OWN, MailKind.BOUNCE, MailKind.AUTO_REPLY}

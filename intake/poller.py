@@ -27,8 +27,9 @@ from intake.failpoints import NONE, Failpoints
 from intake.mailbox import Mailbox, MessageSummary
 from intake.models import FolderState, Mail, MailOutcome
 from intake.picture_work import PictureWork, consume as picture_jobs_done
-from intake.pipeline import Pipeline, Prepared
-from intake.reading_pool import done_future
+from intake.pipeline import Pipeline
+from intake.prepare import Prepared
+from intake.pools import done_future
 from intake.storage import FileStore, sha256_hex
 
 log = logging.getLogger(__name__)

@@ -42,6 +42,22 @@ def test_pictures_are_sniffed_and_decoded():
     assert inspect_picture(pdf, Rules(allow_pdf=True).accepted_kinds).problem is None
 
 
+def test_a_picture_cut_short_or_with_a_broken_header_is_undecodable_and_a_trailer_is_fine():
+    kinds = RULES.accepted_kinds
+    for kind in ("JPEG", "PNG"):
+        whole = b.picture(kind)
+        assert inspect_picture(whole[:len(whole) // 2], kinds).problem == "undecodable", kind
+    jpeg = b.picture("JPEG")
+    assert inspect_picture(jpeg[:-1], kinds).problem == "undecodable"
+    # The end marker alone does not make a picture: the header must parse.
+    broken_header = jpeg[:2] + b"\xff\xc0\x00\x05junk" + jpeg[-2:]
+    assert inspect_picture(broken_header, kinds).problem == "undecodable"
+    # Phones append data after the end marker (motion photos): still a picture.
+    assert inspect_picture(jpeg + b"MotionPhoto_Data" + bytes(4096), kinds).problem is None
+    assert inspect_picture(jpeg[:len(jpeg) // 2] + b"MotionPhoto_Data", kinds).problem == \
+        "undecodable"
+
+
 def test_assessment_of_a_complete_zip():
     zipped = b.windows_gbk_zip(b.five_pictures())
     found = assess([Attachment("张伟+物理系+健康宝弹窗.zip", zipped)], "无关主题", RULES)

@@ -1,0 +1,34 @@
+"""What a mail is and holds, worked out from its bytes alone: no database, no OCR engine.
+
+The check processes import this module and little else, so that they start in a fraction of the
+daemon's own start-up time; keep its imports to `checks` and `intake.reader`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from checks.classify import MailKind, classify
+from checks.rules import Rules
+from checks.submission import Assessment, assess, carries_materials
+from intake.reader import ReadMail, read_mail
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """What one mail is and holds, worked out without the database (Pipeline.prepare)."""
+    read: ReadMail
+    kind: MailKind
+    assessment: Assessment | None  # for a submission
+    read_facts: dict[str, dict | None]  # what the pictures show, by the item each is filed under
+
+
+def prepare_mail(raw: bytes, rules: Rules, own_addresses: frozenset[str]) -> Prepared:
+    """Parse and check one mail: pure, so it can run before the mail's transaction (on SQLite
+    the write lock stays free meanwhile) and in another process."""
+    read = read_mail(raw)
+    has_materials = carries_materials(read.attachments, read.subject, read.body_text, rules)
+    kind = classify(read.facts(has_materials), rules, own_addresses)
+    assessment = None
+    if kind is MailKind.SUBMISSION:
+        assessment = assess(read.attachments, read.subject, rules, read.body_text)
+    return Prepared(read, kind, assessment, {})
