@@ -14,8 +14,6 @@ import unicodedata
 import zlib
 from dataclasses import dataclass, field
 
-import pyzipper
-
 from checks.findings import Problem
 from checks.rules import ArchiveLimits
 from checks.sniff import sniff_kind
@@ -160,11 +158,18 @@ def member_names(data: bytes, limit: int = 1000) -> list[str]:
     if sniff_kind(data) != "zip":
         return []
     try:
-        with pyzipper.AESZipFile(io.BytesIO(clear_false_utf8_flags(data))) as archive:
+        with _open_zip(clear_false_utf8_flags(data)) as archive:
             infos = archive.infolist()[:limit]
             return [_decoded_name(info) for info in infos]
     except Exception:  # a hostile archive can raise almost anything from the zip reader
         return []
+
+
+def _open_zip(data: bytes):
+    # Loaded at the first zip, with its cryptography: the daemon's own process leaves most zips
+    # to its check processes and starts sooner without it.
+    import pyzipper
+    return pyzipper.AESZipFile(io.BytesIO(data))
 
 
 def _decoded_name(info) -> str:
@@ -191,7 +196,7 @@ def unpack(data: bytes, archive_name: str, limits: ArchiveLimits, depth: int = 0
         return contents
     try:
         patched = clear_false_utf8_flags(data)
-        archive = pyzipper.AESZipFile(io.BytesIO(patched))
+        archive = _open_zip(patched)
     except Exception:  # a hostile archive can raise almost anything from the zip reader
         contents.problems.append(Problem("corrupt_archive", archive_name))
         return contents

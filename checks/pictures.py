@@ -1,17 +1,22 @@
 """Is this file a real, decodable picture of an accepted type?"""
 from __future__ import annotations
 
+import functools
 import io
 import warnings
 from dataclasses import dataclass
 
-import pillow_heif
-from PIL import Image
-
 from checks.sniff import PICTURE_KINDS, sniff_kind
 
-# Registering the HEIF opener is a one-time extension of Pillow, needed for iPhone photos.
-pillow_heif.register_heif_opener()
+
+@functools.cache
+def pillow_with_heif():
+    """Pillow's Image module, able to open HEIF (iPhone photos). Loaded at the first picture: the
+    daemon's own process seldom looks at one (its check processes do), and starts sooner."""
+    import pillow_heif
+    from PIL import Image
+    pillow_heif.register_heif_opener()
+    return Image
 
 # JPEG draft mode scales by 1/2, 1/4 or 1/8 while keeping both sides at least this size: a small
 # size lets libjpeg skip most of the pixel work (1/8) while still reading every byte.
@@ -39,9 +44,10 @@ def inspect_picture(data: bytes, accepted_kinds: frozenset[str]) -> PictureCheck
     if kind == "pdf":
         return PictureCheck(kind, None if b"%%EOF" in data[-2048:] else "undecodable")
     try:
+        pillow = pillow_with_heif()
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(io.BytesIO(data)) as image:
+            warnings.simplefilter("error", pillow.DecompressionBombWarning)
+            with pillow.open(io.BytesIO(data)) as image:
                 if kind in _ENDINGS and data.endswith(_ENDINGS[kind]):
                     return PictureCheck(kind, None)
                 # Anything else (data after the end marker, other kinds) is decoded. A reduced-size

@@ -30,14 +30,19 @@ def record_event(session: Session, *, at: datetime, kind: str, case: Case | None
 def find_or_open_case(session: Session, sender: str, who: SubmissionName, now: datetime,
                       mail: Mail) -> tuple[Case, bool]:
     """The case for this sender, name and department; True when it was opened just now."""
-    query = select(Case).where(Case.sender == sender, Case.name == who.name,
-                               Case.department == who.department)
-    # Cases are only ever added through the savepoint below, which flushes them: nothing pending
-    # can change this answer, and the mail's own changes wait for one flush at the end.
+    # Cases are only ever added through open_case, which flushes them: nothing pending can change
+    # this answer, and the mail's own changes wait for one flush at the end.
     with session.no_autoflush:
-        case = session.scalar(query)
+        case = session.scalar(_identity_query(sender, who))
     if case is not None:
         return case, False
+    return open_case(session, sender, who, now, mail)
+
+
+def open_case(session: Session, sender: str, who: SubmissionName, now: datetime,
+              mail: Mail) -> tuple[Case, bool]:
+    """Open the case that was not there when looked for; (the case, True), or (the one another
+    worker opened meanwhile, False)."""
     try:
         with session.begin_nested():
             # A new case has no items: said here, so that merging them needs no SELECT.
@@ -46,9 +51,14 @@ def find_or_open_case(session: Session, sender: str, who: SubmissionName, now: d
             session.add(case)
     except IntegrityError:
         # Another worker opened it between our look-up and insert.
-        return session.scalars(query).one(), False
+        return session.scalars(_identity_query(sender, who)).one(), False
     record_event(session, at=now, kind="opened", case=case, mail=mail)
     return case, True
+
+
+def _identity_query(sender: str, who: SubmissionName):
+    return select(Case).where(Case.sender == sender, Case.name == who.name,
+                              Case.department == who.department)
 
 
 def sole_case_of(session: Session, sender: str) -> Case | None:

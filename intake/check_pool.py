@@ -11,7 +11,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
 from checks.rules import Rules
-from intake.prepare import Prepared, prepare_mail
+from intake.prepare import Prepared, prepare_mail, without_attachment_bytes
 from intake.pools import child_process_setup, done_future, spawned_pool
 
 # One per pool process, set by its initializer (see intake/reading_pool.py on module state).
@@ -25,7 +25,7 @@ def _start_checker(parent: int, rules: Rules, own_addresses: frozenset[str]) -> 
 
 
 def _check_in_worker(raw: bytes) -> Prepared:
-    return prepare_mail(raw, *_worker_rules)
+    return without_attachment_bytes(prepare_mail(raw, *_worker_rules))
 
 
 class CheckPool:

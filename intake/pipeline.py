@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
@@ -32,6 +33,54 @@ log = logging.getLogger(__name__)
 
 
 _IGNORED = {MailKind.OWN, MailKind.BOUNCE, MailKind.AUTO_REPLY}
+
+
+def reply_key(mail_id: int) -> str:
+    """The outbox dedupe key of a mail's reply: processing it again cannot queue a second one."""
+    return f"reply:mail:{mail_id}"
+
+
+@dataclass
+class Known:
+    """What the database held for mails processed together, read with one query each for all of
+    them instead of per mail: the cases their names point at, the replies already queued for them
+    and how many replies each sender got in the last day. The mails' own changes are added as
+    they are made (`copy` before a mail, to go back to if its changes are rolled back)."""
+    cases: dict[tuple[str, str, str], Case | None] = field(default_factory=dict)  # None: no case
+    queued: set[str] = field(default_factory=set)
+    replies_today: Counter = field(default_factory=Counter)  # by recipient
+
+    def copy(self) -> Known:
+        return Known(dict(self.cases), set(self.queued), Counter(self.replies_today))
+
+    def restore(self, earlier: Known) -> None:
+        self.cases, self.queued, self.replies_today = earlier.cases, earlier.queued, \
+            earlier.replies_today
+
+    @classmethod
+    def look_up(cls, session: Session, mails: list[tuple[int, Prepared]], now: datetime) -> Known:
+        known = cls()
+        senders = {prepared.read.sender for _, prepared in mails}
+        names = {(prepared.read.sender, who.name, who.department)
+                 for _, prepared in mails if prepared.assessment is not None
+                 and (who := prepared.assessment.submission_name) is not None}
+        # Nothing these mails add before their look-ups can change the answers: the mails' own
+        # changes are added to `known` as they are made.
+        with session.no_autoflush:
+            if names:
+                found = session.scalars(select(Case).where(
+                    Case.sender.in_({sender for sender, _, _ in names})))
+                by_identity = {(case.sender, case.name, case.department): case for case in found}
+                known.cases = {key: by_identity.get(key) for key in names}
+            known.queued = set(session.scalars(select(Outbox.dedupe_key).where(
+                Outbox.dedupe_key.in_([reply_key(mail_id) for mail_id, _ in mails]))))
+            if senders:
+                known.replies_today.update(dict(session.execute(
+                    select(Outbox.recipient, func.count(Outbox.id)).where(
+                        Outbox.kind.like("reply%"), Outbox.recipient.in_(senders),
+                        Outbox.created_at > now - timedelta(days=1))
+                    .group_by(Outbox.recipient)).all()))
+        return known
 
 
 @dataclass(frozen=True)
@@ -63,16 +112,18 @@ class Pipeline:
         return dataclasses.replace(prepared, assessment=assessment, read_facts=read_facts)
 
     def handle(self, session: Session, mail: Mail, raw: bytes, now: datetime,
-               prepared: Prepared | None = None) -> str:
-        """Process one stored mail; sets and returns its outcome."""
+               prepared: Prepared | None = None, known: Known | None = None) -> str:
+        """Process one stored mail; sets and returns its outcome. `known`: what was looked up for
+        the mails processed with this one (None: looked up for this one alone)."""
         if prepared is None:
             prepared = self.prepare(raw)
             pictures = self.pictures_of(prepared)
             if pictures:  # read here and now: a caller with no reading pool
                 prepared = self.with_facts(prepared, {sha: self.pictures.read(data)
                                                       for sha, data in pictures.items()})
+        if known is None:
+            known = Known.look_up(session, [(mail.id, prepared)], now)
         read, kind = prepared.read, prepared.kind
-        mail.sender = read.sender or None
         if kind in _IGNORED:
             outcome = MailOutcome.IGNORED_AUTO
             cases.record_event(session, at=now, kind="ignored", mail=mail, reason=kind.value)
@@ -84,24 +135,36 @@ class Pipeline:
             outcome = MailOutcome.IGNORED_OTHER
         elif kind is MailKind.QUESTION:
             outcome = MailOutcome.QUESTION
-            self._queue_reply(session, mail, read, ReplyFacts("reply_instructions"), None, now)
+            self._queue_reply(session, mail, read, ReplyFacts("reply_instructions"), None, now,
+                              known)
         elif kind is MailKind.CLOUD_LINK:
             outcome = MailOutcome.CLOUD_LINK
-            self._queue_reply(session, mail, read, ReplyFacts("reply_cloud_link"), None, now)
+            self._queue_reply(session, mail, read, ReplyFacts("reply_cloud_link"), None, now,
+                              known)
         else:
             outcome = self._submission(session, mail, read, prepared.assessment, prepared.read_facts,
-                                       now)
+                                       now, known)
+        # Set with the outcome, not first: a case opened on the way is flushed on its own, and
+        # the mail's row is then updated once.
+        mail.sender = read.sender or None
         mail.outcome = outcome
         mail.processed_at = now
         mail.error = None
         return outcome
 
     def _submission(self, session: Session, mail: Mail, read: ReadMail, assessment: Assessment,
-                    read_facts: dict[str, dict | None], now: datetime) -> str:
+                    read_facts: dict[str, dict | None], now: datetime, known: Known) -> str:
         case, opened = None, False
         if assessment.submission_name is not None:
-            case, opened = cases.find_or_open_case(session, read.sender,
-                                                   assessment.submission_name, now, mail)
+            who = assessment.submission_name
+            identity = (read.sender, who.name, who.department)
+            if identity not in known.cases:
+                case, opened = cases.find_or_open_case(session, read.sender, who, now, mail)
+            elif known.cases[identity] is None:
+                case, opened = cases.open_case(session, read.sender, who, now, mail)
+            else:
+                case = known.cases[identity]
+            known.cases[identity] = case
         else:
             case = (cases.case_answered_by(session, read.sender, read.references)
                     or cases.sole_case_of(session, read.sender))
@@ -142,7 +205,7 @@ class Pipeline:
             missing=missing, problems=problems, unmatched=assessment.unmatched,
             extra={"forwarded": case is not None and case.digest_id is not None, **extra},
         )
-        self._queue_reply(session, mail, read, facts, case, now)
+        self._queue_reply(session, mail, read, facts, case, now, known)
         if case is None:
             return MailOutcome.SUBMISSION
         return MailOutcome.SUBMISSION if opened else MailOutcome.FOLLOW_UP
@@ -167,18 +230,11 @@ class Pipeline:
                            alert="positive")
 
     def _queue_reply(self, session: Session, mail: Mail, read: ReadMail, facts: ReplyFacts,
-                     case: Case | None, now: datetime) -> None:
-        key = f"reply:mail:{mail.id}"
-        # This mail's pending rows (items, events, an alert) cannot change either answer: they
-        # are flushed once, at the commit, instead of before these look-ups.
-        with session.no_autoflush:
-            if session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
-                return
-            recent = session.scalar(
-                select(func.count(Outbox.id)).where(
-                    Outbox.kind.like("reply%"), Outbox.recipient == read.sender,
-                    Outbox.created_at > now - timedelta(days=1)))
-        if recent >= self.replies_per_sender_per_day:
+                     case: Case | None, now: datetime, known: Known) -> None:
+        key = reply_key(mail.id)
+        if key in known.queued:
+            return
+        if known.replies_today[read.sender] >= self.replies_per_sender_per_day:
             # A runaway robot or a loop we did not recognise: stop answering for a day.
             cases.record_event(session, at=now, kind="reply_suppressed", case=case, mail=mail,
                                reason="per-sender cap", cap=self.replies_per_sender_per_day)
@@ -186,6 +242,8 @@ class Pipeline:
         outgoing = self.replies.write(facts, read.sender, now, read.message_id, read.references)
         queue(session, key=key, kind=facts.kind, outgoing=outgoing, now=now, case=case, mail=mail,
               recipient=read.sender)
+        known.queued.add(key)
+        known.replies_today[read.sender] += 1
         cases.record_event(session, at=now, kind="reply_queued", case=case, mail=mail,
                            reply=facts.kind, missing=list(facts.missing))
 

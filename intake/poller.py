@@ -27,7 +27,7 @@ from intake.failpoints import NONE, Failpoints
 from intake.mailbox import Mailbox, MessageSummary
 from intake.models import FolderState, Mail, MailOutcome
 from intake.picture_work import PictureWork, consume as picture_jobs_done
-from intake.pipeline import Pipeline
+from intake.pipeline import Known, Pipeline
 from intake.prepare import Prepared
 from intake.pools import done_future
 from intake.storage import FileStore, sha256_hex
@@ -81,7 +81,7 @@ _ADVANCE = (update(FolderState)
             .where(FolderState.folder == bindparam("in_folder"),
                    FolderState.last_uid < bindparam("to_uid"))
             .values(last_uid=bindparam("to_uid")).execution_options(synchronize_session=False))
-_MAIL_TO_PROCESS = select(Mail).where(Mail.id == bindparam("id")).with_for_update(skip_locked=True)
+_MAILS_TO_PROCESS = select(Mail).with_for_update(skip_locked=True)
 
 
 @dataclass
@@ -643,12 +643,24 @@ class Poller:
     def _finish(self, ready: list[tuple[_Checked, dict[str, dict | None]]]) -> list[Handled]:
         """Process checked mails in one transaction, each inside a savepoint of its own: a mail
         that fails is rolled back alone and its failure recorded, the others commit. The
-        materials they yield are synced together, before the commit names them."""
+        materials they yield are synced together, before the commit names them.
+
+        Their rows are locked, and what they need to know of cases and replies looked up, once
+        for all of them."""
         try:
             with self._sessions.begin() as session:
+                ids = [checked.mail_id for checked, _ in ready]
+                # Rows another worker holds are skipped: that worker is processing those mails.
+                mails = {mail.id: mail for mail in session.scalars(
+                    _MAILS_TO_PROCESS.where(Mail.id.in_(ids)))}
+                known = Known.look_up(session, [(checked.mail_id, checked.prepared)
+                                                for checked, _ in ready
+                                                if checked.prepared is not None
+                                                and checked.mail_id in mails], self._clock())
                 with self._store.batch() as store:
                     pipeline = replace(self._pipeline, store=store)
-                    return [self._process_one(session, pipeline, checked, facts)
+                    return [self._process_one(session, pipeline, checked, facts,
+                                              mails.get(checked.mail_id), known)
                             for checked, facts in ready]
         finally:
             if self._pictures is not None:
@@ -656,28 +668,31 @@ class Poller:
                     self._pictures.forget(checked.pictures)
 
     def _process_one(self, session: Session, pipeline: Pipeline, checked: _Checked,
-                     facts: dict[str, dict | None]) -> Handled:
+                     facts: dict[str, dict | None], mail: Mail | None, known: Known) -> Handled:
+        """`mail`: its row, locked for this transaction; None when another worker holds it."""
         mail_id, raw, prepared = checked.mail_id, checked.raw, checked.prepared
+        before = known.copy()
         try:
             if checked.failure is not None:
                 raise checked.failure
             if prepared is not None and checked.pictures:
                 prepared = pipeline.with_facts(prepared, facts)
             with session.begin_nested():
-                mail = session.scalar(_MAIL_TO_PROCESS, {"id": mail_id})
                 if mail is None or mail.outcome not in {MailOutcome.PENDING, MailOutcome.FAILED}:
                     return Handled(mail.outcome if mail else MailOutcome.PENDING,
                                    mail.case_id if mail else None)
                 if mail.raw_path != checked.raw_path:  # cannot happen today; never act on other bytes
                     raw, prepared = self._store.read(mail.raw_path), None
                 self._failpoint("processing")
-                outcome = pipeline.handle(session, mail, raw, self._clock(), prepared)
+                outcome = pipeline.handle(session, mail, raw, self._clock(), prepared,
+                                          known if prepared is not None else None)
                 if checked.pictures and self._pictures is not None:
                     picture_jobs_done(session, self._pictures.used_up(checked.pictures))
                 return Handled(outcome, mail.case_id)
         except SQLAlchemyError:
             raise
         except Exception as err:  # one bad mail must never stop the others
+            known.restore(before)  # the cases it opened and its reply were rolled back
             return Handled(self._record_failure(session, mail_id, err), None)
 
     @staticmethod

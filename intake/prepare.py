@@ -5,11 +5,12 @@ daemon's own start-up time; keep its imports to `checks` and `intake.reader`.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from checks.classify import MailKind, classify
 from checks.rules import Rules
-from checks.submission import Assessment, assess, carries_materials
+from checks.submission import Assessment, Attachment, assess, carries_materials
 from intake.reader import ReadMail, read_mail
 
 
@@ -32,3 +33,12 @@ def prepare_mail(raw: bytes, rules: Rules, own_addresses: frozenset[str]) -> Pre
     if kind is MailKind.SUBMISSION:
         assessment = assess(read.attachments, read.subject, rules, read.body_text)
     return Prepared(read, kind, assessment, {})
+
+
+def without_attachment_bytes(prepared: Prepared) -> Prepared:
+    """The same, minus the attachments' bytes (names stay): what a check process sends back. After
+    the checks nothing reads them (the items carry their own files), and they are as large as the
+    mail itself."""
+    read = dataclasses.replace(prepared.read, attachments=[
+        Attachment(attachment.name, b"") for attachment in prepared.read.attachments])
+    return dataclasses.replace(prepared, read=read)

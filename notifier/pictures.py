@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import io
 
-import pillow_heif
-from PIL import Image, ImageOps
-
-pillow_heif.register_heif_opener()
+from checks.pictures import pillow_with_heif
 
 
 def office_jpeg(data: bytes, *, max_side: int | None = None, quality: int = 88) -> bytes:
     """The picture in `data` as a baseline JPEG: EXIF orientation applied, no EXIF/GPS/ICC/XMP,
     optionally shrunk so that its longer side is at most `max_side` pixels."""
+    from PIL import ImageOps
+    Image = pillow_with_heif()
     with Image.open(io.BytesIO(data)) as opened:
         upright = ImageOps.exif_transpose(opened)
         if upright.mode not in ("RGB", "L"):

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from tests.support import builders as b
-from tests.support.harness import Harness
+from tests.support.harness import Harness, body_text
 
 STUDENT = "zhangwei@example.test"
 
@@ -53,6 +53,41 @@ def test_a_failure_is_retried_on_the_next_poll(world):
     world.cli("poll")
     assert len(world.replies_to(STUDENT)) == 1
     assert [m.attempts for m in world.mails() if m.outcome == "submission"] == [1]
+
+
+def test_a_mail_failing_after_opening_its_case_leaves_no_trace_for_the_next(world, monkeypatch):
+    # Two submissions of one student, processed together: the first fails after it opened the
+    # case, so the case is rolled back with it; the second must open it again, not use the
+    # rolled-back one (nor think a reply was queued for the student).
+    from intake import cases
+    merge = cases.merge_items
+    calls = []
+
+    def fails_first(session, case, *args, **kwargs):
+        calls.append(case.id)
+        if len(calls) == 1:
+            raise RuntimeError("disk hiccup")
+        return merge(session, case, *args, **kwargs)
+
+    monkeypatch.setattr(cases, "merge_items", fails_first)
+    world.deliver(_submission())
+    world.deliver(b.mail(sender=STUDENT, subject="张伟+物理系+健康宝弹窗",
+                         attachments=[("b.zip", b.utf8_zip(b.five_pictures(skip=("核酸",))))]))
+    world.poll()
+    students = [m for m in world.mails() if m.outcome in {"failed", "submission", "follow-up"}]
+    assert sorted((m.outcome, m.attempts) for m in students) == [("failed", 1), ("submission", 0)]
+    [case] = world.cases()
+    assert case.name == "张伟" and case.status == "incomplete"
+    assert len(calls) == 2 and calls[1] == case.id
+    [reply] = world.replies_to(STUDENT)
+    assert "核酸" in body_text(reply.message)
+
+    world.poll()  # the failed one again, now joining the case the second one opened
+    assert sorted(m.outcome for m in world.mails() if m.id in {m.id for m in students}) == [
+        "follow-up", "submission"]
+    [case] = world.cases()
+    assert case.status == "complete"
+    assert len(world.replies_to(STUDENT)) == 2
 
 
 def test_logs_of_a_full_run_carry_no_personal_data(world):
