@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
+from pathlib import Path
 from concurrent.futures.process import BrokenProcessPool
 
 from checks.rules import Rules
@@ -28,6 +29,10 @@ def _check_in_worker(raw: bytes) -> Prepared:
     return without_attachment_bytes(prepare_mail(raw, *_worker_rules))
 
 
+def _check_stored_in_worker(path: str) -> Prepared:
+    return _check_in_worker(Path(path).read_bytes())
+
+
 class CheckPool:
     """`processes` checkers, started at the first poll that has `worth_it` new mails or more."""
 
@@ -45,11 +50,14 @@ class CheckPool:
     def running(self) -> bool:
         return self._executor is not None
 
-    def submit(self, raw: bytes) -> Future:
-        """The mail's Prepared, as a future; inline while the pool is not running."""
+    def submit(self, raw: bytes, stored: Path | None = None) -> Future:
+        """The mail's Prepared, as a future; inline while the pool is not running. `stored`: where
+        these bytes are on disk, for a check process to read (cheaper than sending them)."""
         if self._executor is None:
             return self._inline(raw)
         try:
+            if stored is not None:
+                return self._executor.submit(_check_stored_in_worker, str(stored))
             return self._executor.submit(_check_in_worker, raw)
         except BrokenProcessPool:
             self.close()

@@ -289,11 +289,15 @@ class Poller:
 
     def _fetch_bodies(self, chunk: list[MessageSummary]) -> dict[int, _Fetched]:
         """The chunk's bodies, hashed, their checks started when check processes run (checks are
-        pure: a mail found recorded already only wastes its check)."""
+        pure: a mail found recorded already only wastes its check). The check processes read
+        the bytes from storage, where they are written now and made durable when recorded."""
         raws = self._mailbox.fetch_raws([s.uid for s in chunk if self._wanted(s)])
-        early = self._checker is not None and self._checker.running
-        return {uid: _Fetched(raw, sha256_hex(raw), self._checker.submit(raw) if early else None)
-                for uid, raw in raws.items()}
+        fetched = {uid: _Fetched(raw, sha256_hex(raw)) for uid, raw in raws.items()}
+        if self._checker is not None and self._checker.running:
+            for one in fetched.values():
+                one.checking = self._checker.submit(
+                    one.raw, self._store.stage_raw_mail(one.raw, one.sha256))
+        return fetched
 
     def _wanted(self, summary: MessageSummary) -> bool:
         """Whether the body is worth fetching: not obviously too large or too old to handle."""

@@ -62,6 +62,7 @@ class FileStore:
         self._writer: ThreadPoolExecutor | None = None
         self._resolved_root: Path | None = None
         self._folders: set[Path] = set()  # folders known to exist: one stat each, not per file
+        self._staged: set[str] = set()  # raw mails this process wrote unsynced (stage_raw_mail)
 
     @contextmanager
     def batch(self) -> Iterator["FileStore"]:
@@ -73,7 +74,8 @@ class FileStore:
             self._writer = ThreadPoolExecutor(max_workers=2, thread_name_prefix="store-write")
         view = FileStore(self.root)
         view._pending, view._writes, view._writer = [], [], self._writer
-        view._resolved_root, view._folders = self._resolved_root, self._folders
+        view._resolved_root, view._folders, view._staged = (self._resolved_root, self._folders,
+                                                             self._staged)
         try:
             yield view
         finally:
@@ -108,6 +110,15 @@ class FileStore:
         digest = digest or sha256_hex(data)
         return self._put(Path("raw") / digest[:2] / f"{digest}.eml", data, sync="filesystem",
                          digest=digest)
+
+    def stage_raw_mail(self, data: bytes, digest: str) -> Path:
+        """Write a raw mail now, not yet durable, so that other processes can read it (the check
+        processes) before it is recorded; the batch that puts it later makes it durable before
+        its commit. Its absolute path."""
+        relative = Path("raw") / digest[:2] / f"{digest}.eml"
+        self._write(relative, data, "none", digest)
+        self._staged.add(digest)
+        return self._absolute(relative)
 
     def put_material(self, case_id: int, kind: str, data: bytes, file_type: str | None,
                      digest: str | None = None) -> str:
@@ -167,18 +178,26 @@ class FileStore:
 
         sync "file": fsync the file before it takes its name, then its folder (the classic way);
         "filesystem": rename first and sync once (a half-synced file is recognised by its hash);
+        "none": no sync (stage_raw_mail: a batch syncs it later);
         inside batch(): no sync here, the batch syncs everything at its end.
         `digest`: the content's sha256_hex, which names the file (raw mails).
         """
         target = self._absolute(relative)
+        deferred = self._pending is not None
         if digest is not None:
             # A file already there is trusted only if it hashes to its name: a power cut before
-            # the sync can leave a renamed file whose data never reached disk.
-            if target.exists() and sha256_hex(target.read_bytes()) == digest:
+            # the sync can leave a renamed file whose data never reached disk. One this process
+            # staged is known to hold its data; it may still be on its way to the disk.
+            if digest in self._staged or (target.exists()
+                                          and sha256_hex(target.read_bytes()) == digest):
+                self._staged.discard(digest)
+                if deferred:
+                    self._pending.append(target)
+                elif sync != "none":
+                    self._make_durable([target])
                 return relative.as_posix()
         elif sync != "filesystem" and target.exists() and target.stat().st_size == len(data):
             return relative.as_posix()
-        deferred = self._pending is not None
         if deferred or (sync == "filesystem" and _SYNCFS is not None):
             sync = "later"
         self._mkdir(target.parent)
@@ -190,7 +209,7 @@ class FileStore:
                 with os.fdopen(handle, "wb") as stream:
                     stream.write(data)
                     stream.flush()
-                    if sync != "later":
+                    if sync not in {"later", "none"}:
                         os.fsync(stream.fileno())
                 try:
                     os.replace(temporary, target)
@@ -205,7 +224,7 @@ class FileStore:
                 self._pending.append(target)
             elif sync == "later":
                 self._make_durable([target])
-            else:
+            elif sync != "none":
                 self._fsync_dir(target.parent)
         except OSError as err:
             raise StorageError(f"cannot write under {self.root}: {err.strerror}") from err

@@ -65,3 +65,27 @@ def test_a_folder_removed_under_the_store_is_made_again(tmp_path):
     second = store.put_material(7, "核酸", b"two", "jpeg")
     assert store.read(second) == b"two" and first != second
     assert oct((tmp_path / "storage" / "cases" / "7").stat().st_mode & 0o777) == "0o700"
+
+
+def test_a_staged_raw_mail_is_readable_at_once_and_synced_by_the_batch_that_records_it(
+        tmp_path, monkeypatch):
+    from intake.storage import sha256_hex
+    store = FileStore(tmp_path / "storage")
+    store.ensure()
+    synced: list[list] = []
+    monkeypatch.setattr(FileStore, "_make_durable", lambda self, paths: synced.append(list(paths)))
+    raw = b"From: a@example.test\r\n\r\nhello\r\n"
+    digest = sha256_hex(raw)
+    path = store.stage_raw_mail(raw, digest)
+    assert path.read_bytes() == raw and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert synced == []  # not yet: the check processes only need to read it
+    modified = path.stat().st_mtime_ns
+    with store.batch() as batch:
+        relative = batch.put_raw_mail(raw, digest)
+    assert (store.root / relative) == path and path.stat().st_mtime_ns == modified
+    assert synced == [[path]]  # made durable before the caller commits the row naming it
+    # A file there that this process did not stage is trusted only if it hashes to its name.
+    path.write_bytes(b"garbage after a power cut")
+    with store.batch() as batch:
+        batch.put_raw_mail(raw, digest)
+    assert path.read_bytes() == raw
