@@ -49,13 +49,16 @@ class Known:
     cases: dict[tuple[str, str, str], Case | None] = field(default_factory=dict)  # None: no case
     queued: set[str] = field(default_factory=set)
     replies_today: Counter = field(default_factory=Counter)  # by recipient
+    # Inserted for the group's mails at once (open_cases), not yet opened by one of them.
+    unopened: dict[tuple[str, str, str], Case] = field(default_factory=dict)
 
     def copy(self) -> Known:
-        return Known(dict(self.cases), set(self.queued), Counter(self.replies_today))
+        return Known(dict(self.cases), set(self.queued), Counter(self.replies_today),
+                     dict(self.unopened))
 
     def restore(self, earlier: Known) -> None:
-        self.cases, self.queued, self.replies_today = earlier.cases, earlier.queued, \
-            earlier.replies_today
+        self.cases, self.queued = earlier.cases, earlier.queued
+        self.replies_today, self.unopened = earlier.replies_today, earlier.unopened
 
     @classmethod
     def look_up(cls, session: Session, mails: list[tuple[int, Prepared]], now: datetime) -> Known:
@@ -111,6 +114,25 @@ class Pipeline:
         assessment, read_facts = refile_by_content(prepared.assessment, facts_by_sha)
         return dataclasses.replace(prepared, assessment=assessment, read_facts=read_facts)
 
+    def open_cases(self, session: Session, known: Known, mails: list[Prepared],
+                   now: datetime) -> None:
+        """Insert, with one statement, the cases these mails will open (their names point at no
+        case): each is opened by the first of them that uses it. The caller's savepoint covers
+        them; an IntegrityError means another worker opened one meanwhile."""
+        wanted = {}
+        for prepared in mails:
+            who = prepared.assessment.submission_name if prepared.assessment else None
+            identity = (prepared.read.sender, who.name, who.department) if who else None
+            if identity is not None and identity in known.cases and known.cases[identity] is None:
+                wanted[identity] = Case(sender=identity[0], name=identity[1],
+                                        department=identity[2], status=cases.INCOMPLETE,
+                                        created_at=now, updated_at=now, items=[])
+        if wanted:
+            session.add_all(wanted.values())
+            session.flush()
+            known.unopened.update(wanted)
+            known.cases.update(wanted)
+
     def handle(self, session: Session, mail: Mail, raw: bytes, now: datetime,
                prepared: Prepared | None = None, known: Known | None = None) -> str:
         """Process one stored mail; sets and returns its outcome. `known`: what was looked up for
@@ -158,7 +180,10 @@ class Pipeline:
         if assessment.submission_name is not None:
             who = assessment.submission_name
             identity = (read.sender, who.name, who.department)
-            if identity not in known.cases:
+            if identity in known.unopened:
+                case, opened = known.unopened.pop(identity), True
+                cases.record_event(session, at=now, kind="opened", case=case, mail=mail)
+            elif identity not in known.cases:
                 case, opened = cases.find_or_open_case(session, read.sender, who, now, mail)
             elif known.cases[identity] is None:
                 case, opened = cases.open_case(session, read.sender, who, now, mail)

@@ -1,8 +1,9 @@
 """One pass over the configured folders: record each new mail, process it, acknowledge it.
 
 Order per mail (the invariants): store the raw bytes durably, commit the mail's record, process
-it (in a savepoint of its own, inside a transaction shared with the other mails ready at the same
-time), and only then mark it on the server. A crash anywhere means the next pass handles the mail
+it (inside a transaction shared with the other mails ready at the same time: all of them in one
+savepoint, or, when one fails, each in a savepoint of its own), and only then mark it on the
+server. A crash anywhere means the next pass handles the mail
 again, and the unique keys make that second handling a no-op.
 """
 from __future__ import annotations
@@ -645,9 +646,10 @@ class Poller:
         return self._pictures.facts(checked.mail_id, checked.pictures)
 
     def _finish(self, ready: list[tuple[_Checked, dict[str, dict | None]]]) -> list[Handled]:
-        """Process checked mails in one transaction, each inside a savepoint of its own: a mail
-        that fails is rolled back alone and its failure recorded, the others commit. The
-        materials they yield are synced together, before the commit names them.
+        """Process checked mails in one transaction: all of them together in one savepoint; when
+        one fails, that savepoint is rolled back, the failure recorded, and the others processed
+        again, each inside a savepoint of its own. The materials they yield are synced together,
+        before the commit names them.
 
         Their rows are locked, and what they need to know of cases and replies looked up, once
         for all of them."""
@@ -663,13 +665,75 @@ class Poller:
                                                 and checked.mail_id in mails], self._clock())
                 with self._store.batch() as store:
                     pipeline = replace(self._pipeline, store=store)
-                    return [self._process_one(session, pipeline, checked, facts,
+                    together = self._process_together(session, pipeline, ready, mails, known)
+                    if isinstance(together, list):
+                        return together
+                    # One of them failed (rolled back with the rest), or the group could not be
+                    # written as one: the failed one is recorded, the others go one by one.
+                    failed, failure = together if together is not None else (None, None)
+                    return [Handled(self._record_failure(session, checked.mail_id, failure), None)
+                            if index == failed else
+                            self._process_one(session, pipeline, checked, facts,
                                               mails.get(checked.mail_id), known)
-                            for checked, facts in ready]
+                            for index, (checked, facts) in enumerate(ready)]
         finally:
             if self._pictures is not None:
                 for checked, _ in ready:
                     self._pictures.forget(checked.pictures)
+
+    def _process_together(self, session: Session, pipeline: Pipeline,
+                          ready: list[tuple[_Checked, dict[str, dict | None]]],
+                          mails: dict[int, Mail], known: Known
+                          ) -> list[Handled] | tuple[int, Exception] | None:
+        """The common case, cheaply: every mail of the group processed inside one savepoint and
+        written with one flush (their new cases inserted at once first). Returns their Handled;
+        or, everything rolled back, (the index of the mail that failed, its error); or None when
+        the group as a whole could not be written (another worker opened one of its cases)."""
+        now = self._clock()
+        work: list[tuple[_Checked, Mail | None, Prepared | None]] = []
+        for checked, facts in ready:
+            mail = mails.get(checked.mail_id)
+            if mail is None or mail.outcome not in {MailOutcome.PENDING, MailOutcome.FAILED}:
+                work.append((checked, mail, None))  # another worker has it, or had it
+                continue
+            if checked.failure is not None or checked.prepared is None \
+                    or mail.raw_path != checked.raw_path:
+                return None  # rare: the one-by-one path knows these
+            prepared = checked.prepared
+            if checked.pictures:
+                prepared = pipeline.with_facts(prepared, facts)
+            work.append((checked, mail, prepared))
+        before = known.copy()
+        handled: list[Handled] = []
+        failing: int | None = None  # the mail being processed, while one is
+        try:
+            with session.begin_nested():
+                pipeline.open_cases(session, known, [prepared for _, _, prepared in work
+                                                     if prepared is not None], now)
+                for index, (checked, mail, prepared) in enumerate(work):
+                    if prepared is None:
+                        handled.append(Handled(mail.outcome if mail else MailOutcome.PENDING,
+                                               mail.case_id if mail else None))
+                        continue
+                    failing = index
+                    self._failpoint("processing")
+                    outcome = pipeline.handle(session, mail, checked.raw, now, prepared, known)
+                    if checked.pictures and self._pictures is not None:
+                        picture_jobs_done(session, self._pictures.used_up(checked.pictures))
+                    handled.append(Handled(outcome, mail.case_id))
+                    failing = None
+                for case in known.unopened.values():  # cannot happen: each is some mail's
+                    session.delete(case)
+                known.unopened.clear()
+        except IntegrityError:
+            known.restore(before)
+            return None
+        except SQLAlchemyError:
+            raise
+        except Exception as err:  # one bad mail must never stop the others
+            known.restore(before)
+            return (failing, err) if failing is not None else None
+        return handled
 
     def _process_one(self, session: Session, pipeline: Pipeline, checked: _Checked,
                      facts: dict[str, dict | None], mail: Mail | None, known: Known) -> Handled:

@@ -90,6 +90,34 @@ def test_a_mail_failing_after_opening_its_case_leaves_no_trace_for_the_next(worl
     assert len(world.replies_to(STUDENT)) == 2
 
 
+def test_a_case_another_worker_opens_meanwhile_is_joined_not_duplicated(world, monkeypatch):
+    # The group's look-up finds no case for the student, and another worker opens it before the
+    # group inserts its own: the insert conflicts, and the mails are processed one by one, the
+    # student's joining the case the other worker opened.
+    from intake import pipeline
+    world.deliver(b.mail(sender=STUDENT, subject="张伟+物理系+健康宝弹窗",
+                         attachments=[("a.zip", b.utf8_zip(b.five_pictures(skip=("核酸",))))]))
+    world.poll()
+    [case] = world.cases()
+    look_up = pipeline.Known.look_up.__func__
+
+    def misses_cases(cls, session, mails, now):
+        known = look_up(cls, session, mails, now)
+        known.cases = {identity: None for identity in known.cases}
+        return known
+
+    monkeypatch.setattr(pipeline.Known, "look_up", classmethod(misses_cases))
+    world.deliver(_submission())
+    world.deliver(_submission(sender="lisi@example.test", name="李四"))
+    world.poll()
+    assert sorted(m.outcome for m in world.mails() if m.sender in {STUDENT, "lisi@example.test"}
+                  ) == ["follow-up", "submission", "submission"]
+    cases = {c.name: c for c in world.cases()}
+    assert set(cases) == {"张伟", "李四"} and cases["张伟"].id == case.id
+    assert cases["张伟"].status == "complete" and cases["李四"].status == "complete"
+    assert len(world.replies_to(STUDENT)) == 2 and len(world.replies_to("lisi@example.test")) == 1
+
+
 def test_logs_of_a_full_run_carry_no_personal_data(world):
     body = f"老师好，我的身份证号 {b.FIXTURE_ID_NUMBER}，手机 {b.FIXTURE_PHONE}。"
     world.deliver(b.mail(sender=STUDENT, subject=f"张伟+物理系+健康宝弹窗 {b.FIXTURE_PHONE}", body=body,
