@@ -226,6 +226,9 @@ def _bench(root: Path, dovecot: Dovecot, smtp: SmtpCapture, args, schemas: list[
           f"on {os.cpu_count()} cores")
     floor(dovecot, "bench")  # warms Dovecot's index and the page cache for every contender
     copied = getmail6(dovecot, "bench", root / "getmail")
+    # What getmail6 wrote is still on its way to the disk; a poll's first filesystem sync would
+    # otherwise wait for it (and each poll's database and files, once written, for the next).
+    os.sync()
     # The machine's speed drifts (shared cores): floor and poll alternate, and each ratio is of a
     # floor and the poll right after it.
     floors, polls = [], []
@@ -237,6 +240,7 @@ def _bench(root: Path, dovecot: Dovecot, smtp: SmtpCapture, args, schemas: list[
         sent_before = len(smtp.messages)
         floors.append(floor_seconds)
         polls.append(intake_poll(config))
+        os.sync()
         replies = len(smtp.messages) - sent_before
         if replies != args.count:
             break
