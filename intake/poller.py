@@ -701,7 +701,10 @@ class Poller:
                 return None  # rare: the one-by-one path knows these
             prepared = checked.prepared
             if checked.pictures:
-                prepared = pipeline.with_facts(prepared, facts)
+                try:
+                    prepared = pipeline.with_facts(prepared, facts)
+                except Exception:  # the one-by-one path records it as that mail's failure
+                    return None
             work.append((checked, mail, prepared))
         before = known.copy()
         handled: list[Handled] = []
