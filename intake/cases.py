@@ -45,15 +45,25 @@ def open_case(session: Session, sender: str, who: SubmissionName, now: datetime,
     worker opened meanwhile, False)."""
     try:
         with session.begin_nested():
-            # A new case has no items: said here, so that merging them needs no SELECT.
-            case = Case(sender=sender, name=who.name, department=who.department,
-                        status=INCOMPLETE, created_at=now, updated_at=now, items=[])
+            case = new_case(identity(sender, who), now)
             session.add(case)
     except IntegrityError:
         # Another worker opened it between our look-up and insert.
         return session.scalars(_identity_query(sender, who)).one(), False
     record_event(session, at=now, kind="opened", case=case, mail=mail)
     return case, True
+
+
+def identity(sender: str, who: SubmissionName) -> tuple[str, str, str]:
+    """What tells one case from another (uq_case_identity): sender, name, department."""
+    return sender, who.name, who.department
+
+
+def new_case(case_identity: tuple[str, str, str], now: datetime) -> Case:
+    sender, name, department = case_identity
+    # A new case has no items: said here, so that merging them needs no SELECT.
+    return Case(sender=sender, name=name, department=department, status=INCOMPLETE,
+                created_at=now, updated_at=now, items=[])
 
 
 def _identity_query(sender: str, who: SubmissionName):

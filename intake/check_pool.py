@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 from concurrent.futures import Future, ProcessPoolExecutor
-from pathlib import Path
 from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
 
 from checks.rules import Rules
 from intake.prepare import Prepared, prepare_mail, without_attachment_bytes

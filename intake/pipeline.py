@@ -40,6 +40,12 @@ def reply_key(mail_id: int) -> str:
     return f"reply:mail:{mail_id}"
 
 
+def case_identity(prepared: Prepared) -> tuple[str, str, str] | None:
+    """The identity of the case a submission's name points at; None without such a name."""
+    who = prepared.assessment.submission_name if prepared.assessment is not None else None
+    return cases.identity(prepared.read.sender, who) if who is not None else None
+
+
 @dataclass
 class Known:
     """What the database held for mails processed together, read with one query each for all of
@@ -64,9 +70,8 @@ class Known:
     def look_up(cls, session: Session, mails: list[tuple[int, Prepared]], now: datetime) -> Known:
         known = cls()
         senders = {prepared.read.sender for _, prepared in mails}
-        names = {(prepared.read.sender, who.name, who.department)
-                 for _, prepared in mails if prepared.assessment is not None
-                 and (who := prepared.assessment.submission_name) is not None}
+        names = {identity for _, prepared in mails
+                 if (identity := case_identity(prepared)) is not None}
         # Nothing these mails add before their look-ups can change the answers: the mails' own
         # changes are added to `known` as they are made.
         with session.no_autoflush:
@@ -121,12 +126,9 @@ class Pipeline:
         them; an IntegrityError means another worker opened one meanwhile."""
         wanted = {}
         for prepared in mails:
-            who = prepared.assessment.submission_name if prepared.assessment else None
-            identity = (prepared.read.sender, who.name, who.department) if who else None
+            identity = case_identity(prepared)
             if identity is not None and identity in known.cases and known.cases[identity] is None:
-                wanted[identity] = Case(sender=identity[0], name=identity[1],
-                                        department=identity[2], status=cases.INCOMPLETE,
-                                        created_at=now, updated_at=now, items=[])
+                wanted[identity] = cases.new_case(identity, now)
         if wanted:
             session.add_all(wanted.values())
             session.flush()
@@ -179,7 +181,7 @@ class Pipeline:
         case, opened = None, False
         if assessment.submission_name is not None:
             who = assessment.submission_name
-            identity = (read.sender, who.name, who.department)
+            identity = cases.identity(read.sender, who)
             if identity in known.unopened:
                 case, opened = known.unopened.pop(identity), True
                 cases.record_event(session, at=now, kind="opened", case=case, mail=mail)

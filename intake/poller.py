@@ -182,6 +182,15 @@ def _copy_as_duplicate(mail: Mail, original_id: int | None) -> Mail:
     return copy
 
 
+def _taken_elsewhere(mail: Mail | None) -> Handled | None:
+    """What became of a mail another worker holds (None: its row is locked by one) or has
+    processed; None when it is this worker's to process."""
+    if mail is None or mail.outcome not in {MailOutcome.PENDING, MailOutcome.FAILED}:
+        return Handled(mail.outcome if mail else MailOutcome.PENDING,
+                       mail.case_id if mail else None)
+    return None
+
+
 class Poller:
     def __init__(self, mailbox: Mailbox, sessions: sessionmaker, store: FileStore,
                  pipeline: Pipeline, settings: PollSettings, clock: Callable[[], datetime],
@@ -693,8 +702,8 @@ class Poller:
         work: list[tuple[_Checked, Mail | None, Prepared | None]] = []
         for checked, facts in ready:
             mail = mails.get(checked.mail_id)
-            if mail is None or mail.outcome not in {MailOutcome.PENDING, MailOutcome.FAILED}:
-                work.append((checked, mail, None))  # another worker has it, or had it
+            if _taken_elsewhere(mail) is not None:
+                work.append((checked, mail, None))
                 continue
             if checked.failure is not None or checked.prepared is None \
                     or mail.raw_path != checked.raw_path:
@@ -715,8 +724,7 @@ class Poller:
                                                      if prepared is not None], now)
                 for index, (checked, mail, prepared) in enumerate(work):
                     if prepared is None:
-                        handled.append(Handled(mail.outcome if mail else MailOutcome.PENDING,
-                                               mail.case_id if mail else None))
+                        handled.append(_taken_elsewhere(mail))
                         continue
                     failing = index
                     self._failpoint("processing")
@@ -749,9 +757,9 @@ class Poller:
             if prepared is not None and checked.pictures:
                 prepared = pipeline.with_facts(prepared, facts)
             with session.begin_nested():
-                if mail is None or mail.outcome not in {MailOutcome.PENDING, MailOutcome.FAILED}:
-                    return Handled(mail.outcome if mail else MailOutcome.PENDING,
-                                   mail.case_id if mail else None)
+                taken = _taken_elsewhere(mail)
+                if taken is not None:
+                    return taken
                 if mail.raw_path != checked.raw_path:  # cannot happen today; never act on other bytes
                     raw, prepared = self._store.read(mail.raw_path), None
                 self._failpoint("processing")

@@ -108,14 +108,13 @@ class FileStore:
     def put_raw_mail(self, data: bytes, digest: str | None = None) -> str:
         """`digest`: the data's sha256_hex when the caller has it already."""
         digest = digest or sha256_hex(data)
-        return self._put(Path("raw") / digest[:2] / f"{digest}.eml", data, sync="filesystem",
-                         digest=digest)
+        return self._put(_raw_mail_path(digest), data, sync="filesystem", digest=digest)
 
     def stage_raw_mail(self, data: bytes, digest: str) -> Path:
         """Write a raw mail now, not yet durable, so that other processes can read it (the check
         processes) before it is recorded; the batch that puts it later makes it durable before
         its commit. Its absolute path."""
-        relative = Path("raw") / digest[:2] / f"{digest}.eml"
+        relative = _raw_mail_path(digest)
         self._write(relative, data, "none", digest)
         self._staged.add(digest)
         return self._absolute(relative)
@@ -299,6 +298,10 @@ class FileStore:
             self._mkdir(self._temporaries)
             layout_marker.touch(mode=_FILE_MODE)
         return removed
+
+
+def _raw_mail_path(digest: str) -> Path:
+    return Path("raw") / digest[:2] / f"{digest}.eml"
 
 
 def _temporary_prefix() -> str:
