@@ -1,9 +1,11 @@
 """Cases and their items: find or open a case, merge a mail's items, record every change."""
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -18,13 +20,38 @@ HELD = "held"          # staff stopped it; new mail still adds items, the status
 REJECTED = "rejected"  # staff turned it down; a new submission reopens it
 
 
+# session.info key: the events recorded inside events_together, not yet inserted.
+_EVENTS_TOGETHER = "intake.events_together"
+
+
 def record_event(session: Session, *, at: datetime, kind: str, case: Case | None = None,
                  mail: Mail | None = None, actor: str = "system", **detail) -> None:
     if case is not None:
         # Every change to a case is recorded here, so this is where its version moves.
         case.version = (case.version or 1) + 1
-    session.add(Event(case_id=case.id if case else None, mail_id=mail.id if mail else None,
-                      at=at, actor=actor, kind=kind, detail=detail))
+    row = {"case_id": case.id if case else None, "mail_id": mail.id if mail else None,
+           "at": at, "actor": actor, "kind": kind, "detail": detail}
+    together = session.info.get(_EVENTS_TOGETHER)
+    if together is not None:
+        together.append(row)
+    else:
+        session.add(Event(**row))
+
+
+@contextmanager
+def events_together(session: Session) -> Iterator[None]:
+    """The events recorded inside are inserted with one statement when it ends without an error
+    (and not at all when it raises). Events are never read back, and an INSERT that need not
+    return their ids is one executemany: the ORM inserts them one by one on SQLite, to learn
+    their ids in order. Every case and mail they name must have its id already."""
+    rows: list[dict] = []
+    session.info[_EVENTS_TOGETHER] = rows
+    try:
+        yield
+    finally:
+        del session.info[_EVENTS_TOGETHER]
+    if rows:
+        session.execute(insert(Event), rows)
 
 
 def find_or_open_case(session: Session, sender: str, who: SubmissionName, now: datetime,

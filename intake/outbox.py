@@ -104,9 +104,11 @@ _SENT = (update(Outbox).where(Outbox.id == bindparam("row_id"))
 
 def _settle_sent(sessions: sessionmaker, row_id: int, kind: str, attempts: int, detail: str,
                  now: datetime, report: DrainReport) -> None:
-    """The common case in one statement: the row need not be loaded to be marked sent."""
-    with sessions.begin() as session:
-        session.execute(_SENT, {"row_id": row_id, "now": now, "detail": detail or None})
+    """The common case in one statement: the row need not be loaded to be marked sent. On a
+    connection of its own, not an ORM session: this runs once per message sent, and a session's
+    set-up and commit cost half as much again as the statement."""
+    with sessions.kw["bind"].begin() as connection:
+        connection.execute(_SENT, {"row_id": row_id, "now": now, "detail": detail or None})
     report.sent += 1
     log.info("sent outbox=%s kind=%s attempts=%s", row_id, kind, attempts + 1)
 

@@ -20,6 +20,7 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
+from intake import cases
 from intake.check_pool import CheckPool
 from intake.db import read_session
 from intake.errors import (IntakeError, MailboxError, MailboxFolderMissing, MailboxLoginRefused,
@@ -719,7 +720,7 @@ class Poller:
         handled: list[Handled] = []
         failing: int | None = None  # the mail being processed, while one is
         try:
-            with session.begin_nested():
+            with session.begin_nested(), cases.events_together(session):
                 pipeline.open_cases(session, known, [prepared for _, _, prepared in work
                                                      if prepared is not None], now)
                 for index, (checked, mail, prepared) in enumerate(work):

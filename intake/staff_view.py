@@ -7,7 +7,6 @@ import io
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
-from wcwidth import wcswidth
 
 CASE_STATUS = {"incomplete": "材料未齐", "complete": "材料齐全", "held": "暂缓报送",
                "rejected": "审核未通过"}
@@ -54,6 +53,8 @@ def age(moment: datetime | None, now: datetime) -> str:
 
 def width(text: str) -> int:
     """Terminal columns: a Chinese character takes two."""
+    from wcwidth import wcswidth  # here: only tables need it, and it costs 9 ms of start-up
+
     found = wcswidth(text)
     return found if found >= 0 else len(text)
 

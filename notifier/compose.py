@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import email.policy
 import mimetypes
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -40,16 +41,23 @@ def encoded_word(text: str) -> str:
     return Header(text, "utf-8").encode(maxlinelen=10_000)
 
 
+def _boundary() -> str:
+    """A multipart boundary no part can contain: every part is base64, and "_" is not in its
+    alphabet. Given, not left to the generator, which compiles a new regular expression for each
+    message to search the parts for the one it draws."""
+    return f"===============jkb_{secrets.token_hex(12)}=="
+
+
 def build_message(*, sender: str, sender_name: str, to: Sequence[str], rendered: Rendered,
                   message_id: str, date: datetime, cc: Sequence[str] = (),
                   in_reply_to: str | None = None, references: Sequence[str] = (),
                   auto_reply: bool = False,
                   attachments: Sequence[FileAttachment] = ()) -> OutgoingMail:
-    body = MIMEMultipart("alternative")
+    body = MIMEMultipart("alternative", boundary=_boundary())
     body.attach(MIMEText(rendered.text, "plain", "utf-8"))
     body.attach(MIMEText(rendered.html, "html", "utf-8"))
     if attachments:
-        message = MIMEMultipart("mixed")
+        message = MIMEMultipart("mixed", boundary=_boundary())
         message.attach(body)
         for attachment in attachments:
             message.attach(_attachment_part(attachment))

@@ -2,7 +2,9 @@
 unreachable database, a mail that keeps failing; and what the logs may never contain."""
 from __future__ import annotations
 
+import json
 import re
+from collections import Counter
 
 import pytest
 
@@ -81,6 +83,8 @@ def test_a_mail_failing_after_opening_its_case_leaves_no_trace_for_the_next(worl
     assert len(calls) == 2 and calls[1] == case.id
     [reply] = world.replies_to(STUDENT)
     assert "核酸" in body_text(reply.message)
+    # The case's history holds what the second mail did, once, and nothing of the rolled-back try.
+    assert _history(world, case.id) == Counter({"opened": 1, "item_received": 4, "reply_queued": 1})
 
     world.poll()  # the failed one again, now joining the case the second one opened
     assert sorted(m.outcome for m in world.mails() if m.id in {m.id for m in students}) == [
@@ -88,6 +92,14 @@ def test_a_mail_failing_after_opening_its_case_leaves_no_trace_for_the_next(worl
     [case] = world.cases()
     assert case.status == "complete"
     assert len(world.replies_to(STUDENT)) == 2
+    assert _history(world, case.id) == Counter({"opened": 1, "item_received": 5, "status": 1,
+                                                "reply_queued": 2})
+
+
+def _history(world, case_id: int) -> Counter:
+    shown = world.cli("case", "show", str(case_id), "--json")
+    assert shown.returncode == 0, shown.stderr
+    return Counter(event["kind"] for event in json.loads(shown.stdout)["history"])
 
 
 def test_a_case_another_worker_opens_meanwhile_is_joined_not_duplicated(world, monkeypatch):
