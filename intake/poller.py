@@ -332,6 +332,7 @@ class Poller:
         """Record the chunk's new mails, in the chunk's order; the mails recorded before are left
         out. One sync makes all their raw bytes durable and one commit records them all."""
         seen = self._seen(folder, status.uidvalidity, chunk)
+        staged = [one.sha256 for one in fetched.values()]
         recorded: list[tuple[MessageSummary, _Recorded]] = []
         new: list[tuple[MessageSummary, _Fetched | None]] = []
         for summary in chunk:
@@ -346,6 +347,7 @@ class Poller:
             if one is not None:
                 recorded.append((summary, one))
         recorded += self._record_new(folder, status.uidvalidity, new)
+        self._store.forget_staged(staged)
         order = {summary.uid: index for index, summary in enumerate(chunk)}
         recorded.sort(key=lambda pair: order[pair[0].uid])
         return recorded

@@ -119,6 +119,11 @@ class FileStore:
         self._staged.add(digest)
         return self._absolute(relative)
 
+    def forget_staged(self, digests) -> None:
+        """These staged mails are recorded, or will not be by this chunk (recorded before, or
+        left for the next poll): a later put of the same bytes checks the file like any other."""
+        self._staged.difference_update(digests)
+
     def put_material(self, case_id: int, kind: str, data: bytes, file_type: str | None,
                      digest: str | None = None) -> str:
         return self._put(Path(self.material_path(case_id, kind, data, file_type, digest)), data)

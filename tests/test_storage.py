@@ -89,3 +89,19 @@ def test_a_staged_raw_mail_is_readable_at_once_and_synced_by_the_batch_that_reco
     with store.batch() as batch:
         batch.put_raw_mail(raw, digest)
     assert path.read_bytes() == raw
+
+
+def test_a_staged_mail_forgotten_is_checked_again_like_any_file(tmp_path):
+    # Staged mails a chunk did not record (met before) are forgotten with the chunk: a long-running
+    # daemon does not keep them, and a later put of the same bytes checks the file by its hash.
+    from intake.storage import sha256_hex
+    store = FileStore(tmp_path / "storage")
+    store.ensure()
+    raw = b"From: a@example.test\r\n\r\nhello again\r\n"
+    digest = sha256_hex(raw)
+    path = store.stage_raw_mail(raw, digest)
+    store.forget_staged([digest])
+    path.write_bytes(b"torn")
+    with store.batch() as batch:
+        batch.put_raw_mail(raw, digest)
+    assert path.read_bytes() == raw
