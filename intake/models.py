@@ -79,6 +79,10 @@ class Mail(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"))
     processed_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     flagged: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The worker that recorded (or retries) a pending mail, until when: while its pictures are
+    # read, other workers' retries leave the mail to it, unless it is gone or its hold lapsed.
+    held_by: Mapped[str | None] = mapped_column(String(128))
+    held_until: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 
 class Case(Base):

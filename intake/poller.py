@@ -32,11 +32,15 @@ from intake.picture_work import PictureWork, consume as picture_jobs_done
 from intake.pipeline import Known, Pipeline
 from intake.prepare import Prepared
 from intake.pools import done_future
+from intake.processes import dead_on_this_host, process_token
 from intake.storage import FileStore, sha256_hex
 
 log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
+# How long a worker's hold on a pending mail keeps other hosts' workers from retrying it (one on
+# this host that is gone releases it at once), as a picture job's claim does.
+HOLD = timedelta(minutes=2)
 
 
 @dataclass(frozen=True)
@@ -173,7 +177,7 @@ def _unsaved_copy(mail: Mail) -> Mail:
                 message_id=mail.message_id, sha256=mail.sha256, size=mail.size,
                 internal_date=mail.internal_date, fetched_at=mail.fetched_at,
                 raw_path=mail.raw_path, outcome=mail.outcome, attempts=mail.attempts,
-                processed_at=mail.processed_at)
+                processed_at=mail.processed_at, held_by=mail.held_by, held_until=mail.held_until)
 
 
 def _copy_as_duplicate(mail: Mail, original_id: int | None) -> Mail:
@@ -181,6 +185,12 @@ def _copy_as_duplicate(mail: Mail, original_id: int | None) -> Mail:
     copy.outcome, copy.attempts = MailOutcome.DUPLICATE, 0
     copy.duplicate_of_id, copy.processed_at = original_id, mail.fetched_at
     return copy
+
+
+def _held_elsewhere(holder: str | None, until: datetime | None, me: str, now: datetime) -> bool:
+    """Whether another worker, still running, is finishing this pending mail."""
+    return (holder is not None and holder != me and until is not None and until > now
+            and not dead_on_this_host(holder))
 
 
 def _taken_elsewhere(mail: Mail | None) -> Handled | None:
@@ -207,6 +217,7 @@ class Poller:
         self._pictures = pictures  # None: pictures are not read ([pictures] read = false)
         self._checker = checker  # None: mail is parsed and checked in this process
         self._stop_requested: Callable[[], bool] = lambda: False
+        self._token = process_token()
 
     def stop_when(self, predicate: Callable[[], bool]) -> None:
         self._stop_requested = predicate
@@ -357,7 +368,8 @@ class Poller:
         mail = Mail(folder=folder, uidvalidity=uidvalidity, uid=summary.uid,
                     message_id=summary.message_id, size=summary.size,
                     internal_date=summary.internal_date, fetched_at=now,
-                    outcome=MailOutcome.PENDING, attempts=0)
+                    outcome=MailOutcome.PENDING, attempts=0, held_by=self._token,
+                    held_until=now + HOLD)
         if summary.internal_date and summary.internal_date < now - timedelta(
                 days=self._settings.max_age_days):
             mail.outcome, mail.processed_at = MailOutcome.TOO_OLD, now
@@ -790,10 +802,20 @@ class Poller:
         return mail.outcome
 
     def retry_unfinished(self, report: PollReport) -> None:
-        """Mails recorded but not finished (a crash, or an earlier failure) get another go."""
-        with self._sessions() as session:
-            ids = session.scalars(select(Mail.id).where(
-                Mail.outcome.in_([MailOutcome.PENDING, MailOutcome.FAILED])).order_by(Mail.id)).all()
+        """Mails recorded but not finished (a crash, or an earlier failure) get another go; not
+        those another worker is still finishing (their pictures being read)."""
+        now = self._clock()
+        with self._sessions.begin() as session:
+            unfinished = session.execute(
+                select(Mail.id, Mail.outcome, Mail.held_by, Mail.held_until)
+                .where(Mail.outcome.in_([MailOutcome.PENDING, MailOutcome.FAILED]))
+                .order_by(Mail.id).with_for_update(skip_locked=True)).all()
+            ids = [row.id for row in unfinished if row.outcome == MailOutcome.FAILED
+                   or not _held_elsewhere(row.held_by, row.held_until, self._token, now)]
+            if ids:
+                session.execute(update(Mail).where(Mail.id.in_(ids))
+                                .values(held_by=self._token, held_until=now + HOLD)
+                                .execution_options(synchronize_session=False))
         for mail_id in ids:
             if self._stop_requested():
                 return
@@ -812,4 +834,5 @@ class Poller:
                 raise IntakeError(f"mail {mail_id} was already handled ({mail.outcome}); "
                                   f"only quarantined or failed mail is replayed")
             mail.outcome, mail.attempts = MailOutcome.PENDING, 0
+            mail.held_by, mail.held_until = self._token, self._clock() + HOLD
         return self._process(mail_id).outcome

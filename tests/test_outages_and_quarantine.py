@@ -244,3 +244,48 @@ def test_locked_database_fails_the_poll_cleanly(dovecot, smtp, mailbox_user, tmp
     assert world.smtp.messages == []
     assert world.cli("poll").returncode == 0
     assert len(world.replies_to(STUDENT)) == 1
+
+
+def test_a_pending_mail_another_worker_is_finishing_is_left_to_it(world):
+    # Two submissions recorded by a worker that then died before finishing them. One is held by
+    # a worker still running on this host (reading its pictures): the next poll leaves it alone
+    # until that worker is gone. The other's holder runs on another host, and its hold lapsed:
+    # the next poll finishes it at once.
+    import socket
+    import subprocess
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import update
+
+    from intake.models import Mail
+
+    world.deliver(_submission())
+    world.deliver(_submission(sender="lisi@example.test", name="李四"))
+    killed = world.cli("poll", env={"INTAKE_FAILPOINTS": "recorded=kill@2"})
+    assert killed.returncode == -9, killed.stderr
+    pending = [m for m in world.mails() if m.outcome == "pending"]
+    assert len(pending) == 3  # with the mailbox's welcome mail
+    first, second = pending[-2:]
+    still_reading = subprocess.Popen(["sleep", "60"])
+    now = datetime.now(timezone.utc)
+    app = world.app()
+    try:
+        with app.sessions.begin() as session:
+            session.execute(update(Mail).where(Mail.id == first.id).values(
+                held_by=f"{socket.gethostname()}~{still_reading.pid}",
+                held_until=now + timedelta(minutes=1)))
+            session.execute(update(Mail).where(Mail.id == second.id).values(
+                held_by="another-host~4242", held_until=now - timedelta(seconds=1)))
+    finally:
+        app.close()
+    try:
+        world.poll()
+        outcomes = {m.id: m.outcome for m in world.mails()}
+        assert outcomes[first.id] == "pending" and outcomes[second.id] == "submission"
+        assert len(world.smtp.messages) == 1
+    finally:
+        still_reading.kill()
+        still_reading.wait()
+    world.poll()  # its holder is gone: now it is this worker's to finish
+    assert {m.id: m.outcome for m in world.mails()}[first.id] == "submission"
+    assert len(world.replies_to(STUDENT)) == 1 and len(world.replies_to("lisi@example.test")) == 1
