@@ -202,7 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("database", nargs="?", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--idle", type=int, default=10_000,
                         help="handled mails in the idle folder (0: skip the idle check)")
-    parser.add_argument("--rounds", type=int, default=3,
+    parser.add_argument("--rounds", type=int, default=5,
                         help="floor and intake poll alternate this many times (each poll on a "
                              "fresh database); the medians are printed")
     args = parser.parse_args(argv)
