@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from pathlib import Path
 
-from sqlalchemy import create_engine, event, inspect, text
+from sqlalchemy import create_engine, event, inspect, or_, select, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.errors import IntakeError
+from intake.processes import dead_on_this_host
 
 
 def make_engine(url: str, busy_timeout_seconds: float = 30) -> Engine:
@@ -156,6 +158,20 @@ def read_session(sessions: sessionmaker) -> Session:
     session = sessions()
     session.connection(execution_options=READ_ONLY)
     return session
+
+
+def gone_holders(session: Session, holder, until, now: datetime, *where) -> list[str]:
+    """Who holds a claim (`holder` and `until`, columns of the rows matching `where`) that has
+    not run out, but was a process on this host that is gone: its claims lapse at once (a daemon
+    restarted after a crash), not when their time is up."""
+    tokens = session.scalars(select(holder).distinct().where(until >= now, *where)).all()
+    return [token for token in tokens if token and dead_on_this_host(token)]
+
+
+def claim_lapsed(holder, until, now: datetime, gone: list[str]):
+    """The condition that nobody holds the claim in these columns any more: none was made, its
+    time is up, or its holder is among the `gone` (gone_holders)."""
+    return or_(until.is_(None), until < now, holder.in_(gone))
 
 
 def session_factory(engine: Engine) -> sessionmaker:

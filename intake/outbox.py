@@ -8,12 +8,13 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from intake.db import claim_lapsed, gone_holders
 from intake.failpoints import NONE, Failpoints
 from intake.models import Outbox
-from intake.processes import dead_on_this_host, process_token
+from intake.processes import process_token
 from notifier.smtp import Delivery, SmtpConnection, SmtpUnavailable
 
 log = logging.getLogger(__name__)
@@ -79,14 +80,12 @@ def _claim(sessions: sessionmaker, now: datetime, batch: int) -> list[tuple]:
     A claim lapses when its time is up, or at once when its process on this host is gone.
     """
     with sessions.begin() as session:
-        claimers = session.scalars(select(Outbox.claimed_by).distinct().where(
-            Outbox.status == "pending", Outbox.claimed_until >= now)).all()
-        orphaned = [token for token in claimers if token and dead_on_this_host(token)]
+        gone = gone_holders(session, Outbox.claimed_by, Outbox.claimed_until, now,
+                            Outbox.status == "pending")
         rows = session.scalars(
             select(Outbox)
             .where(Outbox.status == "pending", Outbox.next_attempt_at <= now,
-                   or_(Outbox.claimed_until.is_(None), Outbox.claimed_until < now,
-                       Outbox.claimed_by.in_(orphaned)))
+                   claim_lapsed(Outbox.claimed_by, Outbox.claimed_until, now, gone))
             .order_by(Outbox.id).limit(batch)
             .with_for_update(skip_locked=True)).all()
         me = process_token()

@@ -20,10 +20,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, delete, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake.db import read_session
+from intake.db import claim_lapsed, gone_holders, read_session
 from intake.failpoints import NONE, Failpoints
 from intake.models import Mail, MailOutcome, PictureJob
-from intake.processes import dead_on_this_host, process_token
+from intake.processes import process_token
 from intake.reading_pool import ReadingPool
 
 log = logging.getLogger(__name__)
@@ -53,12 +53,11 @@ def claim(session: Session, worker: str, limit: int, now: datetime, lease: timed
     """Up to `limit` jobs nobody holds, `prefer`red ones first, and how many of them a stopped
     worker held. A claim lapses when its lease is up, or at once when its process on this host is
     gone (a daemon restarted after a crash, say)."""
-    holders = session.scalars(select(PictureJob.claimed_by).distinct().where(
-        PictureJob.status == READING, PictureJob.lease_until >= now)).all()
-    orphaned = [token for token in holders if token and dead_on_this_host(token)]
+    gone = gone_holders(session, PictureJob.claimed_by, PictureJob.lease_until, now,
+                        PictureJob.status == READING)
     claimable = or_(PictureJob.status == PENDING,
                     and_(PictureJob.status == READING,
-                         or_(PictureJob.lease_until < now, PictureJob.claimed_by.in_(orphaned))))
+                         claim_lapsed(PictureJob.claimed_by, PictureJob.lease_until, now, gone)))
     jobs: list[PictureJob] = []
     for extra in ([PictureJob.sha256.in_(prefer)] if prefer else []), []:
         if len(jobs) >= limit:
@@ -67,7 +66,7 @@ def claim(session: Session, worker: str, limit: int, now: datetime, lease: timed
             select(PictureJob).where(claimable, PictureJob.id.not_in([j.id for j in jobs]), *extra)
             .order_by(PictureJob.id).limit(limit - len(jobs))
             .with_for_update(skip_locked=True)).all()
-    taken_over = sum(1 for job in jobs if job.claimed_by in orphaned)
+    taken_over = sum(1 for job in jobs if job.claimed_by in gone)
     for job in jobs:
         job.status, job.claimed_by, job.lease_until = READING, worker, now + lease
         job.attempts += 1

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from intake import cases
 from intake.check_pool import CheckPool
-from intake.db import read_session
+from intake.db import claim_lapsed, gone_holders, read_session
 from intake.errors import (IntakeError, MailboxError, MailboxFolderMissing, MailboxLoginRefused,
                            StorageError)
 from intake.failpoints import NONE, Failpoints
@@ -32,7 +32,7 @@ from intake.picture_work import PictureWork, consume as picture_jobs_done
 from intake.pipeline import Known, Pipeline
 from intake.prepare import Prepared
 from intake.pools import done_future
-from intake.processes import dead_on_this_host, process_token
+from intake.processes import process_token
 from intake.storage import FileStore, sha256_hex
 
 log = logging.getLogger(__name__)
@@ -185,12 +185,6 @@ def _copy_as_duplicate(mail: Mail, original_id: int | None) -> Mail:
     copy.outcome, copy.attempts = MailOutcome.DUPLICATE, 0
     copy.duplicate_of_id, copy.processed_at = original_id, mail.fetched_at
     return copy
-
-
-def _held_elsewhere(holder: str | None, until: datetime | None, me: str, now: datetime) -> bool:
-    """Whether another worker, still running, is finishing this pending mail."""
-    return (holder is not None and holder != me and until is not None and until > now
-            and not dead_on_this_host(holder))
 
 
 def _taken_elsewhere(mail: Mail | None) -> Handled | None:
@@ -806,12 +800,15 @@ class Poller:
         those another worker is still finishing (their pictures being read)."""
         now = self._clock()
         with self._sessions.begin() as session:
-            unfinished = session.execute(
-                select(Mail.id, Mail.outcome, Mail.held_by, Mail.held_until)
-                .where(Mail.outcome.in_([MailOutcome.PENDING, MailOutcome.FAILED]))
+            gone = gone_holders(session, Mail.held_by, Mail.held_until, now,
+                                Mail.outcome == MailOutcome.PENDING)
+            ids = session.scalars(
+                select(Mail.id)
+                .where(or_(Mail.outcome == MailOutcome.FAILED,
+                           (Mail.outcome == MailOutcome.PENDING)
+                           & or_(Mail.held_by == self._token,
+                                 claim_lapsed(Mail.held_by, Mail.held_until, now, gone))))
                 .order_by(Mail.id).with_for_update(skip_locked=True)).all()
-            ids = [row.id for row in unfinished if row.outcome == MailOutcome.FAILED
-                   or not _held_elsewhere(row.held_by, row.held_until, self._token, now)]
             if ids:
                 session.execute(update(Mail).where(Mail.id.in_(ids))
                                 .values(held_by=self._token, held_until=now + HOLD)
