@@ -37,7 +37,9 @@ def _ok(result):
 
 
 def test_filters_and_csv(world):
-    names = lambda *args: sorted(c["name"] for c in json.loads(_ok(world.cli("cases", "--json", *args))))
+    def names(*args):
+        return sorted(c["name"] for c in json.loads(_ok(world.cli("cases", "--json", *args))))
+
     assert names("--status", "complete") == ["张伟", "王芳"]
     assert names("--department", "物理系") == ["张伟", "王芳"]
     assert names("--search", "LZ@EXAMPLE") == ["李喆"]
