@@ -102,7 +102,7 @@ class _RememberingReader:
     """The session's one real OCR engine; a picture drawn twice is read once (OCR is slow)."""
 
     def __init__(self):
-        from intake.ocr import PictureReader
+        from intake.pictures.ocr import PictureReader
         self._reader = PictureReader()
         self._seen: dict[bytes, list] = {}
 

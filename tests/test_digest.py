@@ -229,7 +229,7 @@ def test_scheduled_digest_is_made_once_per_date(world):
 
 @pytest.mark.parametrize("step", ["queue", "forward-mark", "commit"])
 def test_a_crash_inside_the_digest_transaction_leaves_no_digest(world, monkeypatch, step):
-    import intake.digest as digest_module
+    import intake.digest.service as digest_module
     _submit(world, "张伟", "物理系", "zw@example.test")
     world.poll()
     world.smtp.clear()

@@ -125,7 +125,7 @@ def test_unreadable_picture_is_a_flag_never_a_bounce(world):
 def test_engine_loads_and_reads_with_the_network_unreachable(tmp_path):
     picture = tmp_path / "nucleic.png"
     picture.write_bytes(drawn.png(drawn.nucleic_acid(SAMPLED)))
-    script = ("import sys; from intake.ocr import PictureReader; "
+    script = ("import sys; from intake.pictures.ocr import PictureReader; "
               "lines = PictureReader().read(open(sys.argv[1], 'rb').read()); "
               "print('|'.join(line.text for line in lines))")
     result = subprocess.run(["unshare", "-rn", sys.executable, "-c", script, str(picture)],
@@ -154,7 +154,7 @@ def test_reprocess_reads_the_pictures_again(world, clock):
     from sqlalchemy import select
 
     from intake.models import Item, Reading
-    from intake.reprocess import reprocess
+    from intake.ops.reprocess import reprocess
     _send(world, drawn.five(SAMPLED))
     app = world.app()
     try:
@@ -181,7 +181,7 @@ def test_purge_deletes_what_was_read_with_the_case(world, clock):
     clock.advance(days=200)
     app = world.app()
     try:
-        from intake.purge import purge
+        from intake.ops.purge import purge
         assert purge(app.sessions, app.store, clock(), 180).cases == 1
     finally:
         app.close()

@@ -116,7 +116,7 @@ def test_robots_are_known_by_their_headers_alone(key):
     from checks.classify import MailKind, classify
     from checks.rules import Rules
     from checks.submission import carries_materials
-    from intake.reader import read_mail
+    from intake.process.reader import read_mail
 
     read = read_mail(_read(key))
     rules = Rules()

@@ -165,7 +165,7 @@ def test_ages_iso_times_and_display_width_without_servers():
     from datetime import timezone
     from zoneinfo import ZoneInfo
 
-    from intake.staff_view import age, iso, table, width
+    from intake.staff.view import age, iso, table, width
     now = datetime(2026, 11, 22, 6, 11, 30, 123456, tzinfo=timezone.utc)
     assert [age(now - timedelta(seconds=s), now) for s in (5, 360, 7300, 200000)] == [
         "刚刚", "6 分钟前", "2 小时前", "2 天前"]

@@ -7,7 +7,7 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from intake import cases as case_store
+from intake.record import cases as case_store
 from intake.models import Case, Mail
 from intake.web import reading
 

@@ -14,14 +14,14 @@ from flask import (Blueprint, Response, abort, current_app, g, make_response, re
                    render_template, request, url_for)
 from sqlalchemy import select
 
-from intake import accounts
-from intake import cases as case_store
-from intake.desk_models import ROLES, AuditEntry
+from intake.staff import accounts
+from intake.record import cases as case_store
+from intake.models.desk import ROLES, AuditEntry
 from intake.errors import IntakeError
 from intake.models import Case, Digest, Item
-from intake.staff import CaseChanged
-from intake.status import gather
-from intake.storage import material_name
+from intake.staff.actions import CaseChanged
+from intake.ops.status import gather
+from intake.store.files import material_name
 from intake.web import desk as auth
 from intake.web import reading
 from intake.web.desk import DeskContext, LoginRefused

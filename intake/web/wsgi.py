@@ -5,6 +5,6 @@ import os
 from pathlib import Path
 
 from intake.settings import load_settings
-from intake.web import create_app
+from intake.app import build_desk
 
-app = create_app(load_settings(Path(os.environ.get("INTAKE_CONFIG", "intake.toml"))))
+app = build_desk(load_settings(Path(os.environ.get("INTAKE_CONFIG", "intake.toml"))))

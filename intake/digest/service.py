@@ -1,0 +1,264 @@
+"""The digest run: complete cases not yet forwarded become one digest, exactly once.
+
+In one transaction: the digest row, the cases' forwarded marks, the held-back cases (核酸 too old)
+with their renewal requests, and the outbox rows of every part. A crash before the commit leaves
+no digest; after it, the outbox sends it. A second run finds the cases already forwarded.
+"""
+from __future__ import annotations
+
+import email
+import email.policy
+import logging
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, tzinfo
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from checks.content_rules import flags_for, sampled_at, too_old
+from intake.record import cases as case_store
+from intake.pictures.readings import case_facts, short_time
+from intake.errors import IntakeError
+from intake.failpoints import NONE, Failpoints
+from intake.models import Case, Digest, Item, Mail, Outbox
+from intake.process.pipeline import queue
+from intake.store.files import FileStore, material_name
+from notifier.compose import FileAttachment
+from notifier.digest import DigestAddressing, DigestCase, build_digest
+from notifier.pictures import office_jpeg
+from notifier.render import TemplateRenderer, local_time
+from notifier.replies import ReplyFacts, ReplyWriter
+
+log = logging.getLogger(__name__)
+
+NUCLEIC_ACID = "核酸"
+
+
+@dataclass(frozen=True)
+class DigestOptions:
+    addressing: DigestAddressing
+    max_message_bytes: int
+    send_empty: bool
+    nucleic_acid_hours: int
+    item_keys: tuple[str, ...]
+    zone: tzinfo
+    require_approval: bool = False
+    send_time: str = "17:00"  # digest.time: the next digest is a student's deadline to renew
+
+
+@dataclass
+class DigestResult:
+    digest_id: int | None
+    forwarded: int = 0
+    held_back: int = 0
+    parts: int = 0
+    skipped: str | None = None  # why nothing was done
+    preview: list[Path] | None = None
+
+
+class DigestService:
+    def __init__(self, sessions: sessionmaker, store: FileStore, renderer: TemplateRenderer,
+                 replies: ReplyWriter, options: DigestOptions, clock: Callable[[], datetime],
+                 failpoint: Failpoints = NONE):
+        self._sessions = sessions
+        self._store = store
+        self._renderer = renderer
+        self._replies = replies
+        self._options = options
+        self._clock = clock
+        self._failpoint = failpoint
+
+    def today(self) -> str:
+        return self._clock().astimezone(self._options.zone).date().isoformat()
+
+    def run(self, date: str | None = None, scheduled: bool = False,
+            dry_run_to: Path | None = None) -> DigestResult:
+        now = self._clock()
+        date = date or self.today()
+        run_key = f"scheduled:{date}" if scheduled else f"manual:{date}:{secrets.token_hex(6)}"
+        session = self._sessions()
+        try:
+            result = self._prepare(session, now, date, run_key)
+            if result.skipped or dry_run_to is not None:
+                if dry_run_to is not None and not result.skipped:
+                    result.preview = _write_preview(session, result.digest_id, dry_run_to)
+                session.rollback()
+            else:
+                self._failpoint("digest.before-commit")
+                session.commit()
+                self._failpoint("digest.after-commit")
+                log.info("digest=%s date=%s cases=%d held_back=%d parts=%d", result.digest_id,
+                         date, result.forwarded, result.held_back, result.parts)
+            return result
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def _prepare(self, session: Session, now: datetime, date: str, run_key: str) -> DigestResult:
+        options = self._options
+        if session.scalar(select(Digest.id).where(Digest.run_key == run_key)) is not None:
+            return DigestResult(None, skipped=f"the digest {run_key} was already made")
+        digest = Digest(run_key=run_key, date=date, created_at=now,
+                        recipients=[*options.addressing.to, *options.addressing.cc])
+        try:
+            with session.begin_nested():
+                session.add(digest)
+        except IntegrityError:
+            return DigestResult(None, skipped=f"the digest {run_key} is being made by another worker")
+
+        query = select(Case).where(Case.status == case_store.COMPLETE, Case.digest_id.is_(None))
+        if options.require_approval:
+            query = query.where(Case.approved_at.is_not(None))
+        ready = session.scalars(query.order_by(Case.completed_at, Case.id)
+                                .with_for_update(skip_locked=True)).all()
+        limit = now - timedelta(hours=options.nucleic_acid_hours)
+        forward, held = [], []
+        for case in ready:
+            nat = _item(case, NUCLEIC_ACID)
+            # The rule counts from the sampling when it was read, else from the picture's arrival.
+            sampled = sampled_at(case_facts(session, case))
+            if sampled is not None:
+                if too_old(sampled, now, options.nucleic_acid_hours):
+                    held.append(case)
+                else:
+                    forward.append(case)
+            elif nat is not None and nat.received_at < limit:
+                held.append(case)
+            else:
+                forward.append(case)
+        held_rows = [self._digest_case(session, case) for case in held]
+        for case in held:
+            self._hold_back(session, case, now)
+        earlier = None if forward else session.scalar(select(Digest.id).where(
+            Digest.date == date, Digest.parts > 0, Digest.id != digest.id).order_by(Digest.id))
+        if not forward and (not options.send_empty or earlier is not None):
+            result = DigestResult(digest.id, held_back=len(held))
+            if not held:
+                # An empty note after the day's digest would only confuse the office.
+                result.skipped = (f"no new complete cases since digest {earlier} went out today"
+                                  if earlier is not None else
+                                  "no new complete cases and digest.send_empty is false")
+            digest.held_back = len(held)
+            return result
+
+        rows = [self._digest_case(session, case) for case in forward]
+        mails = build_digest(rows, date_label=date, digest_id=digest.id, held_back=held_rows,
+                             renderer=self._renderer, addressing=options.addressing,
+                             max_bytes=options.max_message_bytes, now=now, zone=options.zone,
+                             extra={"hours": options.nucleic_acid_hours})
+        for case in forward:
+            case.digest_id = digest.id
+            case_store.record_event(session, at=now, kind="forwarded", case=case, digest=digest.id)
+        for number, outgoing in enumerate(mails, start=1):
+            queue(session, key=f"digest:{digest.id}:part:{number}", kind="digest", outgoing=outgoing,
+                  now=now)
+        digest.case_count, digest.held_back, digest.parts = len(forward), len(held), len(mails)
+        return DigestResult(digest.id, forwarded=len(forward), held_back=len(held), parts=len(mails))
+
+    def _digest_case(self, session: Session, case: Case) -> DigestCase:
+        files = []
+        for key in self._options.item_keys:
+            item = _item(case, key)
+            if item is None or not item.usable or item.path is None:
+                raise IntakeError(f"case {case.id} is complete but item {key} has no usable file")
+            files.append(office_file(key, item.file_type, self._store.read(item.path)))
+        mail_ids = tuple(session.scalars(
+            select(Mail.id).where(Mail.case_id == case.id).order_by(Mail.id)).all())
+        nat = _item(case, NUCLEIC_ACID)
+        facts = case_facts(session, case)
+        return DigestCase(case.id, case.name, case.department, case.sender, case.created_at,
+                          case.completed_at or case.updated_at, nat.received_at if nat else None,
+                          mail_ids, tuple(files), sampled_at=sampled_at(facts), facts=facts,
+                          flags=tuple(flags_for(facts, case.name)))
+
+    def _hold_back(self, session: Session, case: Case, now: datetime) -> None:
+        """核酸 too old to forward: the item no longer counts, and the student is asked once."""
+        nat = _item(case, NUCLEIC_ACID)
+        received = nat.received_at
+        nat.usable, nat.problem = False, "expired"
+        case_store.record_event(session, at=now, kind="held_back", case=case,
+                                reason="nucleic acid result too old",
+                                received_at=received.isoformat())
+        case_store.update_status(session, case, self._options.item_keys, now, None)
+        key = f"renew-nucleic-acid:case:{case.id}:{nat.sha256}"
+        if session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
+            return
+        sampled = sampled_at(case_facts(session, case))
+        facts = ReplyFacts("reply_renew_nucleic_acid", name=case.name, department=case.department,
+                           case_id=case.id, missing=(NUCLEIC_ACID,),
+                           received_all=sorted(case_store.usable_keys(case),
+                                               key=self._options.item_keys.index),
+                           extra={
+                               "hours": self._options.nucleic_acid_hours,
+                               "nucleic_acid_at": local_time(received, self._options.zone),
+                               "sampled_at": short_time(sampled, self._options.zone),
+                               "deadline": self._next_digest(now)})
+        last_mail = session.get(Mail, nat.mail_id)
+        outgoing = self._replies.write(facts, case.sender, now, None, [])
+        queue(session, key=key, kind="reply_renew_nucleic_acid", outgoing=outgoing, now=now,
+              case=case, mail=last_mail, recipient=case.sender)
+
+    def _next_digest(self, now: datetime) -> str:
+        """The next scheduled digest after `now`, as the student reads it: 11月24日 17:00."""
+        zone = self._options.zone
+        local = now.astimezone(zone)
+        hour, minute = (int(part) for part in self._options.send_time.split(":"))
+        moment = local.replace(hour=hour, minute=minute, second=0, microsecond=0)
+        if moment <= local:
+            moment = (local + timedelta(days=1)).replace(hour=hour, minute=minute, second=0,
+                                                          microsecond=0)
+        return f"{moment.month}月{moment.day}日 {moment:%H:%M}"
+
+    def resend(self, digest_id: int) -> int:
+        """Queue an earlier digest's mails again, byte for byte."""
+        now = self._clock()
+        with self._sessions.begin() as session:
+            originals = session.scalars(select(Outbox).where(
+                Outbox.kind == "digest", Outbox.dedupe_key.like(f"digest:{digest_id}:part:%"))
+                .order_by(Outbox.id)).all()
+            if not originals:
+                raise IntakeError(f"no digest {digest_id}; `intake digests` lists them")
+            stamp = now.strftime("%Y%m%dT%H%M%S%f")
+            for row in originals:
+                session.add(Outbox(
+                    dedupe_key=f"resend:{row.dedupe_key}:{stamp}", kind="digest-resend",
+                    sender=row.sender, recipients=row.recipients, recipient=row.recipient,
+                    message_id=row.message_id, raw=row.raw, status="pending", attempts=0,
+                    created_at=now, next_attempt_at=now))
+            return len(originals)
+
+
+def office_file(key: str, file_type: str | None, data: bytes) -> FileAttachment:
+    """An item as the office receives it: pictures as upright JPEG without metadata (HEIC and
+    WebP open on no office PC), under the canonical name; a PDF as it came."""
+    if file_type in {"jpeg", "png", "heif", "webp", "gif", "bmp", "tiff"}:
+        return FileAttachment(f"{key}.jpg", office_jpeg(data))
+    return FileAttachment(material_name(key, file_type), data)
+
+
+def _item(case: Case, key: str) -> Item | None:
+    return next((item for item in case.items if item.kind == key), None)
+
+
+def _write_preview(session: Session, digest_id: int, folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    written = []
+    rows = session.scalars(select(Outbox).where(Outbox.dedupe_key.like(f"digest:{digest_id}:part:%"))
+                           .order_by(Outbox.id)).all()
+    for number, row in enumerate(rows, start=1):
+        eml = folder / f"digest-part{number}.eml"
+        eml.write_bytes(row.raw)
+        eml.chmod(0o600)
+        message = email.message_from_bytes(row.raw, policy=email.policy.default)
+        html = message.get_body(preferencelist=("html",))
+        preview = folder / f"digest-part{number}.html"
+        preview.write_text(html.get_content() if html else "", encoding="utf-8")
+        preview.chmod(0o600)
+        written += [eml, preview]
+    return written
