@@ -1,6 +1,6 @@
 """Recognised text lines, as the OCR adapter hands them over, and the helpers that read them.
 
-Pure: no engine here. The adapter in intake/ocr.py turns a picture into `TextLine`s; everything
+Pure: no engine here. The adapter in intake/pictures/ocr.py turns a picture into `TextLine`s; everything
 that understands them works on plain text and boxes, so it is tested on text fixtures.
 """
 from __future__ import annotations

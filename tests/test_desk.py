@@ -34,8 +34,7 @@ def _add_account(world: Harness, username: str, role: str, department: str | Non
 
 
 @pytest.fixture
-def world(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password):
-    world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=db_url, tmp_path=tmp_path)
+def world(world):
     for name, dept, sender, skip in [("张伟", "物理系", "zw@example.test", ()),
                                      ("李喆", "化学系", "lz@example.test", ("核酸",)),
                                      ("王芳", "物理系", "wf@example.test", ())]:

@@ -13,11 +13,6 @@ from tests.support.harness import Harness, body_text, html_text
 STUDENT = "zhangwei@example.test"
 
 
-@pytest.fixture
-def world(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password):
-    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=db_url, tmp_path=tmp_path)
-
-
 def _submission(files, name="张伟+物理系+健康宝弹窗.zip", zipper=b.windows_gbk_zip, **kwargs):
     return b.mail(sender=kwargs.pop("sender", STUDENT), attachments=[(name, zipper(files))], **kwargs)
 

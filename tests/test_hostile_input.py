@@ -63,11 +63,6 @@ MALFORMED = {
 }
 
 
-@pytest.fixture
-def world(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password):
-    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=db_url, tmp_path=tmp_path)
-
-
 def test_malformed_mail_each_ends_in_a_recorded_outcome(world, tmp_path):
     for raw in MALFORMED.values():
         world.deliver(raw)

@@ -80,3 +80,16 @@ def test_no_module_in_intake_is_over_the_size_limit():
     long = {module: lines for module, path in _modules("intake").items()
             if (lines := len(path.read_text(encoding="utf-8").splitlines())) > 420}
     assert not long, long
+
+
+def test_every_kind_of_mail_has_a_handler():
+    """A new MailKind must get its own handler: none falls through to being a submission."""
+    from checks.classify import MailKind
+    from intake.process.pipeline import HANDLERS
+    assert set(HANDLERS) == set(MailKind)
+
+
+def test_every_desk_action_has_a_handler():
+    from intake.web.actions import DESK_ACTIONS
+    from intake.web.views import ACTIONS
+    assert set(DESK_ACTIONS) == set(ACTIONS)

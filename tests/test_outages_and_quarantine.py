@@ -15,8 +15,9 @@ STUDENT = "zhangwei@example.test"
 
 
 @pytest.fixture
-def world(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password):
-    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url, tmp_path=tmp_path)
+def db_url(sqlite_url):
+    """These worlds run on SQLite only."""
+    return sqlite_url
 
 
 def _submission(sender=STUDENT, name="张伟"):

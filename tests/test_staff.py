@@ -18,8 +18,7 @@ ISO_WITH_OFFSET = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00")
 
 
 @pytest.fixture
-def world(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password):
-    world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=db_url, tmp_path=tmp_path)
+def world(world):
     for name, dept, sender, skip in [("张伟", "物理系", "zw@example.test", ()),
                                      ("李喆", "化学系", "lz@example.test", ("核酸",)),
                                      ("王芳", "物理系", "wf@example.test", ())]:

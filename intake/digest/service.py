@@ -32,6 +32,7 @@ from notifier.digest import DigestAddressing, DigestCase, build_digest
 from notifier.pictures import office_jpeg
 from notifier.render import TemplateRenderer, local_time
 from notifier.replies import ReplyFacts, ReplyWriter
+from notifier.wording import count_word
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +152,8 @@ class DigestService:
         mails = build_digest(rows, date_label=date, digest_id=digest.id, held_back=held_rows,
                              renderer=self._renderer, addressing=options.addressing,
                              max_bytes=options.max_message_bytes, now=now, zone=options.zone,
-                             extra={"hours": options.nucleic_acid_hours})
+                             extra={"hours": options.nucleic_acid_hours,
+                                    "item_count": count_word(len(options.item_keys))})
         for case in forward:
             case.digest_id = digest.id
             case_store.record_event(session, at=now, kind="forwarded", case=case, digest=digest.id)

@@ -89,7 +89,7 @@ class Case(Base):
 
 
 class Item(Base):
-    """The current file for one of a case's five items."""
+    """The current file for one of a case's items (the rules' item list)."""
 
     __tablename__ = "item"
     __table_args__ = (UniqueConstraint("case_id", "kind", name="uq_item_kind"),)

@@ -1,7 +1,8 @@
 """Tables of the staff web desk: accounts, their sessions, login attempts and the audit log.
 
-Kept apart from intake/models.py so that the daemon's tables stay readable on their own; the
-tables share its metadata (imported at the end of intake/models.py) so Alembic sees them.
+Kept apart from the daemon's tables (intake/models/daemon.py) so that those stay readable on their
+own; both share one metadata (intake/models/base.py), and intake/models/__init__.py imports both
+so Alembic sees them.
 """
 from __future__ import annotations
 

@@ -54,7 +54,8 @@ def check_templates(renderer: TemplateRenderer, writer: ReplyWriter, item_keys: 
         for cases in ([case], []):
             build_digest(cases, date_label="2026-11-21", digest_id=1, held_back=[case],
                          renderer=renderer, addressing=addressing, max_bytes=40_000_000, now=_NOW,
-                         zone=zone, extra={"hours": writer.signature_context()["hours"]})
+                         zone=zone, extra={key: writer.signature_context()[key]
+                                for key in ("hours", "item_count")})
     except jinja2.TemplateError as err:
         raise ConfigError(describe_template_error(err)) from err
     return sample

@@ -1,6 +1,6 @@
 """Reading a mail's pictures and acting on what they say, inside the caller's transaction.
 
-The OCR engine is the adapter in intake/ocr.py; the facts and the rules are pure code in checks/.
+The OCR engine is the adapter in intake/pictures/ocr.py; the facts and the rules are pure code in checks/.
 Facts can carry ID and phone numbers: they go to the `reading` table only, never into logs or
 events (events carry item names and rule names).
 """

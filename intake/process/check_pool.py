@@ -15,7 +15,7 @@ from checks.rules import Rules
 from intake.process.prepare import Prepared, prepare_mail, without_attachment_bytes
 from intake.pools import child_process_setup, done_future, spawned_pool
 
-# One per pool process, set by its initializer (see intake/reading_pool.py on module state).
+# One per pool process, set by its initializer (see intake/pictures/pool.py on module state).
 _worker_rules: tuple[Rules, frozenset[str]] | None = None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -30,9 +31,6 @@ from notifier.compose import OutgoingMail
 from notifier.replies import ReplyFacts, ReplyWriter
 
 log = logging.getLogger(__name__)
-
-
-_IGNORED = {MailKind.OWN, MailKind.BOUNCE, MailKind.AUTO_REPLY}
 
 
 def reply_key(mail_id: int) -> str:
@@ -147,27 +145,8 @@ class Pipeline:
                                                       for sha, data in pictures.items()})
         if known is None:
             known = Known.look_up(session, [(mail.id, prepared)], now)
-        read, kind = prepared.read, prepared.kind
-        if kind in _IGNORED:
-            outcome = MailOutcome.IGNORED_AUTO
-            cases.record_event(session, at=now, kind="ignored", mail=mail, reason=kind.value)
-        elif kind is MailKind.REPORT:
-            # A machine's report (DMARC rua and the like) is other mail, never a submission.
-            outcome = MailOutcome.IGNORED_OTHER
-            cases.record_event(session, at=now, kind="ignored", mail=mail, reason=kind.value)
-        elif kind is MailKind.OTHER:
-            outcome = MailOutcome.IGNORED_OTHER
-        elif kind is MailKind.QUESTION:
-            outcome = MailOutcome.QUESTION
-            self._queue_reply(session, mail, read, ReplyFacts("reply_instructions"), None, now,
-                              known)
-        elif kind is MailKind.CLOUD_LINK:
-            outcome = MailOutcome.CLOUD_LINK
-            self._queue_reply(session, mail, read, ReplyFacts("reply_cloud_link"), None, now,
-                              known)
-        else:
-            outcome = self._submission(session, mail, read, prepared.assessment, prepared.read_facts,
-                                       now, known)
+        read = prepared.read
+        outcome = HANDLERS[prepared.kind](self, session, mail, prepared, now, known)
         # Set with the outcome, not first: a case opened on the way is flushed on its own, and
         # the mail's row is then updated once.
         mail.sender = read.sender or None
@@ -285,3 +264,61 @@ def queue(session: Session, *, key: str, kind: str, outgoing: OutgoingMail, now:
                  attempts=0, created_at=now, next_attempt_at=now)
     session.add(row)
     return row
+
+
+# What each kind of mail does: one handler per MailKind, each returning the mail's outcome. The
+# table must name every kind (checked below and by tests/test_layout.py): a new kind cannot fall
+# through to being treated as a submission.
+
+def _ignored_automatic(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
+                       now: datetime, known: Known) -> str:
+    cases.record_event(session, at=now, kind="ignored", mail=mail, reason=prepared.kind.value)
+    return MailOutcome.IGNORED_AUTO
+
+
+def _ignored_report(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
+                    now: datetime, known: Known) -> str:
+    # A machine's report (DMARC rua and the like) is other mail, never a submission.
+    cases.record_event(session, at=now, kind="ignored", mail=mail, reason=prepared.kind.value)
+    return MailOutcome.IGNORED_OTHER
+
+
+def _ignored_other(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
+                   now: datetime, known: Known) -> str:
+    return MailOutcome.IGNORED_OTHER
+
+
+def _question(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
+              now: datetime, known: Known) -> str:
+    pipeline._queue_reply(session, mail, prepared.read, ReplyFacts("reply_instructions"), None, now,
+                          known)
+    return MailOutcome.QUESTION
+
+
+def _cloud_link(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
+                now: datetime, known: Known) -> str:
+    pipeline._queue_reply(session, mail, prepared.read, ReplyFacts("reply_cloud_link"), None, now,
+                          known)
+    return MailOutcome.CLOUD_LINK
+
+
+def _submission(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
+                now: datetime, known: Known) -> str:
+    return pipeline._submission(session, mail, prepared.read, prepared.assessment,
+                                prepared.read_facts, now, known)
+
+
+MailHandler = Callable[[Pipeline, Session, Mail, Prepared, datetime, Known], str]
+
+HANDLERS: dict[MailKind, MailHandler] = {
+    MailKind.OWN: _ignored_automatic,
+    MailKind.BOUNCE: _ignored_automatic,
+    MailKind.AUTO_REPLY: _ignored_automatic,
+    MailKind.REPORT: _ignored_report,
+    MailKind.OTHER: _ignored_other,
+    MailKind.QUESTION: _question,
+    MailKind.CLOUD_LINK: _cloud_link,
+    MailKind.SUBMISSION: _submission,
+}
+if set(HANDLERS) != set(MailKind):
+    raise ImportError(f"intake.process.pipeline: no handler for {set(MailKind) - set(HANDLERS)}")

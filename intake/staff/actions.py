@@ -7,7 +7,8 @@ them (through StaffDesk, which owns one transaction per action).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
@@ -144,6 +145,10 @@ def note_case(session: Session, case: Case, text: str, actor: str, now: datetime
     return case
 
 
+# Written in a staff action's own transaction, after the action (e.g. the desk's audit row).
+Also = Callable[[Session], None] | None
+
+
 @dataclass(frozen=True)
 class StaffDesk:
     """The staff actions, each in its own transaction: what the CLI and the web desk call."""
@@ -157,37 +162,52 @@ class StaffDesk:
     def rules(self) -> CaseRules:
         return CaseRules(self.replies, self.item_keys)
 
+    @contextmanager
+    def _transaction(self, also: Also) -> Iterator[Session]:
+        """The action's transaction; `also` writes what goes with the action (the desk's audit
+        row) in it, so that both are committed or neither."""
+        with self.sessions.begin() as session:
+            yield session
+            if also is not None:
+                also(session)
+
     def _case(self, session: Session, case_id: int, expected_version: int | None = None) -> Case:
         return lock_case(session, case_id, expected_version)
 
-    def hold(self, case_id: int, reason: str, by: str, expected_version: int | None = None) -> Case:
-        with self.sessions.begin() as session:
+    def hold(self, case_id: int, reason: str, by: str, expected_version: int | None = None,
+             also: Also = None) -> Case:
+        with self._transaction(also) as session:
             return hold_case(session, self._case(session, case_id, expected_version), reason, by,
                              self.clock())
 
-    def release(self, case_id: int, by: str, expected_version: int | None = None) -> Case:
-        with self.sessions.begin() as session:
+    def release(self, case_id: int, by: str, expected_version: int | None = None,
+                also: Also = None) -> Case:
+        with self._transaction(also) as session:
             return release_case(session, self._case(session, case_id, expected_version), by,
                                 self.clock(), self.rules)
 
-    def reopen(self, case_id: int, by: str, expected_version: int | None = None) -> Case:
-        with self.sessions.begin() as session:
+    def reopen(self, case_id: int, by: str, expected_version: int | None = None,
+               also: Also = None) -> Case:
+        with self._transaction(also) as session:
             return reopen_case(session, self._case(session, case_id, expected_version), by,
                                self.clock(), self.rules)
 
     def reject(self, case_id: int, reason: str, by: str, items: tuple[str, ...] = (),
-               expected_version: int | None = None) -> Case:
-        with self.sessions.begin() as session:
+               expected_version: int | None = None,
+             also: Also = None) -> Case:
+        with self._transaction(also) as session:
             return reject_case(session, self._case(session, case_id, expected_version), reason, by,
                                self.clock(), self.rules, items)
 
-    def approve(self, case_id: int, by: str, expected_version: int | None = None) -> Case:
-        with self.sessions.begin() as session:
+    def approve(self, case_id: int, by: str, expected_version: int | None = None,
+                also: Also = None) -> Case:
+        with self._transaction(also) as session:
             return approve_case(session, self._case(session, case_id, expected_version), by,
                                 self.clock())
 
-    def note(self, case_id: int, text: str, by: str, expected_version: int | None = None) -> None:
-        with self.sessions.begin() as session:
+    def note(self, case_id: int, text: str, by: str, expected_version: int | None = None,
+             also: Also = None) -> None:
+        with self._transaction(also) as session:
             note_case(session, self._case(session, case_id, expected_version), text, by,
                       self.clock())
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from flask import (Blueprint, Response, abort, current_app, g, make_response, redirect,
                    render_template, request, url_for)
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from intake.staff import accounts
 from intake.record import cases as case_store
@@ -24,6 +25,7 @@ from intake.ops.status import gather
 from intake.store.files import material_name
 from intake.web import desk as auth
 from intake.web import reading
+from intake.web.actions import DESK_ACTIONS, DeskAction
 from intake.web.desk import DeskContext, LoginRefused
 from intake.web.queue import STATUS_LABELS, STATUSES, QueueFilter, load_queue
 from notifier.pictures import office_jpeg
@@ -232,32 +234,19 @@ def act(case_id: int, action: str):
     reason = " ".join(part for part in (form.get("template", "").strip(),
                                         form.get("reason", "").strip()) if part)
     by = g.user.username
+    address = _address()
+
+    def audited(session: Session) -> None:  # in the action's own transaction
+        auth.audit(session, at=desk.clock(), actor=by, action=f"case_{action}", case_id=case_id,
+                   address=address, items=list(form.getlist("items")))
     try:
-        if action == "approve":
-            desk.staff.approve(case_id, by, expected_version=expected)
-        elif action == "hold":
-            if not reason:
-                raise IntakeError("请填写暂缓原因")
-            desk.staff.hold(case_id, reason, by, expected_version=expected)
-        elif action == "reject":
-            if not reason:
-                raise IntakeError("请选择或填写退回原因")
-            desk.staff.reject(case_id, reason, by, tuple(form.getlist("items")),
-                              expected_version=expected)
-        elif action == "note":
-            text = form.get("text", "").strip()
-            if not text:
-                raise IntakeError("备注不能为空")
-            desk.staff.note(case_id, text, by, expected_version=expected)
-        else:
-            desk.staff.reopen(case_id, by, expected_version=expected)
+        DESK_ACTIONS[action](desk, DeskAction(case_id, form, reason, by, expected, audited))
     except CaseChanged as changed:
         _audit("case_action_refused", case_id, attempted=action, reason="case changed",
                expected=expected, current=changed.current)
         return _case_page(case_id, changed=changed, status=200 if _is_htmx() else 409)
     except IntakeError as err:
         return _case_page(case_id, message=str(err), status=200 if _is_htmx() else 400)
-    _audit(f"case_{action}", case_id, items=list(form.getlist("items")))
     done = f"已{ACTION_LABELS[action]}"
     if _is_htmx():
         return _case_page(case_id, message=done)
