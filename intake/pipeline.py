@@ -33,7 +33,8 @@ from notifier.replies import ReplyFacts, ReplyWriter
 log = logging.getLogger(__name__)
 
 
-_IGNORED = {MailKind.OWN, MailKind.BOUNCE, MailKind.AUTO_REPLY}
+# Kinds recorded as automatic mail (ignored-auto) and never answered.
+IGNORED = {MailKind.OWN, MailKind.BOUNCE, MailKind.AUTO_REPLY}
 # What `intake quarantine` says of a mail with no address to answer (kept, never dropped).
 NO_SENDER_ERROR = ("NoSender: no address to answer could be read in From or Sender, and nothing "
                    "says a machine sent it; read the stored mail and contact the sender")
@@ -159,7 +160,7 @@ class Pipeline:
             mail.sender, mail.outcome, mail.processed_at = None, MailOutcome.QUARANTINED, now
             mail.error = NO_SENDER_ERROR
             return mail.outcome
-        if kind in _IGNORED:
+        if kind in IGNORED:
             outcome = MailOutcome.IGNORED_AUTO
             cases.record_event(session, at=now, kind="ignored", mail=mail, reason=kind.value)
         elif kind is MailKind.REPORT:

@@ -61,8 +61,8 @@ def read_mail(raw: bytes) -> ReadMail:
         first = raw_addresses["return-path"][0]
         if is_null_path(first):
             return_path = ""
-        elif parsed := parse_addresses("return-path", first):
-            return_path = parsed[0].address
+        elif found := parse_addresses("return-path", first):
+            return_path = found[0].address
     message_id = (headers.get("message-id") or [""])[0].strip() or None
     references = re.findall(r"<[^<>\s]+>", " ".join(headers.get("references", []) +
                                                     headers.get("in-reply-to", [])))
