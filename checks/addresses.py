@@ -56,9 +56,10 @@ def parse_addresses(header: str, raw_value: str) -> tuple[NamedAddress, ...]:
 
 
 def is_null_path(raw_value: str) -> bool:
-    """A Return-Path of `<>` (or empty): the null sender that delivery reports come from."""
+    """A Return-Path of `<>` (or empty): the null sender that delivery reports come from.
+    Exchange writes it `<MAILER-DAEMON>`."""
     text = _LINE_BREAK.sub("", undo_surrogates(str(raw_value))).strip()
-    return text in {"", "<>"} or re.fullmatch(r"<\s*>", text) is not None
+    return re.fullmatch(r"<?\s*(?:mailer-daemon\s*)?>?", text, re.IGNORECASE) is not None
 
 
 def _parse(header: str, raw_value: str):

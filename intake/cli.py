@@ -275,14 +275,32 @@ def status(obj: _Context, as_json: bool, stale_polls: int) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--dismiss", "dismiss_id", type=int, metavar="MAIL_ID",
+              help="Take a mail out of the quarantine once a person has dealt with it (kept as "
+                   "other mail, never answered).")
+@click.option("--by", default=lambda: os.environ.get("USER") or "staff", show_default="$USER",
+              help="Who dismisses it, for the history.")
 @click.pass_obj
-def quarantine(obj: _Context, as_json: bool) -> None:
-    """Mails that failed processing three times, kept with their error."""
+def quarantine(obj: _Context, as_json: bool, dismiss_id: int | None, by: str) -> None:
+    """Mails that failed processing three times, or whose sender could not be read, kept with
+    their error and raw mail (raw_path, under storage.path)."""
     app = obj.app()
     try:
+        if dismiss_id is not None:
+            with app.sessions.begin() as session:
+                mail = session.get(Mail, dismiss_id, with_for_update=True)
+                if mail is None or mail.outcome != MailOutcome.QUARANTINED:
+                    raise IntakeError(f"mail {dismiss_id} is not in the quarantine; "
+                                      f"`intake quarantine` lists it")
+                case_store.record_event(session, at=app.clock(), kind="dismissed", mail=mail,
+                                        actor=by, error=(mail.error or "")[:200])
+                mail.outcome = MailOutcome.IGNORED_OTHER
+            click.echo(f"mail {dismiss_id}: dismissed, recorded as other mail")
+            return
         with read_session(app.sessions) as session:
             rows = [{"id": m.id, "folder": m.folder, "uid": m.uid, "attempts": m.attempts,
-                     "error": m.error, "fetched_at": view.iso(m.fetched_at, obj.settings.zone)}
+                     "error": m.error, "fetched_at": view.iso(m.fetched_at, obj.settings.zone),
+                     "raw_path": m.raw_path}
                     for m in session.scalars(select(Mail).where(
                         Mail.outcome == MailOutcome.QUARANTINED).order_by(Mail.id))]
     finally:

@@ -24,7 +24,8 @@ EVENT_KIND = {"opened": "登记", "item_received": "收到材料", "item_rejecte
               "forwarded": "已报送", "held_back": "核酸超时，暂缓报送", "held": "暂缓",
               "released": "取消暂缓", "rejected": "审核未通过", "approved": "审核通过",
               "note": "备注", "exported": "导出材料", "purged": "已清除", "reprocessed": "重新检查",
-              "ignored": "已忽略", "quarantined": "已隔离", "handled_again": "重新处理"}
+              "ignored": "已忽略", "quarantined": "已隔离", "handled_again": "重新处理",
+              "dismissed": "移出隔离"}
 # Why a mail was not answered (the reason of its "ignored" event).
 DROP_REASON = {"bounce": "退信", "auto-reply": "自动回复", "report": "机器报告",
                "own": "本邮箱发出"}

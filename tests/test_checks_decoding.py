@@ -117,6 +117,7 @@ def test_address_lists_and_the_null_return_path():
     found = parse_addresses("to", _raw_header(b'"Li, Si" <ls@163.com>, zs@126.com', "To"))
     assert [each.address for each in found] == ["ls@163.com", "zs@126.com"]
     assert is_null_path(_raw_header(b"<>", "Return-Path"))
+    assert is_null_path(_raw_header(b"<MAILER-DAEMON>", "Return-Path"))  # Exchange's way
     assert not is_null_path(_raw_header(b"<zs@126.com>", "Return-Path"))
     assert [each.address for each in parse_addresses(
         "return-path", _raw_header(b"<ZS@126.com>", "Return-Path"))] == ["zs@126.com"]

@@ -87,3 +87,80 @@ def test_every_from_style_opens_one_case_and_gets_one_reply(world):
     assert "今日未回复的自动邮件  退信 2 封、自动回复 1 封" in " ".join(status.stdout.split("\n"))
     assert json.loads(world.cli("status", "--json").stdout)["dropped_today"] == {
         "bounce": 2, "auto-reply": 1}
+    # Once a person has dealt with it, the mail leaves the quarantine, unanswered.
+    [held] = quarantine
+    assert held["raw_path"] and (world.storage / held["raw_path"]).is_file()
+    assert world.cli("quarantine", "--dismiss", str(held["id"])).returncode == 0
+    assert world.cli("status").returncode == 0
+    assert len(world.smtp.messages) == len(STYLES)
+
+
+@pytest.fixture
+def world_on_both(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password):
+    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=db_url, tmp_path=tmp_path)
+
+
+def _the_rule_before_issue_26(monkeypatch) -> None:
+    """The daemon as it was: the From header decoded whole, its quotes stripped, the address then
+    read by parseaddr; and a mail without a sender taken for a bounce. Used to record mails the
+    way a running deployment recorded them, through the real pipeline."""
+    import dataclasses
+    import email.utils
+
+    import intake.prepare as prepare
+    from checks.classify import MailKind
+
+    read_now, classify_now = prepare.read_mail, prepare.classify
+
+    def read_mail(raw):
+        read = read_now(raw)
+        decoded = read.headers.get("from", [""])[0].strip().strip('"').strip()
+        address = email.utils.parseaddr(decoded)[1]
+        return dataclasses.replace(read, sender=address.lower() if "@" in address else "")
+
+    def classify(facts, rules, own_addresses):
+        return MailKind.BOUNCE if not facts.sender else classify_now(facts, rules, own_addresses)
+
+    monkeypatch.setattr(prepare, "read_mail", read_mail)
+    monkeypatch.setattr(prepare, "classify", classify)
+
+
+def test_mails_dropped_as_bounces_are_handled_once_by_reprocess(world_on_both, monkeypatch):
+    world = world_on_both
+    dropped = {key: STYLES[key] for key in ("quoted ASCII (Outlook, Thunderbird, Apple Mail)",
+                                            "QQ Mail, quoted GB18030 word",
+                                            "Foxmail, quoted UTF-8 word")}
+    answered = STYLES["bare"]
+    for from_value, address, name in [*dropped.values(), answered]:
+        world.deliver(_submission(name, from_value), envelope_from=address)
+    # NetEase's 系统退信: a real bounce, which stays dropped.
+    world.deliver(b.mail(from_value=b"Postmaster@163.com", subject="系统退信",
+                         body="您发送的邮件被退回。"), envelope_from="")
+    with monkeypatch.context() as before:
+        _the_rule_before_issue_26(before)
+        report, _ = world.poll()
+    assert report.outcomes == {"ignored-auto": 3 + 2, "submission": 1}  # + the harness's notice
+    assert [c["sender"] for c in world.cases_json()] == [answered[1]]
+    assert json.loads(world.cli("status", "--json").stdout)["dropped_today"] == {"bounce": 5}
+
+    dry = world.cli("reprocess", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert dry.stdout.count("recorded as a bounce, now submission") == 3
+    assert "3 mail(s) recorded as bounces would be handled again" in dry.stdout
+    assert len(world.cases_json()) == 1 and len(world.smtp.messages) == 1
+
+    applied = world.cli("reprocess", "--yes")
+    assert applied.returncode == 0, applied.stderr
+    assert "3 mail(s) handled again; 0 case(s) updated; sent 3 message(s)" in applied.stdout
+    assert sorted((c["sender"], c["name"], c["status"]) for c in world.cases_json()) == sorted(
+        (address, name, "complete") for _, address, name in [*dropped.values(), answered])
+    for _, address, _ in [*dropped.values(), answered]:
+        [reply] = world.replies_to(address)
+        assert "已收齐" in reply.message["Subject"]
+    assert len(world.smtp.messages) == 4  # the bounce and the notice stay unanswered
+
+    again = world.cli("reprocess", "--yes")
+    assert "0 mail(s) recorded as bounces would be handled again" in again.stdout
+    assert world.cli("poll").returncode == 0
+    assert len(world.smtp.messages) == 4
+    assert json.loads(world.cli("status", "--json").stdout)["dropped_today"] == {"bounce": 2}
