@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.support import builders as b
-from tests.support.harness import Harness, body_text
+from tests.support.harness import Harness, body_text, has_no_sender_header
 
 REALWORLD = Path(__file__).resolve().parents[1].parent / "shared" / "realworld"
 
@@ -56,13 +56,6 @@ def never_replied(entry: dict) -> bool:
     """The manifest's words for "no mail of any kind to any address and no case"."""
     expect = entry["expect"]
     return "never replied to" in expect or "no reply" in expect
-
-
-def has_no_sender_header(raw: bytes) -> bool:
-    """The standard library's parser finds neither From nor Sender: there is no address to
-    answer, and such a mail goes to the quarantine for staff (issue 26), never answered."""
-    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
-    return headers.get("From") is None and headers.get("Sender") is None
 
 
 def envelope_sender(raw: bytes, kind: str) -> str:
