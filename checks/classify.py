@@ -1,12 +1,12 @@
 """What kind of mail this is, and whether answering it could start a mail loop."""
 from __future__ import annotations
 
-import email.utils
 import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from checks.addresses import normal_address
 from checks.rules import Rules
 
 
@@ -19,11 +19,14 @@ class MailKind(str, enum.Enum):
     CLOUD_LINK = "cloud-link"  # materials sent as a cloud-attachment link
     QUESTION = "question"      # about 健康宝/弹窗, but nothing attached
     OTHER = "other"
+    # No address to answer could be read, and nothing says a machine sent it: a person's mail,
+    # perhaps, that staff must read (a bounce is decided by positive evidence only).
+    NO_SENDER = "no-sender"
 
 
 @dataclass(frozen=True)
 class MailFacts:
-    sender: str
+    sender: str  # "" when no address could be read from From or Sender
     subject: str
     headers: Mapping[str, Sequence[str]] = field(default_factory=dict)
     return_path: str | None = None  # None: no Return-Path header; "": the null sender <>
@@ -31,6 +34,7 @@ class MailFacts:
     body_text: str = ""
     has_materials: bool = False
     attachment_names: Sequence[str] = ()
+    reply_to: Sequence[str] = ()  # the Reply-To addresses, parsed from the raw header
 
     def header(self, name: str) -> list[str]:
         return [value for value in self.headers.get(name.lower(), ())]
@@ -54,10 +58,10 @@ _BOUNCE_SUBJECT = re.compile(
     r"系统退信|退信|undeliverable|undelivered|delivery status notification|delivery failure|"
     r"returned mail|failure notice|mail delivery failed", re.IGNORECASE)
 _BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
-
-
-def _addresses(values: Sequence[str]) -> list[str]:
-    return [address.lower() for _name, address in email.utils.getaddresses(list(values)) if address]
+# Delivery systems that sign their reports with a name but no usable address
+# (`Mail Delivery System <MAILER-DAEMON>`): read in the header's text only when no address was.
+_DELIVERY_SYSTEM = re.compile(r"mailer-?daemon|mail-daemon|postmaster|mail delivery (sub)?system",
+                              re.IGNORECASE)
 
 
 def is_robot_address(address: str) -> bool:
@@ -73,15 +77,21 @@ def is_report(facts: MailFacts) -> bool:
 
 
 def loop_reason(facts: MailFacts, own_addresses: frozenset[str]) -> MailKind | None:
-    """Why this mail must never be answered, or None when a reply is safe."""
-    sender = facts.sender.lower()
-    if not sender or sender in own_addresses:
-        return MailKind.OWN if sender else MailKind.BOUNCE
+    """Why this mail must never be answered, or None when a reply is safe.
+
+    A bounce is known by positive evidence (the null Return-Path, a delivery report, a delivery
+    system's name or address, a bounce's subject), never by a sender that could not be read."""
+    sender = normal_address(facts.sender)
+    if sender and sender in own_addresses:
+        return MailKind.OWN
     if facts.return_path is not None and facts.return_path.strip() in {"", "<>"}:
         return MailKind.BOUNCE
     if facts.content_type == "multipart/report":
         return MailKind.BOUNCE
-    reply_to = _addresses(facts.header("reply-to"))
+    if not sender and any(_DELIVERY_SYSTEM.search(value)
+                          for value in facts.header("from") + facts.header("sender")):
+        return MailKind.BOUNCE
+    reply_to = [normal_address(address) for address in facts.reply_to]
     if (is_report(facts) or _REPORT_LOCALPARTS.match(sender)
             or any(_REPORT_LOCALPARTS.match(address) for address in reply_to)):
         return MailKind.REPORT
@@ -106,6 +116,8 @@ def classify(facts: MailFacts, rules: Rules, own_addresses: frozenset[str]) -> M
     reason = loop_reason(facts, own_addresses)
     if reason is not None:
         return reason
+    if not facts.sender:
+        return MailKind.NO_SENDER
     if facts.has_materials:
         return MailKind.SUBMISSION
     text = f"{facts.subject}\n{facts.body_text}"

@@ -275,14 +275,32 @@ def status(obj: _Context, as_json: bool, stale_polls: int) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--dismiss", "dismiss_id", type=int, metavar="MAIL_ID",
+              help="Take a mail out of the quarantine once a person has dealt with it (kept as "
+                   "other mail, never answered).")
+@click.option("--by", default=lambda: os.environ.get("USER") or "staff", show_default="$USER",
+              help="Who dismisses it, for the history.")
 @click.pass_obj
-def quarantine(obj: _Context, as_json: bool) -> None:
-    """Mails that failed processing three times, kept with their error."""
+def quarantine(obj: _Context, as_json: bool, dismiss_id: int | None, by: str) -> None:
+    """Mails that failed processing three times, or whose sender could not be read, kept with
+    their error and raw mail (raw_path, under storage.path)."""
     app = obj.app()
     try:
+        if dismiss_id is not None:
+            with app.sessions.begin() as session:
+                mail = session.get(Mail, dismiss_id, with_for_update=True)
+                if mail is None or mail.outcome != MailOutcome.QUARANTINED:
+                    raise IntakeError(f"mail {dismiss_id} is not in the quarantine; "
+                                      f"`intake quarantine` lists it")
+                case_store.record_event(session, at=app.clock(), kind="dismissed", mail=mail,
+                                        actor=by, error=(mail.error or "")[:200])
+                mail.outcome = MailOutcome.IGNORED_OTHER
+            click.echo(f"mail {dismiss_id}: dismissed, recorded as other mail")
+            return
         with read_session(app.sessions) as session:
             rows = [{"id": m.id, "folder": m.folder, "uid": m.uid, "attempts": m.attempts,
-                     "error": m.error, "fetched_at": view.iso(m.fetched_at, obj.settings.zone)}
+                     "error": m.error, "fetched_at": view.iso(m.fetched_at, obj.settings.zone),
+                     "raw_path": m.raw_path}
                     for m in session.scalars(select(Mail).where(
                         Mail.outcome == MailOutcome.QUARANTINED).order_by(Mail.id))]
     finally:
@@ -331,8 +349,9 @@ def purge(obj: _Context, days: int | None) -> None:
 @click.option("--send-corrections", is_flag=True, help="Send changed cases a corrected reply.")
 @click.pass_obj
 def reprocess(obj: _Context, since, dry_run: bool, yes: bool, send_corrections: bool) -> None:
-    """Run the checks again on stored mail after the rules changed."""
-    from intake.reprocess import reprocess as run_reprocess
+    """Run the checks again on stored mail after the rules changed; handle the mails an earlier
+    rule dropped as bounces that these rules would answer (each answered once)."""
+    from intake.reprocess import dropped_as_bounces, reprocess as run_reprocess
     app = obj.app()
     rules = obj.settings.rules.to_rules()
     since_at = since.replace(tzinfo=obj.settings.zone) if since else None
@@ -345,20 +364,28 @@ def reprocess(obj: _Context, since, dry_run: bool, yes: bool, send_corrections: 
                              since_at, apply, send_corrections, progress=bar,
                              pictures=app.pictures)
     try:
+        dropped = dropped_as_bounces(app.sessions, app.store, rules, obj.settings.own_addresses,
+                                     since_at)
+        for mail in dropped:
+            click.echo(f"mail {mail.mail_id}: recorded as a bounce, now {mail.kind}")
+        click.echo(f"{len(dropped)} mail(s) recorded as bounces would be handled again")
         changes = run(apply=False)
         for change in changes:
             click.echo(f"case {change.case_id}: {change.old_status} -> {change.new_status}; missing "
                        f"{'、'.join(change.old_missing) or '-'} -> {'、'.join(change.new_missing) or '-'}"
                        + (f"; read again: {'、'.join(change.facts_changed)}" if change.facts_changed else ""))
         click.echo(f"{len(changes)} case(s) would change")
-        if dry_run or not changes:
+        if dry_run or not (changes or dropped):
             return
         if not yes and not click.confirm("Apply these changes?", default=False):
             click.echo("nothing changed")
             return
-        applied = run(apply=True)
+        for mail in dropped:
+            click.echo(f"mail {mail.mail_id}: {app.poller.handle_dropped(mail.mail_id)}")
+        applied = run(apply=True) if changes else []
         drained = app.drain()
-        click.echo(f"{len(applied)} case(s) updated; sent {drained.sent} correction(s)")
+        click.echo(f"{len(dropped)} mail(s) handled again; {len(applied)} case(s) updated; "
+                   f"sent {drained.sent} message(s)")
     finally:
         app.close()
 

@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from checks.addresses import normal_address
 from checks.classify import MailKind
 from checks.content_rules import POSITIVE
 from checks.findings import Problem
@@ -32,7 +33,11 @@ from notifier.replies import ReplyFacts, ReplyWriter
 log = logging.getLogger(__name__)
 
 
-_IGNORED = {MailKind.OWN, MailKind.BOUNCE, MailKind.AUTO_REPLY}
+# Kinds recorded as automatic mail (ignored-auto) and never answered.
+IGNORED = {MailKind.OWN, MailKind.BOUNCE, MailKind.AUTO_REPLY}
+# What `intake quarantine` says of a mail with no address to answer (kept, never dropped).
+NO_SENDER_ERROR = ("NoSender: no address to answer could be read in From or Sender, and nothing "
+                   "says a machine sent it; read the stored mail and contact the sender")
 
 
 def reply_key(mail_id: int) -> str:
@@ -148,7 +153,14 @@ class Pipeline:
         if known is None:
             known = Known.look_up(session, [(mail.id, prepared)], now)
         read, kind = prepared.read, prepared.kind
-        if kind in _IGNORED:
+        if kind is MailKind.NO_SENDER:
+            # Kept for staff, who can read it; never taken for a bounce and dropped.
+            log.warning("mail=%s: no sender address could be read; quarantined for staff", mail.id)
+            cases.record_event(session, at=now, kind="quarantined", mail=mail, reason=kind.value)
+            mail.sender, mail.outcome, mail.processed_at = None, MailOutcome.QUARANTINED, now
+            mail.error = NO_SENDER_ERROR
+            return mail.outcome
+        if kind in IGNORED:
             outcome = MailOutcome.IGNORED_AUTO
             cases.record_event(session, at=now, kind="ignored", mail=mail, reason=kind.value)
         elif kind is MailKind.REPORT:
@@ -280,7 +292,7 @@ def queue(session: Session, *, key: str, kind: str, outgoing: OutgoingMail, now:
     row = Outbox(dedupe_key=key, kind=kind, case_id=case.id if case else None,
                  mail_id=mail.id if mail else None, sender=outgoing.sender,
                  recipients=list(outgoing.recipients),
-                 recipient=(recipient or outgoing.recipients[0]).lower(),
+                 recipient=normal_address(recipient or outgoing.recipients[0]),
                  message_id=outgoing.message_id, raw=outgoing.raw, status="pending",
                  attempts=0, created_at=now, next_attempt_at=now)
     session.add(row)

@@ -823,13 +823,25 @@ class Poller:
 
     def replay(self, mail_id: int) -> str:
         """Process a quarantined (or failed) mail again, e.g. after a fix."""
+        return self._again(mail_id, {MailOutcome.QUARANTINED, MailOutcome.FAILED},
+                           "only quarantined or failed mail is replayed")
+
+    def handle_dropped(self, mail_id: int) -> str:
+        """Process again a mail recorded as automatic mail and not answered, one that an earlier
+        rule took for a bounce (`intake reprocess` finds them). Its reply is keyed to the mail,
+        so a second run cannot answer it twice."""
+        return self._again(mail_id, {MailOutcome.IGNORED_AUTO},
+                           "only mail recorded as automatic (ignored-auto) is handled again")
+
+    def _again(self, mail_id: int, outcomes: set[str], rule: str) -> str:
         with self._sessions.begin() as session:
-            mail = session.get(Mail, mail_id)
+            mail = session.get(Mail, mail_id, with_for_update=True)
             if mail is None:
                 raise IntakeError(f"no mail {mail_id}; `intake quarantine` lists the held ones")
-            if mail.outcome not in {MailOutcome.QUARANTINED, MailOutcome.FAILED}:
-                raise IntakeError(f"mail {mail_id} was already handled ({mail.outcome}); "
-                                  f"only quarantined or failed mail is replayed")
+            if mail.outcome not in outcomes:
+                raise IntakeError(f"mail {mail_id} was already handled ({mail.outcome}); {rule}")
+            cases.record_event(session, at=self._clock(), kind="handled_again", mail=mail,
+                               was=mail.outcome)
             mail.outcome, mail.attempts = MailOutcome.PENDING, 0
             mail.held_by, mail.held_until = self._token, self._clock() + HOLD
         return self._process(mail_id).outcome
