@@ -11,17 +11,18 @@ import email.policy
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from checks.content_rules import flags_for, sampled_at, too_old
 from intake import cases as case_store
-from intake.readings import case_facts, short_time
+from intake.db import read_session
+from intake.readings import case_facts, load_case_facts, short_time
 from intake.errors import IntakeError
 from intake.failpoints import NONE, Failpoints
 from intake.models import Case, Digest, Item, Mail, Outbox
@@ -58,6 +59,14 @@ class DigestResult:
     parts: int = 0
     skipped: str | None = None  # why nothing was done
     preview: list[Path] | None = None
+
+
+@dataclass
+class DigestPreview:
+    """The cases the next digest would take, as rows for a page (no files, no mail)."""
+    scope: str | None = None
+    forward: list[dict] = field(default_factory=list)
+    held_back: list[dict] = field(default_factory=list)
 
 
 class DigestService:
@@ -117,21 +126,9 @@ class DigestService:
             query = query.where(Case.approved_at.is_not(None))
         ready = session.scalars(query.order_by(Case.completed_at, Case.id)
                                 .with_for_update(skip_locked=True)).all()
-        limit = now - timedelta(hours=options.nucleic_acid_hours)
         forward, held = [], []
         for case in ready:
-            nat = _item(case, NUCLEIC_ACID)
-            # The rule counts from the sampling when it was read, else from the picture's arrival.
-            sampled = sampled_at(case_facts(session, case))
-            if sampled is not None:
-                if too_old(sampled, now, options.nucleic_acid_hours):
-                    held.append(case)
-                else:
-                    forward.append(case)
-            elif nat is not None and nat.received_at < limit:
-                held.append(case)
-            else:
-                forward.append(case)
+            (held if self._held_back(case, case_facts(session, case), now) else forward).append(case)
         held_rows = [self._digest_case(session, case) for case in held]
         for case in held:
             self._hold_back(session, case, now)
@@ -160,6 +157,42 @@ class DigestService:
                   now=now)
         digest.case_count, digest.held_back, digest.parts = len(forward), len(held), len(mails)
         return DigestResult(digest.id, forwarded=len(forward), held_back=len(held), parts=len(mails))
+
+    def _held_back(self, case: Case, facts: dict, now: datetime) -> bool:
+        """Whether the case's 核酸 is too old to forward: the rule counts from the sampling when
+        it was read, else from the picture's arrival."""
+        hours = self._options.nucleic_acid_hours
+        sampled = sampled_at(facts)
+        if sampled is not None:
+            return too_old(sampled, now, hours)
+        nat = _item(case, NUCLEIC_ACID)
+        return nat is not None and nat.received_at < now - timedelta(hours=hours)
+
+    def preview(self, scope: str | None = None) -> DigestPreview:
+        """Who the next digest would forward and hold back now, for the desk: read only (no
+        write lock, nothing built), limited to one department when `scope` is given."""
+        now = self._clock()
+        options = self._options
+        query = select(Case).where(Case.status == case_store.COMPLETE, Case.digest_id.is_(None))
+        if options.require_approval:
+            query = query.where(Case.approved_at.is_not(None))
+        if scope:
+            query = query.where(Case.department == scope)
+        with read_session(self._sessions) as session:
+            ready = session.scalars(query.order_by(Case.completed_at, Case.id)
+                                    .options(selectinload(Case.items))).all()
+            facts = load_case_facts(session, [case.id for case in ready])
+            preview = DigestPreview(scope=scope)
+            for case in ready:
+                found = facts.get(case.id, {})
+                nat = _item(case, NUCLEIC_ACID)
+                row = {"case_id": case.id, "name": case.name, "department": case.department,
+                       "completed_at": case.completed_at or case.updated_at,
+                       "nucleic_acid_at": nat.received_at if nat else None,
+                       "sampled_at": sampled_at(found), "flags": "；".join(flags_for(found, case.name))}
+                (preview.held_back if self._held_back(case, found, now)
+                 else preview.forward).append(row)
+            return preview
 
     def _digest_case(self, session: Session, case: Case) -> DigestCase:
         files = []

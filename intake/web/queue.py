@@ -16,6 +16,25 @@ STATUS_LABELS = {"incomplete": "材料不全", "complete": "材料齐全", "held
                  "forwarded": "已转发"}
 
 
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
+class BadFilter(ValueError):
+    """A filter the queue cannot apply: the reviewer is told which and why."""
+
+
+def _day(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        found = date.fromisoformat(value)
+    except ValueError as err:
+        raise BadFilter(f"日期「{value[:20]}」无效：请按 YYYY-MM-DD 填写。") from err
+    if not FIRST_DAY <= found <= LAST_DAY:
+        raise BadFilter(f"日期 {found.isoformat()} 超出范围：请填写 {FIRST_DAY} 至 {LAST_DAY} 之间的日期。")
+    return found
+
+
 @dataclass(frozen=True)
 class QueueFilter:
     status: str = ""        # one of STATUSES, "forwarded", or "" for every waiting case
@@ -26,16 +45,12 @@ class QueueFilter:
 
     @classmethod
     def from_args(cls, args) -> QueueFilter:
-        def day(value):
-            try:
-                return date.fromisoformat(value) if value else None
-            except ValueError:
-                return None
+        """From the query string; BadFilter for a date that is no date or out of range."""
         status = args.get("status", "")
         return cls(status=status if status in (*STATUSES, "forwarded") else "",
-                   department=args.get("department", "").strip(),
-                   since=day(args.get("since")), until=day(args.get("until")),
-                   search=args.get("q", "").strip())
+                   department=args.get("department", "").strip()[:200],
+                   since=_day(args.get("since")), until=_day(args.get("until")),
+                   search=args.get("q", "").strip()[:100])
 
 
 @dataclass(frozen=True)
