@@ -158,3 +158,18 @@ def test_a_refused_action_keeps_what_the_reviewer_typed(world):
                                                            "text": "已电话联系"},
                         headers={"HX-Request": "true"})
     assert 'id="note-text" value="已电话联系"' in note.get_data(as_text=True)
+
+
+def test_the_desk_says_dengji_not_anjian(world):
+    browser = signed_in(world)
+    case_id = world.ids["张伟"]
+    version = _version(browser.get(f"/cases/{case_id}").get_data(as_text=True))
+    world.cli("case", "note", str(case_id), "x", "--by", "老师甲")
+    pages = [browser.get(url) for url in ["/cases", f"/cases/{case_id}", "/digests",
+                                          "/digests/preview", "/status", "/admin/accounts",
+                                          "/cases/999999", "/cases?since=x"]]
+    pages.append(browser.post(f"/cases/{case_id}/actions/approve", {"expected_version": version}))
+    for page in pages:
+        text = page.get_data(as_text=True)
+        assert "案件" not in text, text[:200]
+    assert "登记队列" in pages[0].get_data(as_text=True)

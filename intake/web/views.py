@@ -396,7 +396,7 @@ def _forbidden(_err):
 
 @blueprint.app_errorhandler(404)
 def _missing(_err):
-    return render_template("error.html", title="未找到", text="没有这个页面或案件。"), 404
+    return render_template("error.html", title="未找到", text="没有这个页面或登记。"), 404
 
 
 @blueprint.app_errorhandler(400)
