@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from intake import cases as case_store
 from intake.models import Case, Mail
@@ -68,53 +68,108 @@ class QueueRow:
 
     @property
     def priority(self) -> int:
-        """阳性 alerts first, then flagged mail, then held cases, then everything else."""
-        if self.alert:
-            return 0
-        if self.flagged:
-            return 1
-        if self.status == case_store.HELD:
-            return 2
-        return 3
+        return _priority(self.alert, self.flagged, self.status)
+
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: list[QueueRow]      # this page's cases, in the order to work on them
+    counts: dict[str, int]    # by status, over every page
+    departments: list[str]    # those one may filter by
+    total: int                # cases matching the filter
+    page: int
+    pages: int
 
 
 def scoped(query, scope: str | None):
     return query.where(Case.department == scope) if scope else query
 
 
-def load_queue(session: Session, wanted: QueueFilter, scope: str | None, item_keys: tuple[str, ...],
-               zone: tzinfo) -> tuple[list[QueueRow], dict[str, int], list[str]]:
-    """(rows in the order to work on them, counts by status, the departments one may filter by)."""
-    query = scoped(select(Case), scope)
+def _matching(wanted: QueueFilter, scope: str | None, zone: tzinfo) -> list:
+    """The WHERE conditions of the filter (and the reviewer's department)."""
+    where = [Case.department == scope] if scope else []
     if wanted.status == "forwarded":
-        query = query.where(Case.digest_id.is_not(None))
+        where.append(Case.digest_id.is_not(None))
     else:
-        query = query.where(Case.digest_id.is_(None))
+        where.append(Case.digest_id.is_(None))
         if wanted.status:
-            query = query.where(Case.status == wanted.status)
+            where.append(Case.status == wanted.status)
     if wanted.department:
-        query = query.where(Case.department == wanted.department)
+        where.append(Case.department == wanted.department)
     if wanted.since:
-        query = query.where(Case.created_at >= datetime.combine(wanted.since, time(), zone))
+        where.append(Case.created_at >= datetime.combine(wanted.since, time(), zone))
     if wanted.until:
-        query = query.where(Case.created_at < datetime.combine(wanted.until + timedelta(days=1),
-                                                               time(), zone))
+        where.append(Case.created_at < datetime.combine(wanted.until + timedelta(days=1), time(),
+                                                        zone))
     if wanted.search:
-        query = query.where(Case.name.contains(wanted.search, autoescape=True))
-    found = session.scalars(query.order_by(Case.id)).all()
-    ids = [case.id for case in found]
-    flagged = set(session.scalars(select(Mail.case_id).where(
-        Mail.case_id.in_(ids), Mail.flagged.is_(True)))) if ids else set()
-    flagged_by_reading, alerts = reading.flagged_and_alert_cases(session, ids)
-    flagged |= flagged_by_reading
+        where.append(Case.name.contains(wanted.search, autoescape=True))
+    return where
+
+
+@dataclass(frozen=True)
+class _Ranked:
+    id: int
+    status: str
+    updated_at: datetime
+    flagged: bool
+    alert: bool
+
+    @property
+    def priority(self) -> int:
+        return _priority(self.alert, self.flagged, self.status)
+
+
+def _priority(alert: bool, flagged: bool, status: str) -> int:
+    """阳性 alerts first, then flagged mail, then held cases, then everything else."""
+    if alert:
+        return 0
+    if flagged:
+        return 1
+    if status == case_store.HELD:
+        return 2
+    return 3
+
+
+def ranked(session: Session, wanted: QueueFilter, scope: str | None, zone: tzinfo) -> list[_Ranked]:
+    """Every matching case, lightly (no items, no case objects), in the order to work on them;
+    what was read on the pictures is loaded once, for these cases only."""
+    where = _matching(wanted, scope, zone)
+    found = session.execute(select(Case.id, Case.name, Case.status, Case.updated_at)
+                            .where(*where)).all()
+    if not found:
+        return []
+    matching = select(Case.id).where(*where)
+    flagged = set(session.scalars(select(Mail.case_id).distinct().where(
+        Mail.case_id.in_(matching), Mail.flagged.is_(True))))
+    names = {row.id: row.name for row in found}
+    by_reading, alerts = reading.flagged_and_alert_cases(session, matching, names)
+    flagged |= by_reading
+    order = [_Ranked(row.id, row.status, row.updated_at, row.id in flagged, row.id in alerts)
+             for row in found]
+    order.sort(key=lambda row: (row.priority, row.updated_at, row.id))
+    return order
+
+
+def load_queue(session: Session, wanted: QueueFilter, scope: str | None, item_keys: tuple[str, ...],
+               zone: tzinfo, page: int = 1) -> QueuePage:
+    """One page of the queue, the counts by status and the departments one may filter by."""
+    order = ranked(session, wanted, scope, zone)
+    pages = max(1, -(-len(order) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    shown = order[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
+    cases = {case.id: case for case in session.scalars(
+        select(Case).where(Case.id.in_([row.id for row in shown]))
+        .options(selectinload(Case.items)))} if shown else {}
     rows = [QueueRow(case.id, case.name, case.department, case.status,
                      case_store.missing_keys(case, item_keys), case.created_at, case.updated_at,
-                     case.id in flagged, case.id in alerts, case.approved_at is not None)
-            for case in found]
-    rows.sort(key=lambda row: (row.priority, row.updated_at, row.id))
+                     row.flagged, row.alert, case.approved_at is not None)
+            for row in shown for case in [cases[row.id]]]
     counts = dict(session.execute(scoped(select(Case.status, func.count()), scope)
                                   .where(Case.digest_id.is_(None)).group_by(Case.status)).all())
     counts["forwarded"] = session.scalar(scoped(select(func.count()).select_from(Case), scope)
                                          .where(Case.digest_id.is_not(None)))
     departments = [scope] if scope else sorted(session.scalars(select(Case.department).distinct()))
-    return rows, counts, departments
+    return QueuePage(rows, counts, departments, len(order), page, pages)

@@ -23,7 +23,8 @@ from intake.storage import material_name
 from intake.web import desk as auth
 from intake.web import reading
 from intake.web.desk import AuditView, DeskContext, LoginRefused
-from intake.web.queue import STATUS_LABELS, STATUSES, BadFilter, QueueFilter, load_queue
+from intake.web.queue import (STATUS_LABELS, STATUSES, BadFilter, QueueFilter, load_queue,
+                              ranked)
 from notifier.pictures import office_jpeg
 from notifier.render import local_time
 
@@ -155,11 +156,14 @@ def queue():
         wanted = QueueFilter.from_args(request.args)
     except BadFilter as err:
         abort(400, description=str(err))
+    page = request.args.get("page", "1")
+    if not page.isdigit() or not 0 < int(page) <= 10**6:
+        abort(400, description=f"页码「{page[:20]}」无效：请填写 1 以上的整数。")
     with read_session(desk.sessions) as session:
-        rows, counts, departments = load_queue(session, wanted, g.user.scope, desk.item_keys,
-                                               desk.zone)
-    return render_template("cases.html", rows=rows, counts=counts, departments=departments,
-                           wanted=wanted, statuses=(*STATUSES, "forwarded"))
+        found = load_queue(session, wanted, g.user.scope, desk.item_keys, desk.zone, int(page))
+    return render_template("cases.html", queue=found, rows=found.rows, counts=found.counts,
+                           departments=found.departments, wanted=wanted,
+                           statuses=(*STATUSES, "forwarded"))
 
 
 def _scoped_case(session, case_id: int) -> Case:
@@ -174,8 +178,7 @@ def _scoped_case(session, case_id: int) -> Case:
 def _next_case(case_id: int) -> int | None:
     desk = ctx()
     with read_session(desk.sessions) as session:
-        rows, _, _ = load_queue(session, QueueFilter(), g.user.scope, desk.item_keys, desk.zone)
-    ids = [row.id for row in rows]
+        ids = [row.id for row in ranked(session, QueueFilter(), g.user.scope, desk.zone)]
     if case_id in ids:
         later = ids[ids.index(case_id) + 1:]
         return later[0] if later else None
@@ -200,7 +203,7 @@ def _case_page(case_id: int, *, message: str | None = None, changed: CaseChanged
     page = render_template(
         "case.html", case=shown, items=items, item_keys=desk.item_keys, facts=facts,
         timeline=timeline, reasons=desk.settings.web.reject_reasons, message=message,
-        changes=changes, changed=changed, next_case=_next_case(case_id), typed=typed or {},
+        changes=changes, changed=changed, typed=typed or {},
         action_labels=ACTION_LABELS, can_approve=case.status == case_store.COMPLETE
         and case.approved_at is None and case.digest_id is None)
     return page, status
@@ -211,6 +214,16 @@ def case_page(case_id: int):
     page = _case_page(case_id)
     _audit("case_view", case_id)
     return page
+
+
+@blueprint.route("/cases/<int:case_id>/next")
+def next_case(case_id: int):
+    """The case after this one in the queue's order, worked out when asked for (the case page
+    does not rank the whole queue to show its link)."""
+    following = _next_case(case_id)
+    if following is None:
+        return redirect(url_for("desk.queue"))
+    return redirect(url_for("desk.case_page", case_id=following))
 
 
 @blueprint.route("/cases/<int:case_id>/pictures/<item_key>")
