@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, selectinload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from checks.content_rules import flags_for, sampled_at, too_old
 from intake import cases as case_store
@@ -65,8 +65,10 @@ class DigestResult:
 class DigestPreview:
     """The cases the next digest would take, as rows for a page (no files, no mail)."""
     scope: str | None = None
-    forward: list[dict] = field(default_factory=list)
+    forward: list[dict] = field(default_factory=list)    # the first rows, for the page
     held_back: list[dict] = field(default_factory=list)
+    forward_count: int = 0
+    held_back_count: int = 0
 
 
 class DigestService:
@@ -128,7 +130,10 @@ class DigestService:
                                 .with_for_update(skip_locked=True)).all()
         forward, held = [], []
         for case in ready:
-            (held if self._held_back(case, case_facts(session, case), now) else forward).append(case)
+            nat = _item(case, NUCLEIC_ACID)
+            too_old_now = self._held_back(nat.received_at if nat else None,
+                                          case_facts(session, case), now)
+            (held if too_old_now else forward).append(case)
         held_rows = [self._digest_case(session, case) for case in held]
         for case in held:
             self._hold_back(session, case, now)
@@ -158,41 +163,49 @@ class DigestService:
         digest.case_count, digest.held_back, digest.parts = len(forward), len(held), len(mails)
         return DigestResult(digest.id, forwarded=len(forward), held_back=len(held), parts=len(mails))
 
-    def _held_back(self, case: Case, facts: dict, now: datetime) -> bool:
+    def _held_back(self, nucleic_acid_received: datetime | None, facts: dict,
+                   now: datetime) -> bool:
         """Whether the case's 核酸 is too old to forward: the rule counts from the sampling when
         it was read, else from the picture's arrival."""
         hours = self._options.nucleic_acid_hours
         sampled = sampled_at(facts)
         if sampled is not None:
             return too_old(sampled, now, hours)
-        nat = _item(case, NUCLEIC_ACID)
-        return nat is not None and nat.received_at < now - timedelta(hours=hours)
+        return nucleic_acid_received is not None and \
+            nucleic_acid_received < now - timedelta(hours=hours)
 
-    def preview(self, scope: str | None = None) -> DigestPreview:
+    def preview(self, scope: str | None = None, listed: int = 200) -> DigestPreview:
         """Who the next digest would forward and hold back now, for the desk: read only (no
-        write lock, nothing built), limited to one department when `scope` is given."""
+        write lock, nothing built), light rows, limited to one department when `scope` is
+        given; the first `listed` of each kind are listed, all are counted."""
         now = self._clock()
-        options = self._options
-        query = select(Case).where(Case.status == case_store.COMPLETE, Case.digest_id.is_(None))
-        if options.require_approval:
-            query = query.where(Case.approved_at.is_not(None))
+        where = [Case.status == case_store.COMPLETE, Case.digest_id.is_(None)]
+        if self._options.require_approval:
+            where.append(Case.approved_at.is_not(None))
         if scope:
-            query = query.where(Case.department == scope)
+            where.append(Case.department == scope)
         with read_session(self._sessions) as session:
-            ready = session.scalars(query.order_by(Case.completed_at, Case.id)
-                                    .options(selectinload(Case.items))).all()
-            facts = load_case_facts(session, [case.id for case in ready])
-            preview = DigestPreview(scope=scope)
-            for case in ready:
-                found = facts.get(case.id, {})
-                nat = _item(case, NUCLEIC_ACID)
-                row = {"case_id": case.id, "name": case.name, "department": case.department,
-                       "completed_at": case.completed_at or case.updated_at,
-                       "nucleic_acid_at": nat.received_at if nat else None,
-                       "sampled_at": sampled_at(found), "flags": "；".join(flags_for(found, case.name))}
-                (preview.held_back if self._held_back(case, found, now)
-                 else preview.forward).append(row)
-            return preview
+            ready = session.execute(
+                select(Case.id, Case.name, Case.department, Case.completed_at, Case.updated_at,
+                       Item.received_at)
+                .outerjoin(Item, and_(Item.case_id == Case.id, Item.kind == NUCLEIC_ACID))
+                .where(*where).order_by(Case.completed_at, Case.id)).all()
+            facts = load_case_facts(session, select(Case.id).where(*where))
+        preview = DigestPreview(scope=scope)
+        for case_id, name, department, completed_at, updated_at, received_at in ready:
+            found = facts.get(case_id, {})
+            held = self._held_back(received_at, found, now)
+            if held:
+                preview.held_back_count += 1
+            else:
+                preview.forward_count += 1
+            rows = preview.held_back if held else preview.forward
+            if len(rows) < listed:
+                rows.append({"case_id": case_id, "name": name, "department": department,
+                             "completed_at": completed_at or updated_at,
+                             "sampled_at": sampled_at(found),
+                             "flags": "；".join(flags_for(found, name))})
+        return preview
 
     def _digest_case(self, session: Session, case: Case) -> DigestCase:
         files = []

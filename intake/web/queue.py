@@ -5,10 +5,10 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session
 
 from intake import cases as case_store
-from intake.models import Case, Mail
+from intake.models import Case, Item, Mail
 from intake.web import reading
 
 STATUSES = (case_store.INCOMPLETE, case_store.COMPLETE, case_store.HELD, case_store.REJECTED)
@@ -113,7 +113,6 @@ def _matching(wanted: QueueFilter, scope: str | None, zone: tzinfo) -> list:
 class _Ranked:
     id: int
     status: str
-    updated_at: datetime
     flagged: bool
     alert: bool
 
@@ -134,11 +133,12 @@ def _priority(alert: bool, flagged: bool, status: str) -> int:
 
 
 def ranked(session: Session, wanted: QueueFilter, scope: str | None, zone: tzinfo) -> list[_Ranked]:
-    """Every matching case, lightly (no items, no case objects), in the order to work on them;
-    what was read on the pictures is loaded once, for these cases only."""
+    """Every matching case, lightly (ids and status: no case objects, no times to parse), in the
+    order to work on them; what was read on the pictures is loaded once, for these cases only."""
     where = _matching(wanted, scope, zone)
-    found = session.execute(select(Case.id, Case.name, Case.status, Case.updated_at)
-                            .where(*where)).all()
+    # The database orders by last change; Python's stable sort then puts the priorities first.
+    found = session.execute(select(Case.id, Case.status, Case.name).where(*where)
+                            .order_by(Case.updated_at, Case.id)).all()
     if not found:
         return []
     matching = select(Case.id).where(*where)
@@ -147,10 +147,31 @@ def ranked(session: Session, wanted: QueueFilter, scope: str | None, zone: tzinf
     names = {row.id: row.name for row in found}
     by_reading, alerts = reading.flagged_and_alert_cases(session, matching, names)
     flagged |= by_reading
-    order = [_Ranked(row.id, row.status, row.updated_at, row.id in flagged, row.id in alerts)
-             for row in found]
-    order.sort(key=lambda row: (row.priority, row.updated_at, row.id))
+    order = [_Ranked(row.id, row.status, row.id in flagged, row.id in alerts) for row in found]
+    order.sort(key=lambda row: row.priority)
     return order
+
+
+def _page_rows(session: Session, shown: list[_Ranked], item_keys: tuple[str, ...]) -> list[QueueRow]:
+    """The queue rows of one page: two light queries, whatever the page size."""
+    if not shown:
+        return []
+    ids = [row.id for row in shown]
+    cases = {row.id: row for row in session.execute(
+        select(Case.id, Case.name, Case.department, Case.status, Case.created_at,
+               Case.updated_at, Case.approved_at).where(Case.id.in_(ids)))}
+    usable: dict[int, set[str]] = {}
+    for case_id, kind in session.execute(select(Item.case_id, Item.kind).where(
+            Item.case_id.in_(ids), Item.usable.is_(True))):
+        usable.setdefault(case_id, set()).add(kind)
+    rows = []
+    for row in shown:
+        case = cases[row.id]
+        missing = [key for key in item_keys if key not in usable.get(row.id, set())]
+        rows.append(QueueRow(case.id, case.name, case.department, case.status, missing,
+                             case.created_at, case.updated_at, row.flagged, row.alert,
+                             case.approved_at is not None))
+    return rows
 
 
 def load_queue(session: Session, wanted: QueueFilter, scope: str | None, item_keys: tuple[str, ...],
@@ -159,14 +180,7 @@ def load_queue(session: Session, wanted: QueueFilter, scope: str | None, item_ke
     order = ranked(session, wanted, scope, zone)
     pages = max(1, -(-len(order) // PAGE_SIZE))
     page = min(max(page, 1), pages)
-    shown = order[(page - 1) * PAGE_SIZE:page * PAGE_SIZE]
-    cases = {case.id: case for case in session.scalars(
-        select(Case).where(Case.id.in_([row.id for row in shown]))
-        .options(selectinload(Case.items)))} if shown else {}
-    rows = [QueueRow(case.id, case.name, case.department, case.status,
-                     case_store.missing_keys(case, item_keys), case.created_at, case.updated_at,
-                     row.flagged, row.alert, case.approved_at is not None)
-            for row in shown for case in [cases[row.id]]]
+    rows = _page_rows(session, order[(page - 1) * PAGE_SIZE:page * PAGE_SIZE], item_keys)
     counts = dict(session.execute(scoped(select(Case.status, func.count()), scope)
                                   .where(Case.digest_id.is_(None)).group_by(Case.status)).all())
     counts["forwarded"] = session.scalar(scoped(select(func.count()).select_from(Case), scope)

@@ -161,7 +161,10 @@ def queue():
         abort(400, description=f"页码「{page[:20]}」无效：请填写 1 以上的整数。")
     with read_session(desk.sessions) as session:
         found = load_queue(session, wanted, g.user.scope, desk.item_keys, desk.zone, int(page))
+    # One url_for for the page, not one per row.
+    case_url = url_for("desk.case_page", case_id=0).removesuffix("0")
     return render_template("cases.html", queue=found, rows=found.rows, counts=found.counts,
+                           case_url=case_url,
                            departments=found.departments, wanted=wanted,
                            statuses=(*STATUSES, "forwarded"))
 
@@ -337,7 +340,7 @@ def digest_preview():
     department reviewer sees their department's part only."""
     desk = ctx()
     preview = desk.digests.preview(g.user.scope)
-    _audit("digest_preview", cases=len(preview.forward), scope=g.user.scope)
+    _audit("digest_preview", cases=preview.forward_count, scope=g.user.scope)
     with read_session(desk.sessions) as session:
         history = session.scalars(select(Digest).order_by(Digest.id.desc()).limit(100)).all()
     return render_template("digests.html", history=history, preview=preview, message=None)

@@ -6,7 +6,8 @@ answering, without a network or a browser).
 
 N defaults to 10,000 (filling takes a while: each submission is a real mail with five
 pictures; give a smaller N for a quick look). `--read` turns picture reading on (OCR: very slow
-to fill, but the queue then ranks by what was read). Each page is asked once to warm up, then R
+to fill, but the queue then ranks by what was read). INTAKE_BENCH_PROFILE=FILE keeps a cProfile
+of one /cases. Each page is asked once to warm up, then R
 times (5 by default); the median and the slowest are printed, in milliseconds.
 """
 from __future__ import annotations
@@ -124,6 +125,11 @@ def _report(app, args) -> None:
              ("admin", admin, "/digests"), ("admin", admin, "/digests/preview"),
              ("admin", admin, "/admin/accounts"), ("chem", chem, "/cases"),
              ("chem", chem, "/digests/preview")]
+    if os.environ.get("INTAKE_BENCH_PROFILE"):  # where /cases spends its time: a cProfile file
+        import cProfile
+        admin.get("/cases")
+        cProfile.runctx("admin.get('/cases')", globals(), {"admin": admin},
+                        os.environ["INTAKE_BENCH_PROFILE"])
     print(f"{'page':<42}{'who':<7}{'median ms':>10}{'max ms':>9}{'KB':>7}")
     for who, client, url in pages:
         median, slowest, size = _timed(client, url, args.repeat)
