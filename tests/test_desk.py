@@ -77,7 +77,10 @@ class Browser:
 
     def login(self, username, password=GOOD, **kw):
         self.get("/login")
-        return self.post("/login", {"username": username, "password": password}, **kw)
+        response = self.post("/login", {"username": username, "password": password}, **kw)
+        if response.status_code == 302:
+            self.get("/login")  # a sign-in rotates the CSRF token: the next page carries the new one
+        return response
 
 
 def signed_in(world, username="admin") -> Browser:

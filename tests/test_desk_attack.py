@@ -32,6 +32,10 @@ def test_a_scoped_reviewer_sees_only_their_department_in_the_preview_and_status(
     admin = signed_in(world).get("/digests/preview").get_data(as_text=True)
     assert "张伟" in admin and "王芳" in admin
     phys = signed_in(world, "phys")
+    assert world.cli("digest").returncode == 0  # 张伟 and 王芳 (物理系) go to the office
+    row = r"<tr><td>\d+</td><td>[\d-]+</td><td>[^<]*</td><td>(\d+)</td><td>([^<]*)</td>"
+    assert re.search(row, chem.get("/digests").get_data(as_text=True)).groups() == ("0", "-")
+    assert re.search(row, signed_in(world).get("/digests").get_data(as_text=True)).group(1) == "2"
     for case_id in (world.ids["张伟"], world.ids["王芳"]):  # nor as the next case
         following = phys.get(f"/cases/{case_id}/next")
         assert following.status_code == 302

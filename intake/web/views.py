@@ -9,7 +9,7 @@ import zipfile
 from flask import (Blueprint, Response, abort, current_app, g, make_response, redirect,
                    render_template, request, url_for)
 from flask import session as flask_session
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from intake import accounts
 from intake import cases as case_store
@@ -327,11 +327,24 @@ def export(case_id: int):
 
 # --- digests, status, accounts ---
 
+def _digest_history() -> list[dict]:
+    """The last 100 digests; for a department reviewer, counting their department's cases only
+    (how many of another department's were held back is not theirs to know)."""
+    scope = g.user.scope
+    with read_session(ctx().sessions) as session:
+        digests = session.scalars(select(Digest).order_by(Digest.id.desc()).limit(100)).all()
+        mine = dict(session.execute(
+            select(Case.digest_id, func.count()).where(
+                Case.department == scope, Case.digest_id.in_([d.id for d in digests]))
+            .group_by(Case.digest_id)).all()) if scope and digests else {}
+    return [{"id": d.id, "date": d.date, "created_at": d.created_at, "parts": d.parts,
+             "case_count": mine.get(d.id, 0) if scope else d.case_count,
+             "held_back": "-" if scope else d.held_back} for d in digests]
+
+
 @blueprint.route("/digests")
 def digests():
-    with read_session(ctx().sessions) as session:
-        history = session.scalars(select(Digest).order_by(Digest.id.desc()).limit(100)).all()
-    return render_template("digests.html", history=history, preview=None, message=None)
+    return render_template("digests.html", history=_digest_history(), preview=None, message=None)
 
 
 @blueprint.route("/digests/preview")
@@ -341,9 +354,7 @@ def digest_preview():
     desk = ctx()
     preview = desk.digests.preview(g.user.scope)
     _audit("digest_preview", cases=preview.forward_count, scope=g.user.scope)
-    with read_session(desk.sessions) as session:
-        history = session.scalars(select(Digest).order_by(Digest.id.desc()).limit(100)).all()
-    return render_template("digests.html", history=history, preview=preview, message=None)
+    return render_template("digests.html", history=_digest_history(), preview=preview, message=None)
 
 
 @blueprint.route("/digests/<int:digest_id>/resend", methods=["POST"])
@@ -357,9 +368,7 @@ def digest_resend(digest_id: int):
     else:
         _audit("digest_resend", digest=digest_id, parts=count)
         message = f"摘要 #{digest_id} 已重新排队（{count} 封），由守护进程发出"
-    with read_session(desk.sessions) as session:
-        history = session.scalars(select(Digest).order_by(Digest.id.desc()).limit(100)).all()
-    return render_template("digests.html", history=history, preview=None, message=message)
+    return render_template("digests.html", history=_digest_history(), preview=None, message=message)
 
 
 @blueprint.route("/status")
