@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from intake import cases as case_store
@@ -109,18 +109,6 @@ def _matching(wanted: QueueFilter, scope: str | None, zone: tzinfo) -> list:
     return where
 
 
-@dataclass(frozen=True)
-class _Ranked:
-    id: int
-    status: str
-    flagged: bool
-    alert: bool
-
-    @property
-    def priority(self) -> int:
-        return _priority(self.alert, self.flagged, self.status)
-
-
 def _priority(alert: bool, flagged: bool, status: str) -> int:
     """阳性 alerts first, then flagged mail, then held cases, then everything else."""
     if alert:
@@ -132,58 +120,68 @@ def _priority(alert: bool, flagged: bool, status: str) -> int:
     return 3
 
 
-def ranked(session: Session, wanted: QueueFilter, scope: str | None, zone: tzinfo) -> list[_Ranked]:
-    """Every matching case, lightly (ids and status: no case objects, no times to parse), in the
-    order to work on them; what was read on the pictures is loaded once, for these cases only."""
+@dataclass(frozen=True)
+class Ranking:
+    """The matching cases' ids in the order to work on them, and which stand out."""
+    ids: list[int]
+    flagged: set[int]
+    alerts: set[int]
+
+
+def ranked(session: Session, wanted: QueueFilter, scope: str | None, zone: tzinfo) -> Ranking:
+    """阳性 alerts first, then flagged mail, then held cases, then everything else, oldest change
+    first within each. The database orders by held and last change and hands back ids only;
+    what was read on the pictures is loaded once, for the matching cases that have readings;
+    a stable sort then lifts the few alerts and flags to the top."""
     where = _matching(wanted, scope, zone)
-    # The database orders by last change; Python's stable sort then puts the priorities first.
-    found = session.execute(select(Case.id, Case.status, Case.name).where(*where)
-                            .order_by(Case.updated_at, Case.id)).all()
-    if not found:
-        return []
+    ids = session.scalars(select(Case.id).where(*where).order_by(
+        case((Case.status == case_store.HELD, 0), else_=1), Case.updated_at, Case.id)).all()
+    if not ids:
+        return Ranking([], set(), set())
     matching = select(Case.id).where(*where)
     flagged = set(session.scalars(select(Mail.case_id).distinct().where(
         Mail.case_id.in_(matching), Mail.flagged.is_(True))))
-    names = {row.id: row.name for row in found}
-    by_reading, alerts = reading.flagged_and_alert_cases(session, matching, names)
+    by_reading, alerts = reading.flagged_and_alert_cases(session, matching)
     flagged |= by_reading
-    order = [_Ranked(row.id, row.status, row.id in flagged, row.id in alerts) for row in found]
-    order.sort(key=lambda row: row.priority)
-    return order
+    if flagged or alerts:
+        ids = sorted(ids, key=lambda case_id: 0 if case_id in alerts else 1 if case_id in flagged
+                     else 2)
+    return Ranking(list(ids), flagged, alerts)
 
 
-def _page_rows(session: Session, shown: list[_Ranked], item_keys: tuple[str, ...]) -> list[QueueRow]:
+def _page_rows(session: Session, shown: list[int], ranking: Ranking,
+               item_keys: tuple[str, ...]) -> list[QueueRow]:
     """The queue rows of one page: two light queries, whatever the page size."""
     if not shown:
         return []
-    ids = [row.id for row in shown]
     cases = {row.id: row for row in session.execute(
         select(Case.id, Case.name, Case.department, Case.status, Case.created_at,
-               Case.updated_at, Case.approved_at).where(Case.id.in_(ids)))}
+               Case.updated_at, Case.approved_at).where(Case.id.in_(shown)))}
     usable: dict[int, set[str]] = {}
     for case_id, kind in session.execute(select(Item.case_id, Item.kind).where(
-            Item.case_id.in_(ids), Item.usable.is_(True))):
+            Item.case_id.in_(shown), Item.usable.is_(True))):
         usable.setdefault(case_id, set()).add(kind)
     rows = []
-    for row in shown:
-        case = cases[row.id]
-        missing = [key for key in item_keys if key not in usable.get(row.id, set())]
-        rows.append(QueueRow(case.id, case.name, case.department, case.status, missing,
-                             case.created_at, case.updated_at, row.flagged, row.alert,
-                             case.approved_at is not None))
+    for case_id in shown:
+        found = cases[case_id]
+        missing = [key for key in item_keys if key not in usable.get(case_id, set())]
+        rows.append(QueueRow(found.id, found.name, found.department, found.status, missing,
+                             found.created_at, found.updated_at, case_id in ranking.flagged,
+                             case_id in ranking.alerts, found.approved_at is not None))
     return rows
 
 
 def load_queue(session: Session, wanted: QueueFilter, scope: str | None, item_keys: tuple[str, ...],
                zone: tzinfo, page: int = 1) -> QueuePage:
     """One page of the queue, the counts by status and the departments one may filter by."""
-    order = ranked(session, wanted, scope, zone)
-    pages = max(1, -(-len(order) // PAGE_SIZE))
+    ranking = ranked(session, wanted, scope, zone)
+    pages = max(1, -(-len(ranking.ids) // PAGE_SIZE))
     page = min(max(page, 1), pages)
-    rows = _page_rows(session, order[(page - 1) * PAGE_SIZE:page * PAGE_SIZE], item_keys)
+    rows = _page_rows(session, ranking.ids[(page - 1) * PAGE_SIZE:page * PAGE_SIZE], ranking,
+                      item_keys)
     counts = dict(session.execute(scoped(select(Case.status, func.count()), scope)
                                   .where(Case.digest_id.is_(None)).group_by(Case.status)).all())
     counts["forwarded"] = session.scalar(scoped(select(func.count()).select_from(Case), scope)
                                          .where(Case.digest_id.is_not(None)))
     departments = [scope] if scope else sorted(session.scalars(select(Case.department).distinct()))
-    return QueuePage(rows, counts, departments, len(order), page, pages)
+    return QueuePage(rows, counts, departments, len(ranking.ids), page, pages)

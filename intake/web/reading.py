@@ -5,10 +5,12 @@ reference only. Without readings (`[pictures] read = false`) the desk shows the 
 """
 from __future__ import annotations
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from checks.content_rules import flags_for
 from checks.facts import NUCLEIC_ACID
+from intake.models import Case
 from intake.readings import FACT_LABELS, load_case_facts
 
 
@@ -48,12 +50,14 @@ def facts_shown(facts: dict[str, dict | None], flags: list[str]) -> dict[str, li
     return shown
 
 
-def flagged_and_alert_cases(session: Session, case_ids, names: dict[int, str]
-                            ) -> tuple[set[int], set[int]]:
+def flagged_and_alert_cases(session: Session, case_ids) -> tuple[set[int], set[int]]:
     """Of these cases (ids, or a select of them), those with something read that staff should
     look at (a flag, never a rejection), and those whose 核酸 picture reads 阳性 (staff look at
-    these first). `names`: each case's submitted name, which the readings are checked against."""
+    these first)."""
     found = load_case_facts(session, case_ids)
+    if not found:
+        return set(), set()
+    names = dict(session.execute(select(Case.id, Case.name).where(Case.id.in_(list(found)))).all())
     flagged = {case_id for case_id, facts in found.items() if flags_for(facts, names[case_id])}
     alerts = {case_id for case_id, facts in found.items()
               if ((facts.get(NUCLEIC_ACID) or {}).get("result")) == "阳性"}

@@ -181,7 +181,7 @@ def _scoped_case(session, case_id: int) -> Case:
 def _next_case(case_id: int) -> int | None:
     desk = ctx()
     with read_session(desk.sessions) as session:
-        ids = [row.id for row in ranked(session, QueueFilter(), g.user.scope, desk.zone)]
+        ids = ranked(session, QueueFilter(), g.user.scope, desk.zone).ids
     if case_id in ids:
         later = ids[ids.index(case_id) + 1:]
         return later[0] if later else None

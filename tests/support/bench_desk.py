@@ -3,6 +3,7 @@ product's own `intake poll`, then every desk page timed in-process (server time:
 answering, without a network or a browser).
 
     python -m tests.support.bench_desk [N] [sqlite|postgresql] [--read] [--repeat R]
+                                       [--keep DIR | --reuse DIR]
 
 N defaults to 10,000 (filling takes a while: each submission is a real mail with five
 pictures; give a smaller N for a quick look). `--read` turns picture reading on (OCR: very slow
@@ -76,16 +77,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("database", nargs="?", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--read", action="store_true", help="read the pictures (OCR) while polling")
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--keep", type=Path, help="keep the filled database, files and config in "
+                                                   "this folder (SQLite), to time again with --reuse")
+    parser.add_argument("--reuse", type=Path, help="time the pages of a folder kept by --keep")
     args = parser.parse_args(argv)
+    if args.reuse:
+        _time_pages(args.reuse / "desk.toml", args)
+        return 0
     schema = None
     with throwaway_servers("jkb-bench-desk-") as (root, dovecot, smtp):
         try:
             if args.database == "postgresql":
                 url, schema = postgres_schema()
             else:
-                url = f"sqlite:///{root}/desk.db"
-            config = write_config(root / "desk.toml", dovecot=dovecot, smtp=smtp, user="desk",
-                                  db_url=url, storage=root / "storage", folders=("INBOX",),
+                kept = args.keep or root
+                kept.mkdir(parents=True, exist_ok=True)
+                url = f"sqlite:///{kept}/desk.db"
+            kept = args.keep or root
+            config = write_config(kept / "desk.toml", dovecot=dovecot, smtp=smtp, user="desk",
+                                  db_url=url, storage=kept / "storage", folders=("INBOX",),
                                   extra='[logging]\nlevel = "WARNING"\n',
                                   read_pictures=args.read)
             started = time.monotonic()
@@ -102,23 +112,32 @@ def main(argv: list[str] | None = None) -> int:
             _cli(config, "staff", "add", "admin", "--role", "admin", stdin=PASSWORD_STAFF + "\n")
             _cli(config, "staff", "add", "chem", "--role", "reviewer", "--department", "化学学院",
                  stdin=PASSWORD_STAFF + "\n")
-            from intake.web import create_app
-
-            app = create_app(load_settings(config))
-            try:
-                _report(app, args)
-            finally:
-                app.extensions["desk"].engine.dispose()
+            _time_pages(config, args)
         finally:
             if schema:
                 drop_postgres_schema(schema)
     return 0
 
 
+def _time_pages(config: Path, args) -> None:
+    from intake.web import create_app
+
+    app = create_app(load_settings(config))
+    try:
+        _report(app, args)
+    finally:
+        app.extensions["desk"].engine.dispose()
+
+
 def _report(app, args) -> None:
     admin, chem = _signed_in(app, "admin"), _signed_in(app, "chem")
-    last_page = max(1, -(-args.count // 50))
-    middle = args.count // 2
+    with app.extensions["desk"].sessions() as session:
+        from sqlalchemy import func, select
+
+        from intake.models import Case
+        count = session.scalar(select(func.count()).select_from(Case))
+    last_page = max(1, -(-count // 50))
+    middle = count // 2
     pages = [("admin", admin, "/cases"), ("admin", admin, f"/cases?page={last_page}"),
              ("admin", admin, "/cases?status=complete&q=学生1"), ("admin", admin, f"/cases/{middle}"),
              ("admin", admin, f"/cases/{middle}/pictures/核酸"), ("admin", admin, "/status"),
