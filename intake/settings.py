@@ -220,7 +220,9 @@ class WebSettings(_Section):
     reject_reasons: list[str] = ["照片模糊，看不清", "不是本人的材料", "核酸结果不是48小时内的",
                                  "承诺书没有签名", "行程卡不是最新的"]
     secret_key_env: str | None = None  # signs the CSRF cookie; default a key file in storage
-    proxy_hops: int = Field(1, ge=0, le=5)  # trusted reverse proxies (nginx) in front
+    # Reverse proxies in front whose X-Forwarded-For/-Proto are believed. 0 (the default): none,
+    # so a browser reaching the desk directly cannot choose the address the login throttle counts.
+    proxy_hops: int = Field(0, ge=0, le=5)
 
 
 class Settings(_Section):

@@ -7,6 +7,8 @@ import io
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
+from notifier.cells import csv_text
+
 
 CASE_STATUS = {"incomplete": "材料未齐", "complete": "材料齐全", "held": "暂缓报送",
                "rejected": "审核未通过"}
@@ -127,11 +129,11 @@ def cases_csv(rows: Sequence[dict]) -> str:
     writer = csv.writer(buffer)
     writer.writerow(_CSV_COLUMNS.values())
     for row in rows:
-        writer.writerow([
+        writer.writerow([csv_text(
             "、".join(row[key]) if key == "missing"
             else label(CASE_STATUS, row[key]) if key == "status"
             else ("是" if row[key] else "否") if key == "approved"
-            else "" if row[key] is None else row[key]
+            else "" if row[key] is None else row[key])
             for key in _CSV_COLUMNS])
     return "\ufeff" + buffer.getvalue()
 

@@ -9,6 +9,8 @@ import io
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
+from notifier.cells import as_text_cell
+
 TITLE = "健康宝异常人员信息登记表"
 REGISTER_COLUMNS = ("序号", "姓名", "院（系）", "现住址", "手机号码", "身体健康状况", "身份证号",
                     "是否去过中高风险地区", "近7天行程轨迹", "院系意见", "核酸采样时间", "弹窗编号", "邮箱")
@@ -55,6 +57,8 @@ def register_xlsx(cases: Sequence, zone: tzinfo) -> bytes:
             _local_naive(sampled, zone), health.get("popup"), case.sender,
         ])
         row = sheet.max_row
+        for cell in sheet[row]:
+            as_text_cell(cell)  # everything here came from a mail or a picture
         sheet.cell(row, 11).number_format = "yyyy-mm-dd hh:mm"
         sheet.cell(row, 7).number_format = "@"  # an ID number is text, not a number in E notation
         sheet.cell(row, 5).number_format = "@"

@@ -50,9 +50,10 @@ def facts_shown(facts: dict[str, dict | None], flags: list[str]) -> dict[str, li
     return shown
 
 
-def flagged_and_alert_cases(session: Session, case_ids: list[int]) -> tuple[set[int], set[int]]:
-    """Of these cases, those with something read that staff should look at (a flag, never a
-    rejection), and those whose 核酸 picture reads 阳性 (staff look at these first)."""
+def flagged_and_alert_cases(session: Session, case_ids) -> tuple[set[int], set[int]]:
+    """Of these cases (ids, or a select of them), those with something read that staff should
+    look at (a flag, never a rejection), and those whose 核酸 picture reads 阳性 (staff look at
+    these first)."""
     found = load_case_facts(session, case_ids)
     if not found:
         return set(), set()
