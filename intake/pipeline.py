@@ -202,7 +202,8 @@ class Pipeline:
             changed = cases.merge_items(session, case, assessment, mail, self.store, now)
             cases.update_status(session, case, self.rules.item_keys, now, mail)
             if self.pictures is not None:
-                self.pictures.store(session, case, read_facts, changed, now)
+                self.pictures.store(session, case, read_facts, changed, now,
+                                    mail.internal_date or mail.fetched_at or now)
                 judgement = self.pictures.apply(session, case, now, self.rules.item_keys, mail)
         have = cases.usable_keys(case) if case else set(received)
         missing = missing_items(have, self.rules)
@@ -220,6 +221,7 @@ class Pipeline:
             if judgement.blocked:
                 kind = BLOCKED_REPLIES[judgement.blocked]
                 extra["places"] = judgement.places
+                extra["doubts"] = judgement.doubts
                 if judgement.blocked == POSITIVE:
                     self._alert(session, case, mail, sampled, now)
         facts = ReplyFacts(

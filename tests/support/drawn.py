@@ -127,3 +127,86 @@ def five(sampled: datetime, *, result="阴性", popup=3, places="北京市", nam
             "行程码.jpg": jpeg(itinerary(updated or sampled, places)),
             "情况说明.jpg": jpeg(statement(name)),
             "承诺书.jpg": jpeg(pledge(name))}
+
+
+# Pictures as real phones and offices make them (issue 25): time formats people write, record
+# lists in either order, a printed report with result and reference columns photographed at an
+# angle with a shadow, wrapped city lists, a green code, WeChat's re-compression.
+
+TIME_FORMATS = {
+    "iso": "{:%Y-%m-%d %H:%M}",
+    "iso_seconds": "{:%Y-%m-%d %H:%M:%S}",
+    "slashes": "{0.year}/{0.month}/{0.day} {0.hour}:{0:%M}",
+    "chinese": "{0.year}年{0.month}月{0.day}日 {0:%H:%M:%S}",
+    "dashes_no_year": "{:%m-%d %H:%M}",
+    "chinese_no_year": "{0.month}月{0.day}日 {0:%H:%M}",
+}
+
+
+def written(moment: datetime, how: str) -> str:
+    """A time as one of TIME_FORMATS writes it."""
+    return TIME_FORMATS[how].format(moment)
+
+
+def record_list(records: list[tuple[datetime, str]], *, how="iso_seconds", queried: datetime | None = None,
+                size=(750, 1334), name="张*") -> Image.Image:
+    """A 核酸 app page listing records in the order given (newest first or oldest first), each
+    a card with its 采样时间 and 检测结果; `queried` adds a 查询时间 line with the year."""
+    rows: list = ["核酸检测结果", ("姓名", name)]
+    if queried is not None:
+        rows.append(("查询时间", f"{queried:%Y-%m-%d %H:%M}"))
+    for sampled, result in records:
+        rows += [("采样时间", written(sampled, how)), ("检测结果", result)]
+    return screenshot(rows, size=size)
+
+
+def wechat(image: Image.Image, width: int = 720, quality: int = 60) -> bytes:
+    """As WeChat re-sends a screenshot: shrunk to `width` px and JPEG-compressed again."""
+    height = round(image.height * width / image.width)
+    return jpeg(image.resize((width, height), Image.Resampling.LANCZOS), quality=quality)
+
+
+def paper_report(sampled: datetime, result: str, *, how="iso_seconds", reported: datetime | None = None,
+                 tilt: float = 4.0, shadow: bool = True) -> Image.Image:
+    """A printed 检验报告单 photographed on a desk: 采样时间 at the top, then a table whose
+    结果 column holds the result and whose 参考值 column says 阴性(-) whatever the result,
+    turned by `tilt` degrees, a shadow across one side, a little blurred."""
+    page = Image.new("RGB", (1240, 1300), "white")
+    draw = ImageDraw.Draw(page)
+    draw.text((230, 80), "新型冠状病毒核酸检测报告单", fill="black", font=_font(52))
+    fields = [("姓名", "张*"), ("采样时间", written(sampled, how)),
+              ("报告时间", f"{(reported or sampled):%Y-%m-%d %H:%M}")]
+    y = 230
+    for label, value in fields:
+        draw.text((100, y), f"{label}：", fill="black", font=_font(36))
+        draw.text((330, y), value, fill="black", font=_font(36))
+        y += 80
+    y += 40
+    columns = (100, 560, 830, 1140)
+    for cells, top in ((("检测项目", "结果", "参考值"), y), (("新冠病毒核酸", f"{result}{'(+)' if result == '阳性' else '(-)'}", "阴性(-)"), y + 90)):
+        draw.rectangle((columns[0], top - 20, columns[-1], top + 70), outline="black", width=3)
+        for left, cell in zip(columns, cells):
+            draw.line((left, top - 20, left, top + 70), fill="black", width=3)
+            draw.text((left + 25, top), cell, fill="black", font=_font(40))
+    draw.text((100, y + 230), "注：阴性(-)表示未检出新型冠状病毒核酸", fill="black", font=_font(30))
+    if shadow:
+        shade = Image.linear_gradient("L").rotate(90).resize(page.size)
+        page = Image.composite(page, Image.new("RGB", page.size, (90, 90, 90)),
+                               shade.point(lambda value: 110 + value * 145 // 255))
+    photo = Image.new("RGB", (1500, 1600), (120, 115, 110))
+    turned = page.rotate(tilt, expand=True, resample=Image.Resampling.BICUBIC, fillcolor=(120, 115, 110))
+    photo.paste(turned, ((1500 - turned.width) // 2, (1600 - turned.height) // 2))
+    return photo.filter(ImageFilter.GaussianBlur(1.0))
+
+
+def wrapped_itinerary(updated: datetime, lines: list[str], days: int = 7) -> Image.Image:
+    """A 行程卡 whose city list the card wrapped over `lines` (e.g. `…河北省廊坊` / `市*`)."""
+    return screenshot(["通信大数据行程卡", f"{PHONE[:3]}****{PHONE[-4:]}的动态行程卡",
+                       f"更新于：{updated:%Y.%m.%d %H:%M:%S}", f"您于前{days}天内到达或途经：", *lines,
+                       "注：*表示当前该城市存在中风险或高风险地区"], title_color=(60, 60, 200))
+
+
+def green_code(shown: datetime, name="张*") -> Image.Image:
+    """A 健康宝 with no popup: a green code, 未见异常."""
+    return screenshot(["北京健康宝", "本人健康码自查询", ("姓名", name), f"{shown:%Y-%m-%d %H:%M:%S}",
+                       "绿码", "未见异常"], title_color=(40, 170, 90))
