@@ -110,7 +110,7 @@ def _rebuild(session, case: Case, writer, store: FileStore, rules: Rules,
                                          mail.processed_at or mail.fetched_at)
         if pictures is not None:
             pictures.store(session, case, read_facts, changed, now,
-                           mail.internal_date or mail.fetched_at)
+                           mail.processed_at or mail.fetched_at)
     for item in case.items:
         if item.kind in kept and kept[item.kind][0] == item.sha256:
             item.usable, item.problem = False, kept[item.kind][1]
