@@ -3,7 +3,9 @@ phone photos of the two printed forms (turned, blurred, JPEG-compressed, HEIC, E
 from __future__ import annotations
 
 import io
-from datetime import datetime
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
@@ -210,3 +212,60 @@ def green_code(shown: datetime, name="张*") -> Image.Image:
     """A 健康宝 with no popup: a green code, 未见异常."""
     return screenshot(["北京健康宝", "本人健康码自查询", ("姓名", name), f"{shown:%Y-%m-%d %H:%M:%S}",
                        "绿码", "未见异常"], title_color=(40, 170, 90))
+
+
+@dataclass(frozen=True)
+class DrawnPage:
+    """A random 核酸 page and what it truly says (for the fuzz test)."""
+    image: Image.Image
+    result: str
+    sampled: datetime
+    queried: datetime   # when the screenshot was taken; a mail's date follows it
+    how: str
+    newest_first: bool
+
+
+def random_nucleic_page(rng: random.Random, zone) -> DrawnPage:
+    """A small 核酸 app page: a random result, time format, number and order of records, and
+    layout noise (sizes, offsets, an institution or 参考值 row, a watermark, a slight turn)."""
+    newest = datetime(2026, rng.randint(1, 12), rng.randint(1, 28), rng.randint(0, 23),
+                      rng.randint(0, 59), tzinfo=zone)
+    result = rng.choice(("阴性", "阴性", "阳性"))
+    records = [(newest, result)] + [
+        (newest - timedelta(days=days, hours=rng.randint(0, 12)), rng.choice(("阴性", "阳性")))
+        for days in sorted(rng.sample(range(1, 12), rng.randint(0, 2)))]
+    newest_first = rng.random() < 0.5
+    if not newest_first:
+        records.reverse()
+    how = rng.choice(list(TIME_FORMATS))
+    queried = newest + timedelta(hours=rng.randint(1, 40), minutes=rng.randint(0, 59))
+    width = rng.choice((480, 540, 600))
+    size = rng.randint(22, 28)
+    label_x, value_x = rng.randint(16, 40), rng.randint(150, 200) + 2 * (size - 22)
+    step = round(size * rng.uniform(1.9, 2.5))
+    rows: list = [("姓名", "张*")]
+    if rng.random() < 0.5 or how.endswith("no_year") and rng.random() < 0.5:
+        rows.append(("查询时间", f"{queried:%Y-%m-%d %H:%M}"))
+    for sampled, verdict in records:
+        card = [("采样时间", written(sampled, how)), ("检测结果", verdict)]
+        if rng.random() < 0.3:
+            card.insert(1, ("检测机构", "北京市某医院"))
+        if rng.random() < 0.25:
+            card.append(("参考值", "阴性"))
+        rows += card
+    height = 130 + step * (len(rows) + 2)
+    image = Image.new("RGB", (width, max(height, 700)), "white")
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 0, width, 90), fill=(30, 130, 230))
+    draw.text((label_x, 28), "核酸检测结果", fill="white", font=_font(size + 6))
+    if rng.random() < 0.3:
+        draw.text((width // 3, 400), "仅供查看", fill=(225, 225, 225), font=_font(size + 20))
+    y = 120
+    for label, value in rows:
+        draw.text((label_x, y), label, fill=(90, 90, 90), font=_font(size))
+        draw.text((value_x, y), value, fill="black", font=_font(size))
+        y += step
+    turn = rng.uniform(-1.5, 1.5)
+    if abs(turn) > 0.3:
+        image = image.rotate(turn, expand=False, resample=Image.Resampling.BICUBIC, fillcolor="white")
+    return DrawnPage(image, result, newest, queried, how, newest_first)
