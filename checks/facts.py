@@ -29,7 +29,7 @@ def looks_like(text: str) -> str | None:
         return PLEDGE
     if "温馨提示" in text or "本人健康码自查询" in text:
         return HEALTH_KIT
-    if "采样时间" in text and ("阴性" in text or "阳性" in text or "检测结果" in text):
+    if ("采样时间" in text or "采集时间" in text) and ("阴性" in text or "阳性" in text or "结果" in text):
         return NUCLEIC_ACID
     if "北京健康宝" in text:
         return HEALTH_KIT

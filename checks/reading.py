@@ -6,7 +6,7 @@ that understands them works on plain text and boxes, so it is tested on text fix
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 
 # Variant and traditional forms the recognition model sometimes outputs for the characters these
@@ -153,12 +153,35 @@ def stamps_in(text: str) -> list[Stamp]:
     text = normalise(text)
     found: list[tuple[int, Stamp]] = []
     for match in _FULL.finditer(text):
-        found.append((match.start(), Stamp(*(int(part) if part else 0 for part in match.groups()))))
+        stamp = _unglued(match, 3, Stamp(*(int(part) if part else 0 for part in match.groups())))
+        if stamp is not None:
+            found.append((match.start(), stamp))
     rest = _FULL.sub(lambda match: "#" * len(match.group(0)), text)
     for match in _YEARLESS.finditer(rest):
-        found.append((match.start(), Stamp(None, *(int(part) if part else 0 for part in match.groups()))))
-    return [stamp for _, stamp in sorted(found, key=lambda pair: pair[0])
-            if 1 <= stamp.month <= 12 and 1 <= stamp.day <= 31 and stamp.hour < 24 and stamp.minute < 60]
+        stamp = _unglued(match, 2, Stamp(None, *(int(part) if part else 0 for part in match.groups())))
+        if stamp is not None:
+            found.append((match.start(), stamp))
+    return [stamp for _, stamp in sorted(found, key=lambda pair: pair[0]) if _valid(stamp)]
+
+
+def _valid(stamp: Stamp) -> bool:
+    if not (1 <= stamp.month <= 12 and stamp.hour < 24 and stamp.minute < 60 and stamp.second < 60):
+        return False
+    return stamp.day <= (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[stamp.month - 1] and stamp.day >= 1
+
+
+def _unglued(match: re.Match, day_group: int, stamp: Stamp) -> Stamp | None:
+    """OCR glues a date to its time (`2026/1/313:31`): with three digits between the date's last
+    separator and the colon, both `3 13:31` and `31 3:31` may be valid. Then the time is
+    unreadable (None), never a guess; one valid reading is kept."""
+    if match.end(day_group) != match.start(day_group + 1):
+        return stamp
+    digits = match.group(day_group) + match.group(day_group + 1)
+    if len(digits) != 3:
+        return stamp
+    readings = [replace(stamp, day=int(digits[:cut]), hour=int(digits[cut:])) for cut in (1, 2)]
+    valid = [reading for reading in readings if _valid(reading)]
+    return valid[0] if len(valid) == 1 else None
 
 
 def moments_in(text: str, zone: tzinfo, reference: datetime | None = None) -> list[datetime]:

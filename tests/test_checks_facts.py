@@ -183,6 +183,12 @@ def test_dates_as_people_write_them():
         [stamp] = stamps_in(text)
         assert (stamp.month, stamp.day, stamp.hour, stamp.minute) == (12, 4, 1, 33), text
     assert [stamp.year for stamp in stamps_in("2026-12-04 01:33 12-03 02:00")] == [2026, None]
+    # Glued by OCR: `2026/1/313:31` is 1月3日 13:31 or 1月31日 3:31: unreadable, not a guess.
+    assert stamps_in("2026/1/313:31") == [] and stamps_in("1/313:31") == []
+    [only] = stamps_in("2026/2/313:31")  # 2月31日 does not exist
+    assert (only.day, only.hour) == (3, 13)
+    [glued] = stamps_in("2026-11-2114:05:00")
+    assert (glued.day, glued.hour, glued.minute) == (21, 14, 5)
 
 
 def test_a_year_less_sampling_time_takes_its_year_from_the_page_or_the_mail():
