@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from checks.reading import (Stamp, TextLine, gb11643_valid, in_reading_order, level_height,
+from checks.reading import (Stamp, TextLine, normalise, gb11643_valid, in_reading_order, level_height,
                             rows_of, stamps_in, values_after)
 
 NUCLEIC_ACID, HEALTH_KIT, ITINERARY, PLEDGE, STATEMENT = "核酸", "健康宝", "行程码", "承诺书", "情况说明"
@@ -213,7 +213,10 @@ def _records(page: _Page, labels: tuple[str, ...]) -> list[_Record]:
                 continue
             rest = text[text.find(label) + len(label):].lstrip(":")
             carriers = [line] if rest else page.right_of(line)
-            value = rest or " ".join(other.plain for other in carriers)
+            # The spaces the engine kept tell `2 21:20` from a glued `221:20`.
+            spaced = normalise(line.text)
+            value = (spaced[spaced.find(label) + len(label):] if label in spaced else rest) if rest \
+                else " ".join(normalise(other.text) for other in carriers)
             stamps = stamps_in(value)
             score = min((other.score for other in carriers), default=0.0)
             found.append(_Record(stamps[0] if stamps else None, score, y))
