@@ -184,13 +184,6 @@ def _unglued(match: re.Match, day_group: int, stamp: Stamp) -> Stamp | None:
     return valid[0] if len(valid) == 1 else None
 
 
-def moments_in(text: str, zone: tzinfo, reference: datetime | None = None) -> list[datetime]:
-    """The date-times written in `text` (as the phone showed them, in `zone`); year-less ones
-    only when `reference` settles their year."""
-    found = [stamp.settled(zone, reference) for stamp in stamps_in(text)]
-    return [moment for moment in found if moment is not None]
-
-
 def deskewed(lines: list[TextLine]) -> list[tuple[TextLine, float, float]]:
     """Each line with its centre turned level: (line, x, y). The page's tilt is the median slope
     of the wider boxes (a photo tilts every row alike), so rows come out as rows again."""

@@ -7,7 +7,6 @@ Each picture is first shown to the engine alone, and the words that decide the c
 in its raw text: a failure here is then ours, not the engine's."""
 from __future__ import annotations
 
-import io
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
