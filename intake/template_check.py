@@ -33,6 +33,8 @@ def sample_replies(item_keys: tuple[str, ...]) -> list[ReplyFacts]:
         ReplyFacts("reply_positive", **who, extra={"sampled_at": "11月21日 14:05"}),
         ReplyFacts("reply_popup_four", **who),
         ReplyFacts("reply_not_beijing", **who, extra={"places": ["上海市"]}),
+        ReplyFacts("reply_no_popup", **who),
+        ReplyFacts("reply_nucleic_acid_unclear", **who, extra={"doubts": ["核酸采样时间：未能识别"]}),
         ReplyFacts("alert_positive", **who, extra={"sampled_at": "11月21日 14:05",
                                                    "sender": "zhangwei@example.com"}),
         ReplyFacts("reply_rejected", **who, missing=item_keys[:1],

@@ -388,7 +388,7 @@ def test_what_was_read_is_shown_labelled_and_alerts_come_first(world):
 
     engine = make_engine(world.db_url)
     read = {"核酸": {"looks_like": "核酸", "result": "阳性", "sampled_at": "2026-11-21T14:05:00+08:00",
-                     "name": "王*"},
+                     "name": "王*", "scores": {"result": 0.99, "sampled_at": 0.55}},
             "行程码": {"looks_like": "行程码", "places": ["北京市", "上海市"], "starred": ["上海市"]},
             "健康宝": None}
     with session_factory(engine).begin() as session:
@@ -405,6 +405,9 @@ def test_what_was_read_is_shown_labelled_and_alerts_come_first(world):
     assert re.search(r'class="flagged">带\*城市：上海市<', page)
     assert re.search(r'class="flagged">内容：未能识别<', page)
     assert "核酸采样时间：2026-11-21 14:05" in page
+    # The recogniser's score in words: a fact under the threshold is 不确定, and highlighted.
+    assert re.search(r'class="flagged">检测结果：阳性<span class="certainty">（清晰）', page)
+    assert re.search(r'class="flagged">核酸采样时间：2026-11-21 14:05<span class="certainty">（不确定）', page)
     queue = browser.get("/cases").get_data(as_text=True)
     assert queue.index("王芳") < min(queue.index("张伟"), queue.index("李喆"))
     assert 'class="tag alert">阳性' in queue

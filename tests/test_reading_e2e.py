@@ -50,8 +50,10 @@ def test_facts_and_flags_in_the_case_list(world):
     [case] = world.cases_json()
     assert case["status"] == "complete"
     facts = case["facts"]
+    scores = facts["核酸"].pop("scores")
     assert facts["核酸"] == {"looks_like": "核酸", "result": "阴性",
                              "sampled_at": "2026-11-21T14:05:00+08:00", "tested_at": None, "name": "张*"}
+    assert set(scores) == {"result", "sampled_at"} and min(scores.values()) >= 0.8
     assert facts["健康宝"]["popup"] == 3
     assert facts["行程码"]["places"] == ["北京市", "上海市"] and facts["行程码"]["starred"] == ["上海市"]
     assert facts["情况说明"]["身份证号"] == drawn.ID_NUMBER
@@ -61,6 +63,7 @@ def test_facts_and_flags_in_the_case_list(world):
     shown = world.cli("case", "show", str(case["id"]))
     assert shown.returncode == 0, shown.stderr
     assert "核酸采样时间" in shown.stdout and "弹窗编号：3" in shown.stdout and "行程码含上海市*" in shown.stdout
+    assert "检测结果：阴性（清晰）" in shown.stdout
 
 
 def test_pictures_named_after_each_other_are_filed_by_content(world):
