@@ -157,7 +157,8 @@ def digest_service(settings: Settings, sessions: sessionmaker, store: FileStore,
         addressing=digest_addressing(settings),
         max_message_bytes=digest.max_message_bytes, send_empty=digest.send_empty,
         nucleic_acid_hours=digest.nucleic_acid_hours, item_keys=settings.rules.to_rules().item_keys,
-        zone=settings.zone, require_approval=digest.require_approval, send_time=digest.time),
+        zone=settings.zone, require_approval=digest.require_approval, send_time=digest.time,
+        opinion=settings.department.opinion, desk_url=settings.web.public_url),
         clock, failpoint)
 
 

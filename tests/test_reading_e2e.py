@@ -206,8 +206,11 @@ def test_digest_counts_48_hours_from_sampling_and_shows_what_was_read(world, clo
     assert "核酸采样时间" in table and "2026-11-21 14:05" in table and "行程码含上海市*" in table
     register = next(part for part in digest.message.iter_attachments()
                     if part.get_filename().endswith(".xlsx"))
-    rows = list(load_workbook(io.BytesIO(register.get_content())).active.iter_rows(values_only=True))
-    assert rows[3][6] == drawn.ID_NUMBER and rows[3][11] == 3 and rows[3][10] == datetime(2026, 11, 21, 14, 5)
+    book = load_workbook(io.BytesIO(register.get_content()))
+    form, details = ([row for row in sheet.iter_rows(values_only=True)] for sheet in book.worksheets)
+    assert form[2][5] == drawn.ID_NUMBER
+    detail = dict(zip(details[1], details[2]))
+    assert detail["弹窗编号"] == 3 and detail["核酸采样时间"] == datetime(2026, 11, 21, 14, 5)
 
 
 def test_digest_holds_back_a_result_sampled_too_long_ago(world, clock):
