@@ -118,7 +118,7 @@ def cases(obj: _Context, as_json: bool, as_csv: bool, status: str | None, depart
                     "digest_id": case.digest_id,
                     "approved": case.approved_at is not None,
                     "facts": facts,
-                    "flags": flags_for(facts, case.name),
+                    "flags": flags_for(facts, case.name, obj.settings.digest.nucleic_acid_hours),
                 })
             now = app.clock()
     finally:

@@ -181,7 +181,8 @@ class DigestService:
         return DigestCase(case.id, case.name, case.department, case.sender, case.created_at,
                           case.completed_at or case.updated_at, nat.received_at if nat else None,
                           mail_ids, tuple(files), sampled_at=sampled_at(facts), facts=facts,
-                          flags=tuple(flags_for(facts, case.name)), approved_by=case.approved_by,
+                          flags=tuple(flags_for(facts, case.name, self._options.nucleic_acid_hours)),
+                          approved_by=case.approved_by,
                           approved_at=case.approved_at,
                           opinion=self._options.opinion if case.approved_at else "")
 
@@ -202,7 +203,8 @@ class DigestService:
                 return 0
             rows = [{"case_id": case.id, "name": case.name, "department": case.department,
                      "completed_at": local_time(case.completed_at, options.zone) or "",
-                     "flags": "；".join(flags_for(case_facts(session, case), case.name))}
+                     "flags": "；".join(flags_for(case_facts(session, case), case.name,
+                                                       options.nucleic_acid_hours))}
                     for case in waiting]
             addressing = options.addressing
             rendered = self._renderer.render("approval_reminder", {

@@ -228,13 +228,14 @@ def test_digest_holds_back_a_result_sampled_too_long_ago(world, clock):
     assert len(renew) == 1 and "核酸采样时间 11月21日 14:05" in body_text(renew[0].message)
 
 
-def test_itinerary_of_another_day_and_a_name_that_does_not_fit_are_flags(world):
-    _send(world, drawn.five(SAMPLED, updated=SAMPLED + timedelta(days=1), shown_name="李*明"))
+def test_itinerary_taken_before_the_test_and_a_name_that_does_not_fit_are_flags(world):
+    _send(world, drawn.five(SAMPLED, updated=SAMPLED - timedelta(days=1), shown_name="李*明"))
     subject, text = _only_reply(world)
     assert "五项已全部收到" in text
     [case] = world.cases_json()
     assert case["status"] == "complete"
-    assert case["flags"] == ["行程码与核酸日期不一致", "核酸姓名与提交不符（李*明）"]
+    assert case["flags"] == ["行程码与核酸日期不一致", "核酸姓名与提交不符（李*明）",
+                             "健康宝姓名与提交不符（李*明）"]
 
 
 def test_a_second_picture_of_the_same_item_does_not_count_for_its_name(world):
