@@ -287,3 +287,27 @@ def test_the_database_stays_writable_while_the_pictures_are_read(world):
     assert "error" not in outcome, outcome.get("error")
     assert len(world.cases_json()) == 2
     assert free > 3 * busy, (free, busy)
+
+
+def test_positive_popup_four_and_not_beijing_are_states_of_their_own(world):
+    for name, sender, how in [("王芳", "wf@example.test", {"popup": 4}),
+                              ("李明", "lm@example.test", {"places": "上海市"}),
+                              ("张伟", STUDENT, {"result": "阳性"})]:
+        files = drawn.five(SAMPLED, name=name, shown_name=name[0] + "*",
+                           updated=SAMPLED + timedelta(hours=20), **how)
+        world.deliver(b.mail(sender=sender, attachments=[(f"{name}+物理系+健康宝弹窗.zip",
+                                                          b.utf8_zip(files))]))
+    world.poll()
+    states = {case["name"]: case["state"] for case in world.cases_json()}
+    assert states == {"王芳": "popup_four", "李明": "not_beijing", "张伟": "positive"}
+    listed = world.cli("cases")
+    assert listed.returncode == 0, listed.stderr
+    rows = listed.stdout.splitlines()[1:]
+    assert "阳性" in rows[0] and "张伟" in rows[0], "阳性 comes first"
+    assert any("温馨提示④" in row and "王芳" in row for row in rows)
+    assert any("不在北京" in row and "李明" in row for row in rows)
+    assert "暂缓报送" not in listed.stdout, "none of them is merely waiting to go later"
+    case_id = next(case["id"] for case in world.cases_json() if case["name"] == "张伟")
+    history = world.cli("case", "show", str(case_id)).stdout.split("经过：")[1]
+    assert "核酸阳性" in history and "阳性结果通知" in history
+    assert "=" not in history and "reply_" not in history and "positive" not in history

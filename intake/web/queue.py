@@ -9,10 +9,12 @@ from sqlalchemy.orm import Session
 
 from intake import cases as case_store
 from intake.models import Case, Mail
+from intake.readings import case_state
 from intake.web import reading
 
 STATUSES = (case_store.INCOMPLETE, case_store.COMPLETE, case_store.HELD, case_store.REJECTED)
 STATUS_LABELS = {"incomplete": "材料不全", "complete": "材料齐全", "held": "暂缓", "rejected": "未通过",
+                 "positive": "阳性", "popup_four": "温馨提示④", "not_beijing": "不在北京",
                  "forwarded": "已转发"}
 
 
@@ -50,6 +52,7 @@ class QueueRow:
     flagged: bool
     alert: bool
     approved: bool
+    state: str = ""  # status, or positive / popup_four / not_beijing when the reading holds it
 
     @property
     def priority(self) -> int:
@@ -94,7 +97,8 @@ def load_queue(session: Session, wanted: QueueFilter, scope: str | None, item_ke
     flagged |= flagged_by_reading
     rows = [QueueRow(case.id, case.name, case.department, case.status,
                      case_store.missing_keys(case, item_keys), case.created_at, case.updated_at,
-                     case.id in flagged, case.id in alerts, case.approved_at is not None)
+                     case.id in flagged, case.id in alerts, case.approved_at is not None,
+                     case_state(case.status, case.hold_reason))
             for case in found]
     rows.sort(key=lambda row: (row.priority, row.updated_at, row.id))
     counts = dict(session.execute(scoped(select(Case.status, func.count()), scope)
