@@ -5,10 +5,11 @@ case nor bounces a student; it becomes a flag for staff.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from checks.facts import HEALTH_KIT, ITINERARY, NUCLEIC_ACID
+from checks.facts import HEALTH_KIT, ITINERARY, NUCLEIC_ACID, STATEMENT
 
 BEIJING = "北京市"
 
@@ -110,18 +111,30 @@ def too_old(sampled: datetime | None, at: datetime, hours: int) -> bool:
     return sampled is not None and at - sampled > timedelta(hours=hours)
 
 
+_IGNORED_IN_NAMES = re.compile(r"[\s·•・．.‧∙⋅]+")
+
+
 def name_matches(shown: str | None, submitted: str) -> bool:
-    """Whether a masked name as the app shows it (张*伟, *伟) fits the submitted name."""
-    shown = (shown or "").replace("＊", "*").strip()
-    if not shown or not submitted:
+    """Whether a masked name as an app shows it fits the submitted name: `*` stands for one
+    or more characters (阿*孜 fits 阿卜杜拉·艾则孜), middle dots and spaces do not count, and a
+    lone visible character fits when the name begins or ends with it (冯 for 冯雪)."""
+    shown = _IGNORED_IN_NAMES.sub("", (shown or "").replace("＊", "*")).casefold()
+    submitted = _IGNORED_IN_NAMES.sub("", submitted or "").casefold()
+    if not shown.strip("*") or not submitted:
         return True  # nothing to compare: not a mismatch
-    if len(shown) == len(submitted):
-        return all(a == "*" or a == b for a, b in zip(shown, submitted))
-    visible = shown.strip("*")
-    return submitted.startswith(visible) if shown.endswith("*") else submitted.endswith(visible)
+    if "*" not in shown and len(shown) == 1:
+        return submitted.startswith(shown) or submitted.endswith(shown)
+    pattern = ".+".join(re.escape(part) for part in shown.split("*"))
+    return re.fullmatch(pattern, submitted) is not None
 
 
-def flags_for(facts: dict[str, dict | None], submitted_name: str) -> list[str]:
+def itinerary_off_the_test(updated: datetime, sampled: datetime, hours: int) -> bool:
+    """Whether the 行程码 cannot cover the 核酸: taken before the sampling day (it would not show
+    where the student went since), or after the result stopped being valid."""
+    return updated.date() < sampled.date() or updated > sampled + timedelta(hours=hours)
+
+
+def flags_for(facts: dict[str, dict | None], submitted_name: str, hours: int = 48) -> list[str]:
     """What staff should look at; never a reason to reject."""
     flags = []
     for key, found in facts.items():
@@ -134,8 +147,10 @@ def flags_for(facts: dict[str, dict | None], submitted_name: str) -> list[str]:
     flags += [f"行程码含{city}*" for city in itinerary.get("starred") or []]
     sampled = sampled_at(facts)
     updated = itinerary.get("updated_at")
-    if sampled and updated and datetime.fromisoformat(updated).date() != sampled.date():
+    if sampled and updated and itinerary_off_the_test(datetime.fromisoformat(updated), sampled, hours):
         flags.append("行程码与核酸日期不一致")
+    if (facts.get(STATEMENT) or {}).get("身份证号校验不符"):
+        flags.append("情况说明身份证号校验位不符")
     for key in (NUCLEIC_ACID, HEALTH_KIT):
         shown = (facts.get(key) or {}).get("name")
         if not name_matches(shown, submitted_name):
@@ -163,4 +178,4 @@ def judge(facts: dict[str, dict | None], submitted_name: str, nucleic_acid_arriv
         blocked = UNCLEAR
     sampled = sampled_at(facts)
     old = nucleic_acid_arrived is not None and too_old(sampled, nucleic_acid_arrived, hours)
-    return Judgement(blocked, old, sampled, list(places), flags_for(facts, submitted_name), doubts)
+    return Judgement(blocked, old, sampled, list(places), flags_for(facts, submitted_name, hours), doubts)

@@ -9,8 +9,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from checks.reading import (Stamp, TextLine, normalise, gb11643_valid, in_reading_order, level_height,
-                            rows_of, stamps_in, values_after)
+from checks.reading import (Stamp, TextLine, block_after, normalise, gb11643_valid, in_reading_order,
+                            level_height, rows_of, stamps_in, values_after)
 
 NUCLEIC_ACID, HEALTH_KIT, ITINERARY, PLEDGE, STATEMENT = "核酸", "健康宝", "行程码", "承诺书", "情况说明"
 
@@ -359,16 +359,33 @@ def _phone(text: str | None) -> str | None:
 
 
 def _statement(lines: list[TextLine], text: str) -> dict:
-    fields = {label: _first_value(lines, label) for label in
-              ("姓名", "现住址", "身体健康状况", "是否去过中高风险地区", "近7天行程轨迹")}
+    fields = {"姓名": _first_value(lines, "姓名")}
+    # What a student writes may run over several lines of its cell: read them all.
+    fields.update({label: block_after(lines, label) for label in
+                   ("现住址", "身体健康状况", "是否去过中高风险地区", "近7天行程轨迹")})
     fields["手机号码"] = _phone(_first_value(lines, "手机号码", "联系电话")) or None
     fields["身份证号"] = _id_number(_first_value(lines, "身份证号") or "") or _id_number(text)
-    return {"姓名": fields["姓名"], "现住址": fields["现住址"], "手机号码": fields["手机号码"],
-            "身体健康状况": fields["身体健康状况"], "身份证号": fields["身份证号"],
-            "是否去过中高风险地区": fields["是否去过中高风险地区"],
-            "近7天行程轨迹": fields["近7天行程轨迹"]}
+    found = {"姓名": fields["姓名"], "现住址": fields["现住址"], "手机号码": fields["手机号码"],
+             "身体健康状况": fields["身体健康状况"], "身份证号": fields["身份证号"],
+             "是否去过中高风险地区": fields["是否去过中高风险地区"],
+             "近7天行程轨迹": fields["近7天行程轨迹"]}
+    written = re.search(r"(?<!\d)\d{17}[\dXx](?![\dXx])", _first_value(lines, "身份证号") or "")
+    if fields["身份证号"] is None and written:
+        found["身份证号校验不符"] = True  # 18 characters read, but the check character is wrong
+    return found
+
+
+_SIGNATURE = ("手签", "签名", "签字", "承诺人")
 
 
 def _pledge(lines: list[TextLine], text: str) -> dict:
-    name = _first_value(lines, "承诺人", "姓名")
-    return {"姓名": name, "联系电话": _phone(_first_value(lines, "联系电话", "手机号码"))}
+    """The pledge's blanks. The name is the 姓名 blank, never the signature line under the
+    pledge (承诺人（手签）, sometimes printed 姓名：(手签)), which holds a scrawl."""
+    names = [value for value, line in values_after(lines, "姓名")
+             if not any(word in line.plain for word in _SIGNATURE)]
+    address = block_after(lines, "居住地址")
+    return {"姓名": names[0] if names else None,
+            "联系电话": _phone(_first_value(lines, "联系电话")),
+            "手机号码": _phone(_first_value(lines, "手机号码")),
+            "有效证件号码": _id_number(_first_value(lines, "有效证件号码", "证件号码") or ""),
+            "居住地址": address.replace("\n", "") if address else None}

@@ -91,7 +91,8 @@ def values_after(lines: list[TextLine], label: str) -> list[tuple[str, TextLine]
         at = text.find(label)
         if at < 0:
             continue
-        rest = text[at + len(label):].lstrip(":：")
+        # A printed label may carry a note in brackets: 居住地址（详细到宿舍号）.
+        rest = re.sub(r"^[(（][^)）]{0,20}[)）]", "", text[at + len(label):]).lstrip(":：")
         if rest:
             found.append((rest, line))
             continue
@@ -101,6 +102,36 @@ def values_after(lines: list[TextLine], label: str) -> list[tuple[str, TextLine]
             nearest = min(right, key=lambda other: other.box[0])
             found.append((nearest.plain.lstrip(":："), line))
     return found
+
+
+def block_after(lines: list[TextLine], label: str) -> str | None:
+    """The value right of `label` with every line written under it in the value's column, up to
+    the next line that starts in the label's column (a form cell the student wrote several
+    lines into). Lines joined with a newline; None when nothing is written there."""
+    ordered = in_reading_order(lines)
+    for index, line in enumerate(ordered):
+        text = line.plain
+        at = text.find(label)
+        if at < 0:
+            continue
+        rest = re.sub(r"^[(（][^)）]{0,20}[)）]", "", text[at + len(label):]).lstrip(":：")
+        column = line.box[2] - 2 if not rest else line.box[0] + 2 * line.height
+        found = [rest] if rest else []
+        last = line
+        for other in ordered[index + 1:]:
+            if other.box[0] < column - line.height:
+                if other.box[1] > line.box[1] + line.height / 2:
+                    break  # the next row's label
+                continue  # a box left of the value on the label's own row
+            if not rest and not found and abs(other.middle - line.middle) >= line.height * 0.6:
+                break  # nothing right of the label: the cell is empty
+            if other.box[1] - last.box[3] > line.height / 2:
+                break  # a gap: what follows is no longer this cell (e.g. the signature)
+            found.append(other.plain.lstrip(":："))
+            last = other
+        return "\n".join(part for part in found if part) or None
+    return None
+
 
 
 _FULL = re.compile(r"(20\d{2})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*(\d{1,2})\s*[:时]\s*(\d{2})"

@@ -24,7 +24,7 @@ from intake.db import read_session
 from intake.errors import ConfigError, IntakeError
 from intake.mailbox import Mailbox
 from intake.models import Case, Mail, MailOutcome
-from intake.readings import describe_facts, load_case_facts
+from intake.readings import case_state, describe_facts, load_case_facts
 from intake.settings import Settings, load_settings
 from notifier.smtp import SmtpUnavailable, smtp_connection
 
@@ -42,8 +42,8 @@ class _Context:
             self._settings = load_settings(self.config_path)
         return self._settings
 
-    def app(self) -> App:
-        return build_app(self.settings)
+    def app(self, read_only: bool = False) -> App:
+        return build_app(self.settings, read_only=read_only)
 
 
 @click.group()
@@ -86,7 +86,7 @@ def poll(obj: _Context) -> None:
 def cases(obj: _Context, as_json: bool, as_csv: bool, status: str | None, department: str | None,
           since, until, search: str | None) -> None:
     """List the cases and what each still lacks."""
-    app = obj.app()
+    app = obj.app(read_only=True)
     rules = obj.settings.rules.to_rules()
     zone = obj.settings.zone
     query = select(Case).order_by(Case.id)
@@ -111,6 +111,7 @@ def cases(obj: _Context, as_json: bool, as_csv: bool, status: str | None, depart
                 rows.append({
                     "id": case.id, "name": case.name, "department": case.department,
                     "sender": case.sender, "status": case.status,
+                    "state": case_state(case.status, case.hold_reason),
                     "missing": case_store.missing_keys(case, rules.item_keys),
                     "created_at": view.iso(case.created_at, zone),
                     "updated_at": view.iso(case.updated_at, zone),
@@ -118,7 +119,7 @@ def cases(obj: _Context, as_json: bool, as_csv: bool, status: str | None, depart
                     "digest_id": case.digest_id,
                     "approved": case.approved_at is not None,
                     "facts": facts,
-                    "flags": flags_for(facts, case.name),
+                    "flags": flags_for(facts, case.name, obj.settings.digest.nucleic_acid_hours),
                 })
             now = app.clock()
     finally:
@@ -160,7 +161,7 @@ def _by() -> Callable:
 @click.pass_obj
 def case_show(obj: _Context, case_id: int, as_json: bool) -> None:
     """The case, its items and where each came from, every mail and reply, its history."""
-    app = obj.app()
+    app = obj.app(read_only=True)
     try:
         shown = app.staff.show(case_id, obj.settings.zone)
     finally:
@@ -198,7 +199,7 @@ def _current() -> _Context:
 @_by()
 def case_hold(case_id: int, reason: str, by: str) -> None:
     """Keep a case out of the digest until it is released."""
-    _staff_action(lambda app: f"case {app.staff.hold(case_id, reason, by).id}: held")
+    _staff_action(lambda app: f"登记 {app.staff.hold(case_id, reason, by).id}：已暂缓报送")
 
 
 @case.command("release")
@@ -206,7 +207,8 @@ def case_hold(case_id: int, reason: str, by: str) -> None:
 @_by()
 def case_release(case_id: int, by: str) -> None:
     """Undo a hold; the case's status follows its items again."""
-    _staff_action(lambda app: f"case {case_id}: {app.staff.release(case_id, by).status}")
+    _staff_action(lambda app: f"登记 {case_id}：已取消暂缓，现为"
+                              f"{view.label(view.CASE_STATUS, app.staff.release(case_id, by).status)}")
 
 
 @case.command("reject")
@@ -216,8 +218,8 @@ def case_release(case_id: int, by: str) -> None:
 @_by()
 def case_reject(case_id: int, reason: str, items: tuple[str, ...], by: str) -> None:
     """Turn a case down; the student is told why and what to send again."""
-    _staff_action(lambda app: f"case {app.staff.reject(case_id, reason, by, items).id}: rejected, "
-                              f"student told")
+    _staff_action(lambda app: f"登记 {app.staff.reject(case_id, reason, by, items).id}：审核未通过，"
+                              f"已通知学生")
 
 
 @case.command("approve")
@@ -225,7 +227,7 @@ def case_reject(case_id: int, reason: str, items: tuple[str, ...], by: str) -> N
 @_by()
 def case_approve(case_id: int, by: str) -> None:
     """Let a complete case into the digest (with digest.require_approval)."""
-    _staff_action(lambda app: f"case {app.staff.approve(case_id, by).id}: approved")
+    _staff_action(lambda app: f"登记 {app.staff.approve(case_id, by).id}：审核通过，随下一次汇总报送")
 
 
 @case.command("note")
@@ -236,7 +238,7 @@ def case_note(case_id: int, text: str, by: str) -> None:
     """Add a note to the case's history."""
     def act(app: App) -> str:
         app.staff.note(case_id, text, by)
-        return f"case {case_id}: noted"
+        return f"登记 {case_id}：已添加备注"
     _staff_action(act)
 
 
@@ -259,7 +261,7 @@ def status(obj: _Context, as_json: bool, stale_polls: int) -> None:
     from dataclasses import asdict
 
     from intake.status import gather
-    app = obj.app()
+    app = obj.app(read_only=True)
     now = app.clock()
     try:
         found = gather(app.sessions, obj.settings, now, stale_polls)
@@ -284,7 +286,7 @@ def status(obj: _Context, as_json: bool, stale_polls: int) -> None:
 def quarantine(obj: _Context, as_json: bool, dismiss_id: int | None, by: str) -> None:
     """Mails that failed processing three times, or whose sender could not be read, kept with
     their error and raw mail (raw_path, under storage.path)."""
-    app = obj.app()
+    app = obj.app(read_only=True)  # dismissing writes the database only
     try:
         if dismiss_id is not None:
             with app.sessions.begin() as session:
@@ -430,14 +432,24 @@ def run(obj: _Context) -> None:
 @click.option("--scheduled", is_flag=True,
               help="Act as the daily scheduled run: at most one per date, whichever worker is first.")
 @click.option("--resend", "resend_id", type=int, help="Send an earlier digest again, verbatim.")
+@click.option("--remind", is_flag=True,
+              help="Instead of the digest, send staff (digest.cc) today's one reminder of the cases "
+                   "waiting for approval; the daemon does it digest.remind_before minutes before "
+                   "digest.time.")
 @click.pass_obj
 def digest(obj: _Context, dry_run: bool, out_dir: Path, date: str | None, scheduled: bool,
-           resend_id: int | None) -> None:
-    """Send the digest of newly complete cases to the Changping office now."""
+           resend_id: int | None, remind: bool) -> None:
+    """Send the digest of newly complete (and, by default, approved) cases to the office now."""
     if date is not None and not _valid_date(date):
         raise click.BadParameter("use YYYY-MM-DD", param_hint="--date")
     app = obj.app()
     try:
+        if remind:
+            listed = app.digests.remind(date)
+            drained = app.drain()
+            click.echo(f"审核提醒：列出 {listed} 个等待审核的登记；已发送 {drained.sent}" if listed else
+                       "审核提醒：没有等待审核的登记，或今天的提醒已经发过")
+            return
         if resend_id is not None:
             count = app.digests.resend(resend_id)
             drained = app.drain()
@@ -459,7 +471,8 @@ def digest(obj: _Context, dry_run: bool, out_dir: Path, date: str | None, schedu
             return
         drained = app.drain()
         click.echo(f"digest {result.digest_id}: {result.forwarded} case(s), {result.held_back} held "
-                   f"back, {result.parts} part(s); sent {drained.sent}, waiting {drained.retrying}")
+                   f"back, {result.parts} part(s); sent {drained.sent}, waiting {drained.retrying}"
+                   + (f"; {result.waiting} 个登记等待审核" if result.waiting else ""))
     finally:
         app.close()
 
@@ -470,7 +483,7 @@ def digest(obj: _Context, dry_run: bool, out_dir: Path, date: str | None, schedu
 def digests(obj: _Context, as_json: bool) -> None:
     """The digests made so far: date, parts, recipients, cases and whether they went out."""
     from intake.digest_list import list_digests
-    app = obj.app()
+    app = obj.app(read_only=True)
     try:
         rows = list_digests(app.sessions, obj.settings.zone)
     finally:

@@ -28,7 +28,7 @@ from intake.failpoints import NONE, Failpoints
 from intake.models import Case, Digest, Item, Mail, Outbox
 from intake.pipeline import queue
 from intake.storage import FileStore, material_name
-from notifier.compose import FileAttachment
+from notifier.compose import FileAttachment, build_message, new_message_id
 from notifier.digest import DigestAddressing, DigestCase, build_digest
 from notifier.pictures import office_jpeg
 from notifier.render import TemplateRenderer, local_time
@@ -47,8 +47,10 @@ class DigestOptions:
     nucleic_acid_hours: int
     item_keys: tuple[str, ...]
     zone: tzinfo
-    require_approval: bool = False
+    require_approval: bool = True
     send_time: str = "17:00"  # digest.time: the next digest is a student's deadline to renew
+    opinion: str = ""  # [department] opinion: 院系意见 in the register for an approved case
+    desk_url: str | None = None  # [web] public_url, linked from the approval reminder
 
 
 @dataclass
@@ -57,6 +59,7 @@ class DigestResult:
     forwarded: int = 0
     held_back: int = 0
     parts: int = 0
+    waiting: int = 0  # complete cases that wait for approval
     skipped: str | None = None  # why nothing was done
     preview: list[Path] | None = None
 
@@ -124,7 +127,9 @@ class DigestService:
             return DigestResult(None, skipped=f"the digest {run_key} is being made by another worker")
 
         query = select(Case).where(Case.status == case_store.COMPLETE, Case.digest_id.is_(None))
+        waiting = 0
         if options.require_approval:
+            waiting = len(_waiting_for_approval(session))
             query = query.where(Case.approved_at.is_not(None))
         ready = session.scalars(query.order_by(Case.completed_at, Case.id)
                                 .with_for_update(skip_locked=True)).all()
@@ -140,7 +145,7 @@ class DigestService:
         earlier = None if forward else session.scalar(select(Digest.id).where(
             Digest.date == date, Digest.parts > 0, Digest.id != digest.id).order_by(Digest.id))
         if not forward and (not options.send_empty or earlier is not None):
-            result = DigestResult(digest.id, held_back=len(held))
+            result = DigestResult(digest.id, held_back=len(held), waiting=waiting)
             if not held:
                 # An empty note after the day's digest would only confuse the office.
                 result.skipped = (f"no new complete cases since digest {earlier} went out today"
@@ -153,7 +158,7 @@ class DigestService:
         mails = build_digest(rows, date_label=date, digest_id=digest.id, held_back=held_rows,
                              renderer=self._renderer, addressing=options.addressing,
                              max_bytes=options.max_message_bytes, now=now, zone=options.zone,
-                             extra={"hours": options.nucleic_acid_hours})
+                             extra={"hours": options.nucleic_acid_hours, "waiting": waiting})
         for case in forward:
             case.digest_id = digest.id
             case_store.record_event(session, at=now, kind="forwarded", case=case, digest=digest.id)
@@ -161,7 +166,8 @@ class DigestService:
             queue(session, key=f"digest:{digest.id}:part:{number}", kind="digest", outgoing=outgoing,
                   now=now)
         digest.case_count, digest.held_back, digest.parts = len(forward), len(held), len(mails)
-        return DigestResult(digest.id, forwarded=len(forward), held_back=len(held), parts=len(mails))
+        return DigestResult(digest.id, forwarded=len(forward), held_back=len(held), parts=len(mails),
+                            waiting=waiting)
 
     def _held_back(self, nucleic_acid_received: datetime | None, facts: dict,
                    now: datetime, arrived_too_long_ago: bool | None = None) -> bool:
@@ -231,7 +237,46 @@ class DigestService:
         return DigestCase(case.id, case.name, case.department, case.sender, case.created_at,
                           case.completed_at or case.updated_at, nat.received_at if nat else None,
                           mail_ids, tuple(files), sampled_at=sampled_at(facts), facts=facts,
-                          flags=tuple(flags_for(facts, case.name)))
+                          flags=tuple(flags_for(facts, case.name, self._options.nucleic_acid_hours)),
+                          approved_by=case.approved_by,
+                          approved_at=case.approved_at,
+                          opinion=self._options.opinion if case.approved_at else "")
+
+    def remind(self, date: str | None = None) -> int:
+        """Staff's one mail a day listing the complete cases that wait for approval; how many
+        it listed (0: nothing waits, or today's reminder was already queued)."""
+        options = self._options
+        now = self._clock()
+        date = date or self.today()
+        key = f"approval-reminder:{date}"
+        if not options.require_approval or not options.addressing.cc:
+            return 0
+        with self._sessions.begin() as session:
+            if session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
+                return 0
+            waiting = _waiting_for_approval(session)
+            if not waiting:
+                return 0
+            rows = [{"case_id": case.id, "name": case.name, "department": case.department,
+                     "completed_at": local_time(case.completed_at, options.zone) or "",
+                     "flags": "；".join(flags_for(case_facts(session, case), case.name,
+                                                       options.nucleic_acid_hours))}
+                    for case in waiting]
+            addressing = options.addressing
+            rendered = self._renderer.render("approval_reminder", {
+                "count": len(rows), "cases": rows, "desk_url": desk_link(options.desk_url),
+                "digest_time": options.send_time, "department_name": addressing.department_name,
+                "date": date})
+            outgoing = build_message(sender=addressing.sender, sender_name=addressing.sender_name,
+                                     to=addressing.cc, rendered=rendered,
+                                     message_id=new_message_id(addressing.sender), date=now)
+            try:
+                with session.begin_nested():
+                    queue(session, key=key, kind="approval_reminder", outgoing=outgoing, now=now)
+            except IntegrityError:
+                return 0  # another worker queued it first
+            log.info("approval reminder for %s: %d case(s) waiting", date, len(rows))
+            return len(rows)
 
     def _hold_back(self, session: Session, case: Case, now: datetime) -> None:
         """核酸 too old to forward: the item no longer counts, and the student is asked once."""
@@ -290,12 +335,28 @@ class DigestService:
             return len(originals)
 
 
+OFFICE_PICTURE_SIDE = 2000  # pixels: a phone photo of a form stays legible
+OFFICE_PICTURE_BYTES = 300_000  # five of them: about 1.5 MB per student
+
+
 def office_file(key: str, file_type: str | None, data: bytes) -> FileAttachment:
     """An item as the office receives it: pictures as upright JPEG without metadata (HEIC and
-    WebP open on no office PC), under the canonical name; a PDF as it came."""
+    WebP open on no office PC), legible but small, under the canonical name; a PDF as it came."""
     if file_type in {"jpeg", "png", "heif", "webp", "gif", "bmp", "tiff"}:
-        return FileAttachment(f"{key}.jpg", office_jpeg(data))
+        return FileAttachment(f"{key}.jpg", office_jpeg(data, max_side=OFFICE_PICTURE_SIDE, quality=85,
+                                                         max_bytes=OFFICE_PICTURE_BYTES))
     return FileAttachment(material_name(key, file_type), data)
+
+
+def desk_link(url: str | None) -> str | None:
+    """The desk's address with one trailing slash, so that `cases/ID` can follow it."""
+    return url.rstrip("/") + "/" if url else None
+
+
+def _waiting_for_approval(session: Session) -> list[Case]:
+    return list(session.scalars(select(Case).where(
+        Case.status == case_store.COMPLETE, Case.digest_id.is_(None), Case.approved_at.is_(None))
+        .order_by(Case.completed_at, Case.id)))
 
 
 def _item(case: Case, key: str) -> Item | None:

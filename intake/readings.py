@@ -32,6 +32,18 @@ HOLD_PREFIX = "读图："  # holds the reading set (and lifts again when a new p
 HOLD_REASONS = {POSITIVE: "核酸结果为阳性", POPUP_FOUR: "温馨提示④（核酸后自动消除）",
                 NOT_BEIJING: "行程码无北京市", NO_POPUP: "健康宝未见弹窗",
                 UNCLEAR: "核酸需人工核对"}
+BLOCKED_STATES = (POSITIVE, POPUP_FOUR, NOT_BEIJING)  # in the order staff look at them
+
+
+def case_state(status: str, hold_reason: str | None) -> str:
+    """The case's status, or what the reading found that holds it (positive, popup_four,
+    not_beijing): a held case "will go later", these will not until something changes."""
+    for blocked in BLOCKED_STATES:
+        if hold_reason == HOLD_PREFIX + HOLD_REASONS[blocked]:
+            return blocked
+    return status
+
+
 REPLY_KINDS = {POSITIVE: "reply_positive", POPUP_FOUR: "reply_popup_four",
                NOT_BEIJING: "reply_not_beijing", NO_POPUP: "reply_no_popup",
                UNCLEAR: "reply_nucleic_acid_unclear"}

@@ -53,6 +53,11 @@ def check_templates(renderer: TemplateRenderer, writer: ReplyWriter, item_keys: 
                 sample = rendered
         case = DigestCase(1, "张伟", "物理系", "zhangwei@example.com", _NOW, _NOW, _NOW, (1,),
                           tuple(FileAttachment(f"{key}.jpg", b"\xff\xd8\xff") for key in item_keys))
+        renderer.render("approval_reminder", {
+            "count": 1, "date": "2026-11-21", "digest_time": "17:00", "desk_url": "https://desk.example/",
+            "department_name": addressing.department_name,
+            "cases": [{"case_id": 1, "name": "张伟", "department": "物理系",
+                       "completed_at": "2026-11-21 09:00", "flags": ""}]})
         for cases in ([case], []):
             build_digest(cases, date_label="2026-11-21", digest_id=1, held_back=[case],
                          renderer=renderer, addressing=addressing, max_bytes=40_000_000, now=_NOW,

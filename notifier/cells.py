@@ -9,10 +9,11 @@ from __future__ import annotations
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
-def as_text_cell(cell) -> None:
-    """An openpyxl cell holding a string keeps it as a string cell (data_type "s"), even when
-    it starts like a formula; numbers and dates are left as they are."""
-    if isinstance(cell.value, str):
+def text_cell(cell, value: str | None) -> None:
+    """Put `value` into an openpyxl cell as a string cell (data_type "s"), even when it starts
+    like a formula (`=1+1`, `@SUM(...)`); None leaves the cell empty."""
+    cell.value = value
+    if value is not None:
         cell.data_type = "s"
 
 

@@ -70,12 +70,39 @@ def test_statement_form_fields_and_id_check_digit():
                      "是否去过中高风险地区": "否", "近7天行程轨迹": "北京市昌平区"}
     misread = read_facts(page(*rows[:6], ("身份证号", bad)), ZONE)
     assert misread["身份证号"] is None
+    assert "情况说明身份证号校验位不符" in judge({"情况说明": misread}, "张伟", None, 48).flags
 
 
-def test_pledge_name_and_phone():
-    facts = read_facts(page("健康宝弹窗解除承诺书", "本人承诺以上信息真实。", ("承诺人", "张伟"),
-                            ("联系电话", "13800138000")), ZONE)
-    assert facts == {"looks_like": "承诺书", "姓名": "张伟", "联系电话": "13800138000"}
+def test_pledge_name_comes_from_its_name_blank_never_the_signature():
+    facts = read_facts(page("弹窗解除个人承诺书", ("姓名", "张伟"), ("联系电话", "13800138000"),
+                            ("有效证件号码", "11010519491231002X"),
+                            ("居住地址（详细到宿舍号）", "北京市昌平区府学路18号7号楼302"),
+                            "本人承诺以上信息真实。", ("承诺人（手签）", "VW")), ZONE)
+    assert facts == {"looks_like": "承诺书", "姓名": "张伟", "联系电话": "13800138000",
+                     "手机号码": None, "有效证件号码": "11010519491231002X",
+                     "居住地址": "北京市昌平区府学路18号7号楼302"}
+    # As a real pledge was read: the signature line printed as 姓名：(手签), under the pledge.
+    signed = read_facts(page("弹窗解除个人承诺书", ("姓名", "冯雪"), "本人承诺以上信息真实。",
+                             "姓名：(手签):VW"), ZONE)
+    assert signed["姓名"] == "冯雪"
+    unsigned = read_facts(page("弹窗解除个人承诺书", "本人承诺以上信息真实。", "姓名：(手签):VW"), ZONE)
+    assert unsigned["姓名"] is None
+
+
+def test_statement_reads_every_line_a_student_wrote_in_a_cell():
+    def box(text, x, y):
+        return TextLine(text, (x, y, x + 30.0 * len(text), y + 36), 0.99)
+    lines = [box("健康宝异常人员信息登记表", 200, 0), box("姓名", 20, 80), box("张伟", 400, 80),
+             box("现住址", 20, 160), box("北京市昌平区府学路18号", 400, 160), box("7号楼302室", 400, 205),
+             box("近7天行程轨迹", 20, 260), box("2026年11月15日-11月18日 北京市海淀区", 400, 260),
+             box("2026年11月19日-11月21日 北京市昌平区", 400, 305),
+             box("身体健康状况", 20, 360), box("良好", 400, 360),
+             box("是否去过中高风险地区", 20, 440), box("否", 400, 440)]
+    facts = read_facts(lines, ZONE)
+    assert facts["现住址"] == "北京市昌平区府学路18号\n7号楼302室"
+    assert facts["近7天行程轨迹"] == ("2026年11月15日-11月18日北京市海淀区\n"
+                                  "2026年11月19日-11月21日北京市昌平区")
+    assert facts["身体健康状况"] == "良好" and facts["是否去过中高风险地区"] == "否"
 
 
 def test_unknown_picture_looks_like_nothing():
@@ -95,6 +122,14 @@ def test_name_matching_masks():
     assert name_matches("张*", "张伟") and name_matches("*伟", "张伟") and name_matches("张*", "张伟")
     assert name_matches("张*", "张伟") and name_matches("张伟", "张伟") and not name_matches("李*", "张伟")
     assert name_matches(None, "张伟")
+
+
+def test_masked_names_as_apps_show_long_and_foreign_names():
+    assert name_matches("阿*孜", "阿卜杜拉·艾则孜") and name_matches("阿**孜", "阿卜杜拉·艾则孜")
+    assert name_matches("*孜", "阿卜杜拉 · 艾则孜") and name_matches("阿卜杜拉·艾则*", "阿卜杜拉艾则孜")
+    assert name_matches("冯", "冯雪") and name_matches("雪", "冯雪") and not name_matches("李", "冯雪")
+    assert name_matches("W*n", "Wang Haoran") and name_matches("wang*", "Wang Haoran")
+    assert not name_matches("阿*孜", "阿卜杜拉·艾则") and not name_matches("王*", "冯雪")
 
 
 SAMPLED = datetime(2026, 11, 21, 14, 5, tzinfo=ZONE)
@@ -126,7 +161,7 @@ def test_48_hours_from_sampling():
 
 def test_flags_for_staff():
     flags = judge(_facts(places=("北京市", "上海市"), starred=("上海市",),
-                         updated="2026-11-22T09:00:00+08:00", name="李*"), "张伟", SAMPLED, 48).flags
+                         updated="2026-11-20T09:00:00+08:00", name="李*"), "张伟", SAMPLED, 48).flags
     assert flags == ["情况说明：未能识别", "行程码含上海市*", "行程码与核酸日期不一致", "核酸姓名与提交不符（李*）"]
 
 
@@ -251,3 +286,14 @@ def test_green_code_without_popup_is_flagged_and_held():
     facts = read_facts(page("北京健康宝", "本人健康码自查询", "2026-12-04 09:00:00", "未见异常"), ZONE)
     judgement = judge({"健康宝": facts}, "张伟", None, 48)
     assert judgement.blocked == NO_POPUP and "健康宝未见弹窗" in judgement.flags
+
+
+def test_the_itinerary_must_cover_the_test_not_share_its_date():
+    def flagged(updated: str, hours: int = 48) -> bool:
+        return "行程码与核酸日期不一致" in judge(_facts(updated=updated), "张伟", SAMPLED, hours).flags
+    assert not flagged("2026-11-22T09:00:00+08:00"), "taken the day after the test, as students do"
+    assert not flagged("2026-11-21T08:00:00+08:00"), "the morning of the sampling day"
+    assert not flagged("2026-11-23T14:00:00+08:00"), "still within the 48 hours"
+    assert flagged("2026-11-20T23:59:00+08:00"), "before the sampling day"
+    assert flagged("2026-11-23T14:10:00+08:00"), "after the result stopped being valid"
+    assert flagged("2026-11-23T09:00:00+08:00", hours=24)

@@ -9,10 +9,12 @@ from sqlalchemy.orm import Session
 
 from intake import cases as case_store
 from intake.models import Case, Item, Mail
+from intake.readings import case_state
 from intake.web import reading
 
 STATUSES = (case_store.INCOMPLETE, case_store.COMPLETE, case_store.HELD, case_store.REJECTED)
 STATUS_LABELS = {"incomplete": "材料不全", "complete": "材料齐全", "held": "暂缓", "rejected": "未通过",
+                 "positive": "阳性", "popup_four": "温馨提示④", "not_beijing": "不在北京",
                  "forwarded": "已转发"}
 
 
@@ -65,6 +67,7 @@ class QueueRow:
     flagged: bool
     alert: bool
     approved: bool
+    state: str = ""  # status, or positive / popup_four / not_beijing when the reading holds it
 
     @property
     def priority(self) -> int:
@@ -156,7 +159,7 @@ def _page_rows(session: Session, shown: list[int], ranking: Ranking,
         return []
     cases = {row.id: row for row in session.execute(
         select(Case.id, Case.name, Case.department, Case.status, Case.created_at,
-               Case.updated_at, Case.approved_at).where(Case.id.in_(shown)))}
+               Case.updated_at, Case.approved_at, Case.hold_reason).where(Case.id.in_(shown)))}
     usable: dict[int, set[str]] = {}
     for case_id, kind in session.execute(select(Item.case_id, Item.kind).where(
             Item.case_id.in_(shown), Item.usable.is_(True))):
@@ -167,7 +170,8 @@ def _page_rows(session: Session, shown: list[int], ranking: Ranking,
         missing = [key for key in item_keys if key not in usable.get(case_id, set())]
         rows.append(QueueRow(found.id, found.name, found.department, found.status, missing,
                              found.created_at, found.updated_at, case_id in ranking.flagged,
-                             case_id in ranking.alerts, found.approved_at is not None))
+                             case_id in ranking.alerts, found.approved_at is not None,
+                             case_state(found.status, found.hold_reason)))
     return rows
 
 

@@ -57,8 +57,10 @@ def itinerary(updated: datetime, places: str = "北京市") -> Image.Image:
                        "注：*表示当前该城市存在中风险或高风险地区"], title_color=(60, 60, 200))
 
 
-def _paper(rows: list[tuple[str, str]], title: str, heading: str | None = None) -> Image.Image:
-    """A printed A4 form as a phone photographs it: grey desk, slightly turned, a little blurred."""
+def _paper(rows: list[tuple[str, str]], title: str, heading: str | None = None,
+           footer: list[tuple[str, str]] = ()) -> Image.Image:
+    """A printed A4 form as a phone photographs it: grey desk, slightly turned, a little blurred.
+    A value with line breaks is written over several lines of its cell, as students fill them."""
     page = Image.new("RGB", (1240, 1754), "white")
     draw = ImageDraw.Draw(page)
     y = 120
@@ -68,10 +70,18 @@ def _paper(rows: list[tuple[str, str]], title: str, heading: str | None = None) 
     draw.text((260, y), title, fill="black", font=_font(52))
     y += 150
     for label, value in rows:
-        draw.rectangle((100, y - 20, 1140, y + 70), outline="black", width=3)
-        draw.line((470, y - 20, 470, y + 70), fill="black", width=3)
-        draw.text((120, y), label, fill="black", font=_font(36))
-        draw.text((500, y), value, fill="black", font=_font(36))
+        lines = value.split("\n")
+        bottom = y + 70 + 50 * (len(lines) - 1)
+        draw.rectangle((100, y - 20, 1140, bottom), outline="black", width=3)
+        draw.line((470, y - 20, 470, bottom), fill="black", width=3)
+        draw.text((120, y), label, fill="black", font=_font(36 if len(label) < 10 else 30))
+        for number, line in enumerate(lines):
+            draw.text((500, y + 50 * number), line, fill="black", font=_font(36 if len(line) < 18 else 30))
+        y = bottom + 20
+    y += 60
+    for label, value in footer:  # the signature lines under the pledge, outside the table
+        draw.text((640, y), label, fill="black", font=_font(36))
+        draw.text((640 + 40 * len(label), y - 10), value, fill=(30, 30, 120), font=_font(52))
         y += 90
     photo = Image.new("RGB", (1500, 2000), (120, 115, 110))
     turned = page.rotate(3, expand=True, fillcolor=(120, 115, 110))
@@ -79,16 +89,22 @@ def _paper(rows: list[tuple[str, str]], title: str, heading: str | None = None) 
     return photo.filter(ImageFilter.GaussianBlur(1.2))
 
 
-def statement(name="张伟") -> Image.Image:
-    return _paper([("姓名", name), ("院（系）", "物理系"), ("现住址", "北京市昌平区府学路18号"),
-                   ("手机号码", PHONE), ("身体健康状况", "良好"), ("身份证号", ID_NUMBER),
-                   ("是否去过中高风险地区", "否"), ("近7天行程轨迹", "北京市昌平区")],
+ADDRESS = "北京市昌平区府学路18号"
+TRIP = "2026年11月15日-11月18日 北京市海淀区\n2026年11月19日-11月21日 北京市昌平区"
+
+
+def statement(name="张伟", trip: str = TRIP, id_number: str = ID_NUMBER) -> Image.Image:
+    return _paper([("姓名", name), ("院（系）", "物理系"), ("现住址", ADDRESS),
+                   ("手机号码", PHONE), ("身体健康状况", "良好"), ("身份证号", id_number),
+                   ("是否去过中高风险地区", "否"), ("近7天行程轨迹", trip)],
                   "健康宝异常人员信息登记表", heading="附件2")
 
 
 def pledge(name="张伟") -> Image.Image:
-    return _paper([("承诺人", name), ("联系电话", PHONE), ("日期", "2026年11月21日")],
-                  "健康宝弹窗解除承诺书")
+    """附件1 as students fill it: the blanks, then the pledge signed by hand (a scrawl)."""
+    return _paper([("姓名", name), ("联系电话", PHONE), ("有效证件号码", ID_NUMBER),
+                   ("居住地址（详细到宿舍号）", "北京市昌平区府学路18号\n7号楼302室")],
+                  "弹窗解除个人承诺书", footer=[("承诺人（手签）:", "VW"), ("日期:", "2026年11月21日")])
 
 
 def jpeg(image: Image.Image, quality: int = 70) -> bytes:
@@ -122,12 +138,14 @@ def exif_rotated_jpeg(image: Image.Image) -> bytes:
 
 
 def five(sampled: datetime, *, result="阴性", popup=3, places="北京市", name="张伟",
-         updated: datetime | None = None, shown_name: str = "张*") -> dict[str, bytes]:
-    """The five materials of one submission, named as the rule asks."""
+         updated: datetime | None = None, shown_name: str = "张*",
+         id_number: str = ID_NUMBER) -> dict[str, bytes]:
+    """The five materials of one submission, named as the rule asks (the apps show the name
+    masked: `shown_name`)."""
     return {"核酸.png": png(nucleic_acid(sampled, result, name=shown_name)),
-            "健康宝.png": png(health_kit(popup, sampled)),
+            "健康宝.png": png(health_kit(popup, sampled, name=shown_name)),
             "行程码.jpg": jpeg(itinerary(updated or sampled, places)),
-            "情况说明.jpg": jpeg(statement(name)),
+            "情况说明.jpg": jpeg(statement(name, id_number=id_number)),
             "承诺书.jpg": jpeg(pledge(name))}
 
 
