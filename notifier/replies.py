@@ -20,7 +20,7 @@ from notifier.wording import count_word, describe
 
 REPLY_KINDS = ("reply_complete", "reply_incomplete", "reply_instructions", "reply_cloud_link",
                "reply_renew_nucleic_acid", "reply_rejected", "reply_positive", "reply_popup_four",
-               "reply_not_beijing")
+               "reply_not_beijing", "reply_no_popup", "reply_nucleic_acid_unclear")
 _ASK_FOR_EVERYTHING = {"reply_instructions", "reply_cloud_link"}
 _PLACEHOLDER_NAME = "张伟"
 _PLACEHOLDER_DEPARTMENT = "物理系"
@@ -122,6 +122,7 @@ class ReplyWriter:
             "forwarded": False,
             "sampled_at": None,  # 核酸 sampling time as read from the picture, "11月19日 08:32"
             "places": [],        # 行程码 cities as read
+            "doubts": [],        # what could not be read for sure on the 核酸 picture
             "sender": "",
             **facts.extra,
         }

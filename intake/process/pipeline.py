@@ -191,7 +191,9 @@ class Pipeline:
             changed = cases.merge_items(session, case, assessment, mail, self.store, now)
             cases.update_status(session, case, self.rules.item_keys, now, mail)
             if self.pictures is not None:
-                self.pictures.store(session, case, read_facts, changed, now)
+                # The mail's date for a year a picture left out is its processing time, as for
+                # the 48 hours (an item's received_at).
+                self.pictures.store(session, case, read_facts, changed, now, now)
                 judgement = self.pictures.apply(session, case, now, self.rules.item_keys, mail)
         have = cases.usable_keys(case) if case else set(received)
         missing = missing_items(have, self.rules)
@@ -209,6 +211,7 @@ class Pipeline:
             if judgement.blocked:
                 kind = BLOCKED_REPLIES[judgement.blocked]
                 extra["places"] = judgement.places
+                extra["doubts"] = judgement.doubts
                 if judgement.blocked == POSITIVE:
                     self._alert(session, case, mail, sampled, now)
         facts = ReplyFacts(
