@@ -1,6 +1,6 @@
 """Recognised text lines, as the OCR adapter hands them over, and the helpers that read them.
 
-Pure: no engine here. The adapter in intake/ocr.py turns a picture into `TextLine`s; everything
+Pure: no engine here. The adapter in intake/pictures/ocr.py turns a picture into `TextLine`s; everything
 that understands them works on plain text and boxes, so it is tested on text fixtures.
 """
 from __future__ import annotations
@@ -21,7 +21,7 @@ _VARIANTS = str.maketrans({
     "報": "报", "驗": "验", "験": "验", "項": "项", "東": "东", "海": "海", "廣": "广", "門": "门",
     "遼": "辽", "寧": "宁", "蘇": "苏", "黑": "黑", "龍": "龙", "陝": "陕", "貴": "贵", "雲": "云",
     "澳": "澳", "灣": "湾", "濟": "济", "鄭": "郑", "漢": "汉", "長": "长", "沈": "沈", "瀋": "沈",
-    "無": "无", "為": "为", "過": "过", "風": "风", "縣": "县", "鎮": "镇", "學": "学", "係": "系",
+    "無": "无", "為": "为", "過": "过", "風": "风", "縣": "县", "鎮": "镇", "學": "学",
     "簽": "签", "字": "字", "＊": "*", "﹡": "*", "✱": "*", "：": ":", "﹕": ":",
 })
 

@@ -1,31 +1,43 @@
-"""The composition root: the only place that turns settings into adapters and wires them."""
+"""The composition root: the only place that turns settings into adapters and wires them.
+
+One small builder per entry point: `open_database` (read-only commands: the database and nothing
+else), `build_daemon` (the poll, the outbox, the digest, the staff actions: `intake run` and the
+commands that change things) and `build_desk` (the web desk). `running_daemon` and
+`opened_database` are the context managers the commands use, so that each closes what it opened.
+"""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from datetime import datetime, timedelta, timezone
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import sessionmaker
 
-from intake.check_pool import CheckPool, check_pool
-from intake.db import create_schema, make_engine, session_factory
-from intake.digest import DigestOptions, DigestService
+from intake.process.check_pool import CheckPool, check_pool
+from intake.db.engine import create_schema, make_engine, session_factory
+from intake.digest.service import DigestOptions, DigestService
 from intake.errors import ConfigError
 from intake.failpoints import NONE as NO_FAILPOINTS, Failpoints
-from intake.mailbox import Mailbox, MailboxEndpoint
-from intake.outbox import DrainReport, drain_outbox
-from intake.ocr import PictureReader, ReaderOptions
-from intake.picture_work import PictureWork
-from intake.pipeline import Pipeline
-from intake.reading_pool import InlinePool, reading_pool
-from intake.readings import PictureFacts
-from intake.poller import PollReport, Poller, PollSettings, stored_pictures
+from intake.fetch.mailbox import Mailbox, MailboxEndpoint
+from intake.outbox.drain import DrainReport, drain_outbox
+from intake.pictures.ocr import PictureReader, ReaderOptions
+from intake.pictures.jobs import PictureWork
+from intake.process.groups import stored_pictures
+from intake.process.pipeline import Pipeline
+from intake.pictures.pool import InlinePool, reading_pool
+from intake.pictures.readings import PictureFacts
+from intake.fetch.poller import PollReport, Poller, PollSettings
 from intake.settings import Settings, secret
-from intake.staff import StaffDesk
-from intake.storage import FileStore
+from intake.staff.actions import StaffDesk
+from intake.store.files import FileStore
 from notifier.digest import DigestAddressing
+
+if TYPE_CHECKING:
+    from flask import Flask
 from notifier.render import TemplateRenderer
 from notifier.compose import FileAttachment
 from notifier.replies import ReplyWriter, Signature
@@ -34,6 +46,38 @@ from notifier.smtp import SmtpEndpoint, smtp_connection
 
 def utc_now() -> datetime:
     return datetime.now(timezone.utc)
+
+
+@dataclass
+class Database:
+    """The database alone: what read-only commands need."""
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker
+    clock: Callable[[], datetime]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def open_database(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Database:
+    """The engine and sessions, the schema created or checked; no store, mailbox, OCR or pools."""
+    engine = make_engine(settings.database.url, settings.database.busy_timeout_seconds)
+    try:
+        create_schema(engine)
+    except BaseException:
+        engine.dispose()
+        raise
+    return Database(settings, engine, session_factory(engine), clock)
+
+
+@contextmanager
+def opened_database(settings: Settings, clock: Callable[[], datetime] = utc_now) -> Iterator[Database]:
+    database = open_database(settings, clock)
+    try:
+        yield database
+    finally:
+        database.close()
 
 
 @dataclass
@@ -165,11 +209,11 @@ def digest_service(settings: Settings, sessions: sessionmaker, store: FileStore,
         clock, failpoint)
 
 
-def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
-              failpoint: Failpoints | None = None, reader: PictureReader | None = None,
-              read_only: bool = False) -> App:
-    """The app; `read_only` for commands that only look (cases, status, digests): no mailbox or
-    SMTP secret is read, so staff may run them where those are not set."""
+def build_daemon(settings: Settings, clock: Callable[[], datetime] = utc_now,
+                 failpoint: Failpoints | None = None, reader: PictureReader | None = None,
+                 read_only: bool = False) -> App:
+    """The daemon; `read_only`: no mailbox or SMTP secret is read (commands that only look open
+    the database alone instead, `open_database`)."""
     failpoint = failpoint or Failpoints.from_environment()
     logging.getLogger().setLevel(settings.logging.level)
     rules = settings.rules.to_rules()
@@ -198,3 +242,35 @@ def build_app(settings: Settings, clock: Callable[[], datetime] = utc_now,
     return App(settings, engine, sessions, store, mailbox, poller,
                smtp_endpoint(settings, with_secret=not read_only),
                digests, staff, writer, clock, failpoint, pictures, work, checker)
+
+
+@contextmanager
+def running_daemon(settings: Settings) -> Iterator[App]:
+    """The whole daemon, closed (its pools, mailbox, store and engine) when the block ends."""
+    app = build_daemon(settings)
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+def build_desk(settings: Settings, *, clock: Callable[[], datetime] = utc_now,
+               testing: bool = False) -> Flask:
+    """The web desk: the same database, case actions and digests as the CLI, behind Flask."""
+    # Imported here: the daemon and the CLI never load Flask.
+    from intake.web import create_app
+    from intake.web.desk import IDLE, LONGEST, DeskContext
+    rules = settings.rules.to_rules()
+    engine = make_engine(settings.database.url, settings.database.busy_timeout_seconds)
+    # make_engine already gives SQLite writers BEGIN IMMEDIATE: the desk waits for the daemon.
+    create_schema(engine)
+    sessions = session_factory(engine)
+    store = FileStore(settings.storage.path)
+    templates = renderer(settings)
+    writer = reply_writer(settings, templates)
+    digests = digest_service(settings, sessions, store, templates, writer, clock)
+    desk = DeskContext(
+        settings=settings, engine=engine, sessions=sessions, store=store, digests=digests,
+        staff=StaffDesk(sessions, store, writer, rules.item_keys, clock),
+        item_keys=rules.item_keys, zone=settings.zone, clock=clock, idle=IDLE, longest=LONGEST)
+    return create_app(desk, testing=testing)

@@ -5,16 +5,19 @@ import logging
 import signal
 import threading
 from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
-from intake.app import App
-from intake.db import read_session
+from intake.db.engine import read_session
 from intake.errors import IntakeError
 from intake.models import Digest
+
+if TYPE_CHECKING:  # the composition root builds the App a Daemon runs; only its type is needed here
+    from intake.app import App
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +125,7 @@ class Daemon:
         self.drain_job()
 
     def purge_job(self) -> None:
-        from intake.purge import purge
+        from intake.ops.purge import purge
         try:
             purge(self.app.sessions, self.app.store, self.app.clock(),
                   self.app.settings.retention.days)

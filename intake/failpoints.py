@@ -12,6 +12,7 @@ import os
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from intake.errors import ConfigError, IntakeError
@@ -34,6 +35,7 @@ class Failpoints:
     def __init__(self, spec: str = ""):
         self._rules: dict[str, _Rule] = {}
         self._hits: Counter = Counter()
+        self._calls: dict[str, tuple[int, Callable[[], None]]] = {}
         for item in filter(None, (part.strip() for part in spec.split(","))):
             name, _, action = item.partition("=")
             action, _, nth = action.partition("@")
@@ -45,11 +47,23 @@ class Failpoints:
     def from_environment(cls) -> "Failpoints":
         return cls(os.environ.get(ENV, ""))
 
+    def call_at(self, name: str, nth: int, action: Callable[[], None]) -> None:
+        """Run `action` the nth time `name` is passed: the seam for a test that makes something
+        happen at that point (a server dropping the connection), where a fault would not do."""
+        if self is NONE:
+            raise IntakeError("the shared inert failpoints take no actions; pass Failpoints()")
+        self._calls[name] = (nth, action)
+
     def __call__(self, name: str) -> None:
         rule = self._rules.get(name)
-        if rule is None:
+        if rule is None and name not in self._calls:
             return
         self._hits[name] += 1
+        nth, action = self._calls.get(name, (None, None))
+        if action is not None and self._hits[name] == nth:
+            action()
+        if rule is None:
+            return
         if rule.nth is not None and self._hits[name] != rule.nth:
             return
         if rule.action == "pause":

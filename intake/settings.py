@@ -156,7 +156,7 @@ class RulesSettings(_Section):
 
     @field_validator("items")
     @classmethod
-    def _five_distinct(cls, value):
+    def _item_keys_distinct(cls, value):
         if value is not None:
             keys = [item.key for item in value]
             if len(set(keys)) != len(keys) or not keys:

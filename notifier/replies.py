@@ -16,7 +16,7 @@ from checks.findings import Problem
 from checks.rules import Rules
 from notifier.compose import FileAttachment, OutgoingMail, build_message, new_message_id
 from notifier.render import TemplateRenderer
-from notifier.wording import describe
+from notifier.wording import count_word, describe
 
 REPLY_KINDS = ("reply_complete", "reply_incomplete", "reply_instructions", "reply_cloud_link",
                "reply_renew_nucleic_acid", "reply_rejected", "reply_positive", "reply_popup_four",
@@ -65,10 +65,12 @@ class ReplyWriter:
         return self._rules.item_keys
 
     def signature_context(self) -> dict:
-        """The sign-off every mail carries, replies and digest alike."""
+        """What every mail's templates share, replies and digest alike: the sign-off, the office,
+        the hours a 核酸 result is good for, and how many items the rules ask for (五)."""
         return {"department_name": self._signature.department or self._sender_name,
                 "contact": self._signature.contact, "sender_name": self._sender_name,
-                "office": self._office, "hours": self._hours}
+                "office": self._office, "hours": self._hours,
+                "item_count": count_word(len(self.item_keys))}
 
     def plan(self, facts: ReplyFacts) -> str:
         """The one instruction this reply gives: "full", "missing" or "none"."""

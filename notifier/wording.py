@@ -41,3 +41,17 @@ def describe(problem: Problem) -> str:
     kind = _KIND_NAMES.get(problem.detail, problem.detail or "未知格式的文件")
     return template.format(subject=problem.subject, detail=problem.detail, kind=kind,
                            code=problem.code)
+
+
+_DIGITS = "零一二三四五六七八九"
+
+
+def count_word(number: int) -> str:
+    """A count as written in a Chinese sentence (五项, 十二张): the templates say how many items
+    the rules ask for from the configured list, never from a numeral of their own."""
+    if not 0 <= number < 100:
+        return str(number)
+    tens, ones = divmod(number, 10)
+    if tens == 0:
+        return _DIGITS[ones]
+    return f"{_DIGITS[tens] if tens > 1 else ''}十{_DIGITS[ones] if ones else ''}"

@@ -6,11 +6,13 @@ import itertools
 import shutil
 import tempfile
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
 from tests.support.dovecot import PASSWORD, Dovecot
+from tests.support.harness import Clock, Harness
 from tests.support.servers import drop_postgres_schema, postgres_schema, postgres_server
 from tests.support.smtp_capture import SmtpCapture
 
@@ -102,7 +104,7 @@ class _RememberingReader:
     """The session's one real OCR engine; a picture drawn twice is read once (OCR is slow)."""
 
     def __init__(self):
-        from intake.ocr import PictureReader
+        from intake.pictures.ocr import PictureReader
         self._reader = PictureReader()
         self._seen: dict[bytes, list] = {}
 
@@ -123,3 +125,26 @@ def picture_reader():
     reader = _RememberingReader()
     reader.warm()
     return reader
+
+
+@pytest.fixture
+def clock() -> Clock:
+    """The injected clock a test moves by hand, to the second (as the database keeps time)."""
+    return Clock(datetime.now(timezone.utc).replace(microsecond=0))
+
+
+@pytest.fixture
+def world_options() -> dict:
+    """What a module's `world` needs besides the defaults, as Harness keywords (`clock`, `reader`,
+    `extra_config`): a module overrides this fixture. By default the daemon runs at real time and
+    does not read pictures."""
+    return {}
+
+
+@pytest.fixture
+def world(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password, world_options) -> Harness:
+    """A department mailbox on the real Dovecot, the SMTP capture, a configuration and a database,
+    on SQLite and on PostgreSQL (a module that needs one only overrides `db_url`). A module that
+    needs cases in it first overrides `world` with a fixture that takes this one."""
+    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=db_url, tmp_path=tmp_path,
+                   **world_options)

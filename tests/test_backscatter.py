@@ -10,16 +10,11 @@ import gzip
 import pytest
 
 from tests.support import builders as b
-from tests.support.harness import Harness, body_text
+from tests.support.harness import body_text
 
 XML = (b'<?xml version="1.0" encoding="UTF-8"?><feedback><report_metadata><org_name>google.com'
        b'</org_name></report_metadata><policy_published><domain>example.test</domain>'
        b'</policy_published></feedback>')
-
-
-@pytest.fixture
-def world(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password):
-    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=db_url, tmp_path=tmp_path)
 
 
 def _report_zip(name: str) -> bytes:

@@ -26,7 +26,7 @@ def test_bench_prints_floor_getmail6_ours_and_the_idle_check():
 def test_check_processes_start_without_the_database_layer():
     # Each check process imports what it runs; the ORM and the web stack would add most of a
     # second to every poll that starts them.
-    probe = ("import sys, intake.check_pool; "
+    probe = ("import sys, intake.process.check_pool; "
              "print(sorted({m.split('.')[0] for m in sys.modules} & "
              "{'sqlalchemy', 'flask', 'jinja2', 'imapclient', 'apscheduler', 'pydantic'}))")
     result = subprocess.run([sys.executable, "-c", probe], cwd=REPO, capture_output=True,

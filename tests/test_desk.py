@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 from sqlalchemy import select
 
-from intake.desk_models import AuditEntry
+from intake.models.desk import AuditEntry
 from intake.settings import load_settings
-from intake.web import create_app
+from intake.app import build_desk
 from tests.support import builders as b
 from tests.support.dovecot import PASSWORD
 from tests.support.harness import REPO, Clock, Harness
@@ -34,8 +34,7 @@ def _add_account(world: Harness, username: str, role: str, department: str | Non
 
 
 @pytest.fixture
-def world(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password):
-    world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=db_url, tmp_path=tmp_path)
+def world(world):
     for name, dept, sender, skip in [("张伟", "物理系", "zw@example.test", ()),
                                      ("李喆", "化学系", "lz@example.test", ("核酸",)),
                                      ("王芳", "物理系", "wf@example.test", ())]:
@@ -47,7 +46,7 @@ def world(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password):
     _add_account(world, "admin", "admin")
     _add_account(world, "phys", "reviewer", "物理系")
     world.clock = Clock()
-    world.web = create_app(load_settings(world.config), clock=world.clock, testing=True)
+    world.web = build_desk(load_settings(world.config), clock=world.clock, testing=True)
     yield world
     world.web.extensions["desk"].engine.dispose()
 
@@ -278,7 +277,7 @@ def behind_nginx(world):
     """The desk as config/jkb-intake-web.service runs it: one trusted proxy hop."""
     settings = load_settings(world.config)
     settings = settings.model_copy(update={"web": settings.web.model_copy(update={"proxy_hops": 1})})
-    app = create_app(settings, clock=world.clock, testing=True)
+    app = build_desk(settings, clock=world.clock, testing=True)
     app.extensions["desk"].engine.dispose()  # shares world's database; closed with the test
     return app
 
@@ -383,7 +382,7 @@ def test_what_was_read_is_shown_labelled_and_alerts_come_first(world):
     labelled as a machine's reading, with flags highlighted, and a 阳性 case tops the queue."""
     from datetime import datetime, timezone
 
-    from intake.db import make_engine, session_factory
+    from intake.db.engine import make_engine, session_factory
     from intake.models import Case, Reading
 
     engine = make_engine(world.db_url)

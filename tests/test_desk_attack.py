@@ -7,7 +7,7 @@ import re
 
 from sqlalchemy import event, select
 
-from intake.desk_models import AuditEntry
+from intake.models.desk import AuditEntry
 from intake.settings import load_settings
 from tests.test_desk import (GOOD, Browser, _add_account, _version, behind_nginx,  # noqa: F401
                              signed_in, world)

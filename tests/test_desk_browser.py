@@ -11,7 +11,7 @@ import pytest
 from werkzeug.serving import make_server
 
 from intake.settings import load_settings
-from intake.web import create_app
+from intake.app import build_desk
 from tests.support import builders as b
 from tests.support.harness import Harness
 from tests.test_desk import GOOD, _add_account, _version, signed_in
@@ -30,7 +30,7 @@ def desk(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password):
                              attachments=list(b.five_pictures(ext=ext).items())))
     world.poll()
     _add_account(world, "teacher", "reviewer")
-    app = create_app(load_settings(world.config))
+    app = build_desk(load_settings(world.config))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -121,7 +121,7 @@ def test_the_desk_acts_during_a_300_mail_poll_without_database_is_locked(
                              subject=f"学生{number}+物理系+健康宝弹窗",
                              attachments=[("核酸.jpg", b.picture(color=(number % 256, 9, 9)))]))
     _add_account(world, "admin", "admin")
-    app = create_app(load_settings(world.config))
+    app = build_desk(load_settings(world.config))
     browser = signed_in(type("W", (), {"web": app})())
     finished, outcome = threading.Event(), {}
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import event
 
 from intake.settings import load_settings
-from intake.web import create_app
+from intake.app import build_desk
 from tests.support import builders as b
 from tests.support.harness import Clock, Harness
 from tests.test_desk import _add_account, signed_in
@@ -26,7 +26,7 @@ def crowd(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password):
     world.poll()
     _add_account(world, "admin", "admin")
     world.clock = Clock()
-    world.web = create_app(load_settings(world.config), clock=world.clock, testing=True)
+    world.web = build_desk(load_settings(world.config), clock=world.clock, testing=True)
     yield world
     world.web.extensions["desk"].engine.dispose()
 

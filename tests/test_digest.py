@@ -7,21 +7,16 @@ import io
 import subprocess
 import sys
 import zipfile
-from datetime import datetime, timezone
+from datetime import datetime
 
 import pytest
 from openpyxl import load_workbook
 
 from tests.support import builders as b
-from tests.support.harness import Clock, Harness, body_text, html_text
+from tests.support.harness import Harness, body_text, html_text
 
 OFFICE = "changping@example.test"
 STAFF = "staff@example.test"
-
-
-@pytest.fixture
-def clock():
-    return Clock(datetime.now(timezone.utc).replace(microsecond=0))
 
 
 def _world(dovecot, smtp, user, db_url, tmp_path, clock, extra=""):
@@ -30,8 +25,8 @@ def _world(dovecot, smtp, user, db_url, tmp_path, clock, extra=""):
 
 
 @pytest.fixture
-def world(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password, clock):
-    return _world(dovecot, smtp, mailbox_user, db_url, tmp_path, clock)
+def world_options(clock):
+    return {"clock": clock}
 
 
 def _submit(world, name, department, sender, skip=()):
@@ -231,7 +226,7 @@ def test_scheduled_digest_is_made_once_per_date(world):
 
 @pytest.mark.parametrize("step", ["queue", "forward-mark", "commit"])
 def test_a_crash_inside_the_digest_transaction_leaves_no_digest(world, monkeypatch, step):
-    import intake.digest as digest_module
+    import intake.digest.service as digest_module
     _submit(world, "张伟", "物理系", "zw@example.test")
     world.poll()
     world.smtp.clear()

@@ -13,11 +13,6 @@ from tests.support.harness import Harness, body_text, html_text
 STUDENT = "zhangwei@example.test"
 
 
-@pytest.fixture
-def world(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password):
-    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=db_url, tmp_path=tmp_path)
-
-
 def _submission(files, name="张伟+物理系+健康宝弹窗.zip", zipper=b.windows_gbk_zip, **kwargs):
     return b.mail(sender=kwargs.pop("sender", STUDENT), attachments=[(name, zipper(files))], **kwargs)
 
@@ -358,20 +353,20 @@ def test_encrypted_zip_with_its_password_in_the_body_is_read(world):
 
 def test_two_workers_racing_on_one_message_id_in_two_folders(world, monkeypatch):
     """Worker B checks for the Message-ID before worker A commits it, then loses the insert."""
-    from intake.poller import Poller
+    from intake.record.recorder import Recorder
     raw = _submission(b.five_pictures(), message_id="<race@example.test>")
     world.deliver(raw)
     world.deliver(raw, folder="Junk")
     app = world.app()
     try:
-        original_lookup = Poller._original
-        monkeypatch.setattr(Poller, "_original", staticmethod(lambda session, key: None))
-        first = app.poller._record("INBOX", 1, _summary(app, "INBOX"))
-        monkeypatch.setattr(Poller, "_original", staticmethod(original_lookup))
+        original_lookup = Recorder.original_of
+        monkeypatch.setattr(Recorder, "original_of", staticmethod(lambda session, key: None))
+        first = app.poller.recorder.record_mail("INBOX", 1, _summary(app, "INBOX")).mail_id
+        monkeypatch.setattr(Recorder, "original_of", staticmethod(original_lookup))
         # The second copy's pre-checks ran "before" the first committed: force the race.
-        monkeypatch.setattr(Poller, "_insert", lambda self, session, mail: (
+        monkeypatch.setattr(Recorder, "insert", lambda self, session, mail: (
             setattr(mail, "dedupe_key", mail.message_id), session.add(mail), session.flush()))
-        second = app.poller._record("Junk", 1, _summary(app, "Junk"))
+        second = app.poller.recorder.record_mail("Junk", 1, _summary(app, "Junk"))
     finally:
         app.close()
     outcomes = {m.folder: (m.outcome, m.duplicate_of_id) for m in world.mails() if m.message_id == "<race@example.test>"}

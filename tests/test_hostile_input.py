@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from checks.rules import ArchiveLimits, Rules
 from checks.submission import Attachment, assess
-from intake.reader import read_mail
+from intake.process.reader import read_mail
 from tests.support import builders as b
 from tests.support.harness import Harness, has_no_sender_header
 
@@ -61,11 +61,6 @@ MALFORMED = {
     "zip with empty name member": b.mail(sender="p@example.test", attachments=[
         ("a.zip", b.raw_zip([b.RawEntry(b"///", b"x"), b.RawEntry("核酸.jpg".encode(), b.picture())]))]),
 }
-
-
-@pytest.fixture
-def world(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password):
-    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=db_url, tmp_path=tmp_path)
 
 
 def test_malformed_mail_each_ends_in_a_recorded_outcome(world, tmp_path):
@@ -198,10 +193,10 @@ def _safe(text: str) -> str:
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tree=mime_trees(), subject=st.text(max_size=40), auto=st.sampled_from(["", "auto-replied", "no"]))
 def test_any_mime_tree_goes_through_the_pipeline(tree, subject, auto, tmp_path_factory):
-    from intake.db import create_schema, make_engine, session_factory
+    from intake.db.engine import create_schema, make_engine, session_factory
     from intake.models import Mail
-    from intake.pipeline import Pipeline
-    from intake.storage import FileStore
+    from intake.process.pipeline import Pipeline
+    from intake.store.files import FileStore
     from notifier.render import TemplateRenderer
     from notifier.replies import ReplyWriter
     from tests.support.servers import TEMPLATES

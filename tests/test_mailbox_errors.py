@@ -16,8 +16,9 @@ LOGIN_REFUSED, CONFIG_ERROR = 3, 2
 
 
 @pytest.fixture
-def world(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password):
-    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url, tmp_path=tmp_path)
+def db_url(sqlite_url):
+    """These worlds run on SQLite only."""
+    return sqlite_url
 
 
 @pytest.mark.parametrize("command", ["poll", "check-config"])

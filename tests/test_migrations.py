@@ -5,7 +5,7 @@ import sqlalchemy
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from intake.db import make_engine, migrate
+from intake.db.engine import make_engine, migrate
 from intake.models import Base
 from tests.support.harness import Harness
 
@@ -56,7 +56,7 @@ def test_a_database_not_made_by_migrations_is_refused(dovecot, smtp, mailbox_use
 def test_a_database_at_0001_gains_the_reading_table(db_url):
     from alembic import command
 
-    from intake.db import _alembic
+    from intake.db.engine import _alembic
     engine = make_engine(db_url)
     try:
         with engine.begin() as connection:
@@ -71,7 +71,7 @@ def test_a_database_behind_this_version_is_told_to_migrate(dovecot, smtp, mailbo
                                                            tmp_path, env_password):
     from alembic import command
 
-    from intake.db import _alembic
+    from intake.db.engine import _alembic
     engine = make_engine(sqlite_url)
     with engine.begin() as connection:
         command.upgrade(_alembic(connection), "0001")

@@ -3,9 +3,7 @@ from __future__ import annotations
 
 import email
 import email.policy
-import io
 from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
 
 import jinja2
 import pytest
@@ -203,3 +201,29 @@ def test_a_long_chinese_subject_does_not_start_with_a_blank():
                          rendered=Rendered(subject, "正文", "<p>正文</p>"), message_id="<m@x>", date=NOW)
     assert b"Subject: =?utf-8?b?" in mail.raw
     assert email.message_from_bytes(mail.raw, policy=email.policy.default)["Subject"] == subject
+
+
+def test_the_replies_count_the_configured_items_not_a_fixed_five():
+    """The item list is data: a sixth item in the rules is counted in what the student reads."""
+    from dataclasses import replace
+
+    from checks.rules import DEFAULT_ITEMS, ItemRule
+    sixth = ItemRule("体温", ("体温", "temperature"), "近三天的体温记录")
+    rules = replace(Rules(), items=(*DEFAULT_ITEMS, sixth))
+    writer = ReplyWriter(TemplateRenderer(TEMPLATES), rules, "dept@example.test", "健康宝弹窗材料收取",
+                         "昌平学工办", signature=Signature("物理系", CONTACT))
+    keys = rules.item_keys
+    complete = _render(writer, ReplyFacts("reply_complete", name="张伟", department="物理系",
+                                          case_id=7, received_all=keys))
+    assert "六项已全部收到" in complete.text and "六项已全部收到" in complete.html
+    assert "五项" not in complete.text
+    assert "六张图片" in _render(writer, ReplyFacts("reply_cloud_link")).text
+    assert "五项" in _render(_writer(), ReplyFacts("reply_complete", name="张伟", department="物理系",
+                                                   case_id=7, received_all=Rules().item_keys)).text
+
+
+@pytest.mark.parametrize("number, word", [(1, "一"), (5, "五"), (10, "十"), (12, "十二"), (20, "二十"),
+                                          (36, "三十六")])
+def test_counts_are_written_as_a_chinese_sentence_writes_them(number, word):
+    from notifier.wording import count_word
+    assert count_word(number) == word

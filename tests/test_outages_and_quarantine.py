@@ -15,8 +15,9 @@ STUDENT = "zhangwei@example.test"
 
 
 @pytest.fixture
-def world(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password):
-    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url, tmp_path=tmp_path)
+def db_url(sqlite_url):
+    """These worlds run on SQLite only."""
+    return sqlite_url
 
 
 def _submission(sender=STUDENT, name="张伟"):
@@ -61,7 +62,7 @@ def test_a_mail_failing_after_opening_its_case_leaves_no_trace_for_the_next(worl
     # Two submissions of one student, processed together: the first fails after it opened the
     # case, so the case is rolled back with it; the second must open it again, not use the
     # rolled-back one (nor think a reply was queued for the student).
-    from intake import cases
+    from intake.record import cases
     merge = cases.merge_items
     calls = []
 
@@ -106,7 +107,7 @@ def test_a_case_another_worker_opens_meanwhile_is_joined_not_duplicated(world, m
     # The group's look-up finds no case for the student, and another worker opens it before the
     # group inserts its own: the insert conflicts, and the mails are processed one by one, the
     # student's joining the case the other worker opened.
-    from intake import pipeline
+    from intake.process import pipeline
     world.deliver(b.mail(sender=STUDENT, subject="张伟+物理系+健康宝弹窗",
                          attachments=[("a.zip", b.utf8_zip(b.five_pictures(skip=("核酸",))))]))
     world.poll()
@@ -174,21 +175,10 @@ def test_session_dropped_mid_poll_loses_nothing(world, dovecot):
         world.deliver(_submission(sender=f"s{index}@example.test", name=f"学生{index}"))
     app = world.app()
     try:
-        original = app.poller._failpoint
-        recorded = 0
-
-        def drop_at_fifth(name):
-            nonlocal recorded
-            if name == "recorded":
-                recorded += 1
-                if recorded == 5:
-                    dovecot.kick(world.user)
-            original(name)
-
-        app.poller._failpoint = drop_at_fifth
+        # The session is cut as the fifth mail is recorded.
+        app.failpoint.call_at("recorded", 5, lambda: dovecot.kick(world.user))
         first, _ = app.poll_once()
         assert not first.ok and "IMAP" in first.errors[0]
-        app.poller._failpoint = original
         second, _ = app.poll_once()
         assert second.ok
     finally:

@@ -5,20 +5,13 @@ from __future__ import annotations
 import pytest
 
 from tests.support import builders as b
-from tests.support.harness import Clock, Harness
 
 STUDENT = "zhangwei@example.test"
 
 
 @pytest.fixture
-def clock():
-    return Clock()
-
-
-@pytest.fixture
-def world(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password, clock):
-    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=db_url, tmp_path=tmp_path,
-                   clock=clock)
+def world_options(clock):
+    return {"clock": clock}
 
 
 def _submit(world):

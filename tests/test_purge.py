@@ -28,7 +28,7 @@ def test_purge_keeps_anonymous_history(dovecot, smtp, mailbox_user, db_url, tmp_
 
     app = world.app()
     try:
-        from intake.purge import purge
+        from intake.ops.purge import purge
         with app.sessions.begin() as session:
             # What a worker read for a mail another worker then answered, left in the queue.
             old_mail = session.scalar(select(Mail.id).where(Mail.case_id == old_case.id))

@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import builders as b
 from tests.support import drawn
-from tests.support.harness import REPO, Clock, Harness, body_text
+from tests.support.harness import REPO, body_text
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 SAMPLED = datetime(2026, 11, 21, 14, 5, tzinfo=BEIJING)
@@ -22,14 +22,15 @@ STAFF = "staff@example.test"
 
 
 @pytest.fixture
-def clock():
-    return Clock(SAMPLED + timedelta(hours=20))
+def db_url(sqlite_url):
+    """These worlds run on SQLite only."""
+    return sqlite_url
 
 
 @pytest.fixture
-def world(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password, clock, picture_reader):
-    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url,
-                   tmp_path=tmp_path, clock=clock, reader=picture_reader)
+def world_options(clock, picture_reader):
+    clock.now = SAMPLED + timedelta(hours=20)  # the day after the pictures were taken
+    return {"clock": clock, "reader": picture_reader}
 
 
 def _send(world, files: dict[str, bytes]) -> None:
@@ -128,7 +129,7 @@ def test_unreadable_picture_is_a_flag_never_a_bounce(world):
 def test_engine_loads_and_reads_with_the_network_unreachable(tmp_path):
     picture = tmp_path / "nucleic.png"
     picture.write_bytes(drawn.png(drawn.nucleic_acid(SAMPLED)))
-    script = ("import sys; from intake.ocr import PictureReader; "
+    script = ("import sys; from intake.pictures.ocr import PictureReader; "
               "lines = PictureReader().read(open(sys.argv[1], 'rb').read()); "
               "print('|'.join(line.text for line in lines))")
     result = subprocess.run(["unshare", "-rn", sys.executable, "-c", script, str(picture)],
@@ -157,7 +158,7 @@ def test_reprocess_reads_the_pictures_again(world, clock):
     from sqlalchemy import select
 
     from intake.models import Item, Reading
-    from intake.reprocess import reprocess
+    from intake.ops.reprocess import reprocess
     _send(world, drawn.five(SAMPLED))
     app = world.app()
     try:
@@ -184,7 +185,7 @@ def test_purge_deletes_what_was_read_with_the_case(world, clock):
     clock.advance(days=200)
     app = world.app()
     try:
-        from intake.purge import purge
+        from intake.ops.purge import purge
         assert purge(app.sessions, app.store, clock(), 180).cases == 1
     finally:
         app.close()

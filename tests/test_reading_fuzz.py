@@ -18,7 +18,6 @@ from checks.content_rules import POSITIVE, clear, judge
 from checks.facts import read_facts
 from tests.support import builders as b
 from tests.support import drawn
-from tests.support.harness import Clock, Harness
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 PAGES = 200
@@ -65,9 +64,14 @@ def test_random_pages_are_never_forwarded_with_a_wrong_result_or_time(picture_re
 
 
 @pytest.fixture
-def world(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password, picture_reader):
-    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url,
-                   tmp_path=tmp_path, clock=Clock(), reader=picture_reader)
+def db_url(sqlite_url):
+    """These worlds run on SQLite only."""
+    return sqlite_url
+
+
+@pytest.fixture
+def world_options(clock, picture_reader):
+    return {"clock": clock, "reader": picture_reader}
 
 
 @pytest.mark.slow

@@ -15,7 +15,7 @@ import pytest
 from checks.reading import compact
 from tests.support import builders as b
 from tests.support import drawn
-from tests.support.harness import Clock, Harness, body_text
+from tests.support.harness import body_text
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 SAMPLED = datetime(2026, 11, 21, 14, 5, tzinfo=BEIJING)
@@ -26,14 +26,15 @@ OFFICE = "changping@example.test"
 
 
 @pytest.fixture
-def clock():
-    return Clock(SAMPLED + timedelta(hours=20))
+def db_url(sqlite_url):
+    """These worlds run on SQLite only."""
+    return sqlite_url
 
 
 @pytest.fixture
-def world(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password, clock, picture_reader):
-    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url,
-                   tmp_path=tmp_path, clock=clock, reader=picture_reader)
+def world_options(clock, picture_reader):
+    clock.now = SAMPLED + timedelta(hours=20)  # the day after the pictures were taken
+    return {"clock": clock, "reader": picture_reader}
 
 
 def engine_sees(reader, data: bytes, *words: str) -> None:

@@ -43,7 +43,7 @@ def test_health_kit_popup_number(picture_reader, popup):
 
 
 def test_a_picture_that_is_not_a_picture_is_unreadable_not_an_error(picture_reader):
-    from intake.ocr import PictureUnreadable
+    from intake.pictures.ocr import PictureUnreadable
     with pytest.raises(PictureUnreadable):
         picture_reader.read(b"not a picture at all")
 

@@ -71,11 +71,6 @@ def envelope_sender(raw: bytes, kind: str) -> str:
     return address if "@" in address and address.isascii() else "someone@example.test"
 
 
-@pytest.fixture
-def world(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password):
-    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=db_url, tmp_path=tmp_path)
-
-
 def _poll_until_settled(world: Harness, expected: int, rounds: int = 5, final=FINAL):
     for _ in range(rounds):
         report, _ = world.poll()
@@ -116,7 +111,7 @@ def test_robots_are_known_by_their_headers_alone(key):
     from checks.classify import MailKind, classify
     from checks.rules import Rules
     from checks.submission import carries_materials
-    from intake.reader import read_mail
+    from intake.process.reader import read_mail
 
     read = read_mail(_read(key))
     rules = Rules()

@@ -4,14 +4,12 @@ from __future__ import annotations
 import pytest
 
 from tests.support import builders as b
-from tests.support.harness import Harness
 
 PDF = b"%PDF-1.4\n1 0 obj\n<<>>\nendobj\ntrailer\n<<>>\n%%EOF\n"
 
 
 @pytest.fixture
-def world(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password):
-    world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=db_url, tmp_path=tmp_path)
+def world(world):
     files = b.five_pictures(skip=("核酸",))
     files["核酸.pdf"] = PDF
     world.deliver(b.mail(sender="zw@example.test", subject="张伟+物理系+健康宝弹窗",
@@ -58,4 +56,5 @@ def test_reprocess_keeps_staff_decisions(world):
     assert world.cli("reprocess", "--yes").returncode == 0
     assert {c["name"]: c["status"] for c in world.cases_json()}["张伟"] == "held"
     shown = world.cli("case", "release", str(ids["张伟"]))
-    assert "complete" in shown.stdout
+    assert "材料齐全" in shown.stdout  # "complete" in the staff's words (issue 22)
+    assert {c["name"]: c["status"] for c in world.cases_json()}["张伟"] == "complete"

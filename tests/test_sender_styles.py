@@ -17,8 +17,9 @@ from tests.support.harness import Harness
 
 
 @pytest.fixture
-def world(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password):
-    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url, tmp_path=tmp_path)
+def db_url(sqlite_url):
+    """These worlds run on SQLite only."""
+    return sqlite_url
 
 
 def _word(text: str, charset: str) -> bytes:
@@ -107,7 +108,7 @@ def _the_rule_before_issue_26(monkeypatch) -> None:
     import dataclasses
     import email.utils
 
-    import intake.prepare as prepare
+    import intake.process.prepare as prepare
     from checks.classify import MailKind
 
     read_now, classify_now = prepare.read_mail, prepare.classify

@@ -18,8 +18,7 @@ ISO_WITH_OFFSET = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00")
 
 
 @pytest.fixture
-def world(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password):
-    world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=db_url, tmp_path=tmp_path)
+def world(world):
     for name, dept, sender, skip in [("张伟", "物理系", "zw@example.test", ()),
                                      ("李喆", "化学系", "lz@example.test", ("核酸",)),
                                      ("王芳", "物理系", "wf@example.test", ())]:
@@ -37,7 +36,9 @@ def _ok(result):
 
 
 def test_filters_and_csv(world):
-    names = lambda *args: sorted(c["name"] for c in json.loads(_ok(world.cli("cases", "--json", *args))))
+    def names(*args):
+        return sorted(c["name"] for c in json.loads(_ok(world.cli("cases", "--json", *args))))
+
     assert names("--status", "complete") == ["张伟", "王芳"]
     assert names("--department", "物理系") == ["张伟", "王芳"]
     assert names("--search", "LZ@EXAMPLE") == ["李喆"]
@@ -163,7 +164,7 @@ def test_ages_iso_times_and_display_width_without_servers():
     from datetime import timezone
     from zoneinfo import ZoneInfo
 
-    from intake.staff_view import age, iso, table, width
+    from intake.staff.view import age, iso, table, width
     now = datetime(2026, 11, 22, 6, 11, 30, 123456, tzinfo=timezone.utc)
     assert [age(now - timedelta(seconds=s), now) for s in (5, 360, 7300, 200000)] == [
         "刚刚", "6 分钟前", "2 小时前", "2 天前"]

@@ -6,12 +6,12 @@ import json
 import pytest
 
 from tests.support import builders as b
-from tests.support.harness import Harness
 
 
 @pytest.fixture
-def world(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password):
-    return Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url, tmp_path=tmp_path)
+def db_url(sqlite_url):
+    """These worlds run on SQLite only."""
+    return sqlite_url
 
 
 def _submit(world, sender="zw@example.test"):

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from intake.errors import StorageError
-from intake.storage import FileStore
+from intake.store.files import FileStore
 
 
 def test_an_interrupted_write_leaves_nothing_a_later_run_would_trust(tmp_path, monkeypatch):
@@ -69,7 +69,7 @@ def test_a_folder_removed_under_the_store_is_made_again(tmp_path):
 
 def test_a_staged_raw_mail_is_readable_at_once_and_synced_by_the_batch_that_records_it(
         tmp_path, monkeypatch):
-    from intake.storage import sha256_hex
+    from intake.store.files import sha256_hex
     store = FileStore(tmp_path / "storage")
     store.ensure()
     synced: list[list] = []
@@ -94,7 +94,7 @@ def test_a_staged_raw_mail_is_readable_at_once_and_synced_by_the_batch_that_reco
 def test_a_staged_mail_forgotten_is_checked_again_like_any_file(tmp_path):
     # Staged mails a chunk did not record (met before) are forgotten with the chunk: a long-running
     # daemon does not keep them, and a later put of the same bytes checks the file by its hash.
-    from intake.storage import sha256_hex
+    from intake.store.files import sha256_hex
     store = FileStore(tmp_path / "storage")
     store.ensure()
     raw = b"From: a@example.test\r\n\r\nhello again\r\n"

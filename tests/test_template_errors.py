@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from tests.support import builders as b
-from tests.support.harness import Harness
 
 CONFIG_ERROR = 2
 UNDEFINED = "{{ name }}同学：\n您的材料被退回，原因：{{ reasn }}\n"
@@ -13,10 +12,15 @@ SYNTAX = "{{ name }}同学：\n\n{% if reason %}原因：{{ reason }}\n"
 
 
 @pytest.fixture
-def world(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password):
+def db_url(sqlite_url):
+    """These worlds run on SQLite only."""
+    return sqlite_url
+
+
+@pytest.fixture
+def world(world, tmp_path):
     templates = tmp_path / "templates"
     templates.mkdir()
-    world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url, tmp_path=tmp_path)
     world.config.write_text(world.config.read_text() + f'\n[replies]\ntemplates = "{templates}"\n')
     world.templates = templates
     return world

@@ -1,14 +1,12 @@
 """The staff desk: a Flask application in front of the same database and case actions as the CLI.
 
-`create_app(settings)` is the desk's composition root; `intake web` and gunicorn
-(`intake.web.wsgi:app`) both call it.
+`create_app(desk)` makes the Flask application around a DeskContext; the composition root
+(`intake.app.build_desk`, which `intake web` and gunicorn's `intake.web.wsgi:app` call) wires that.
 """
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from flask import Flask, request
@@ -16,23 +14,12 @@ from flask.sessions import SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from intake.app import digest_service, renderer, reply_writer
-from intake.db import create_schema, make_engine, session_factory
 from intake.settings import Settings, secret
-from intake.staff import StaffDesk
-from intake.storage import FileStore
 from intake.web.desk import DeskContext
-
-IDLE = timedelta(minutes=30)
-LONGEST = timedelta(hours=10)
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
        "frame-ancestors 'none'")
-
-
-def _utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 class _TlsAwareCookies(SecureCookieSessionInterface):
@@ -67,18 +54,8 @@ def _secret_key(settings: Settings) -> bytes:
     return path.read_text().strip().encode()
 
 
-def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now,
-               testing: bool = False) -> Flask:
-    rules = settings.rules.to_rules()
-    engine = make_engine(settings.database.url, settings.database.busy_timeout_seconds)
-    # make_engine already gives SQLite writers BEGIN IMMEDIATE: the desk waits for the daemon.
-    create_schema(engine)
-    sessions = session_factory(engine)
-    store = FileStore(settings.storage.path)
-    templates = renderer(settings)
-    writer = reply_writer(settings, templates)
-    digests = digest_service(settings, sessions, store, templates, writer, clock)
-
+def create_app(desk: DeskContext, *, testing: bool = False) -> Flask:
+    settings = desk.settings
     app = Flask(__name__)
     app.config.update(
         SECRET_KEY=_secret_key(settings),
@@ -94,10 +71,7 @@ def create_app(settings: Settings, *, clock: Callable[[], datetime] = _utc_now,
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.web.proxy_hops,
                                 x_proto=settings.web.proxy_hops, x_host=settings.web.proxy_hops)
     CSRFProtect(app)
-    app.extensions["desk"] = DeskContext(
-        settings=settings, engine=engine, sessions=sessions, store=store, digests=digests,
-        staff=StaffDesk(sessions, store, writer, rules.item_keys, clock),
-        item_keys=rules.item_keys, zone=settings.zone, clock=clock, idle=IDLE, longest=LONGEST)
+    app.extensions["desk"] = desk
 
     from intake.web import views
     app.register_blueprint(views.blueprint)

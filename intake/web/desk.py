@@ -12,15 +12,18 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from intake import accounts
-from intake.desk_models import AuditEntry, LoginAttempt, StaffAccount, WebSession
-from intake.digest import DigestService
+from intake.staff import accounts
+from intake.models.desk import AuditEntry, LoginAttempt, StaffAccount, WebSession
+from intake.digest.service import DigestService
 from intake.settings import Settings
-from intake.staff import StaffDesk
-from intake.storage import FileStore
+from intake.staff.actions import StaffDesk
+from intake.store.files import FileStore
 
 ACCOUNT_FAILURES, ACCOUNT_WINDOW = 5, timedelta(minutes=15)
 ADDRESS_FAILURES, ADDRESS_WINDOW = 20, timedelta(hours=1)
+# A desk sign-in ends after this long without a request, and at the latest this long after it began.
+IDLE = timedelta(minutes=30)
+LONGEST = timedelta(hours=10)
 TOUCH_EVERY = timedelta(seconds=30)  # last_seen is written at most this often
 
 

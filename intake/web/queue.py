@@ -7,9 +7,9 @@ from datetime import date, datetime, time, timedelta, tzinfo
 from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
-from intake import cases as case_store
+from intake.record import cases as case_store
 from intake.models import Case, Item, Mail
-from intake.readings import case_state
+from intake.pictures.readings import case_state
 from intake.web import reading
 
 STATUSES = (case_store.INCOMPLETE, case_store.COMPLETE, case_store.HELD, case_store.REJECTED)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from checks.content_rules import certainty, flags_for
 from checks.facts import NUCLEIC_ACID
 from intake.models import Case
-from intake.readings import FACT_LABELS, load_case_facts
+from intake.pictures.readings import FACT_LABELS, load_case_facts
 
 
 def _flagged(key: str, field: str, value, flags: list[str]) -> bool:

@@ -10,18 +10,20 @@ from flask import (Blueprint, Response, abort, current_app, g, make_response, re
                    render_template, request, url_for)
 from flask import session as flask_session
 from sqlalchemy import func, select
+from sqlalchemy.orm import Session
 
-from intake import accounts
-from intake import cases as case_store
-from intake.desk_models import ROLES
-from intake.db import read_session
+from intake.staff import accounts
+from intake.record import cases as case_store
+from intake.models.desk import ROLES
+from intake.db.engine import read_session
 from intake.errors import IntakeError
 from intake.models import Case, Digest, Item
-from intake.staff import CaseChanged
-from intake.status import gather
-from intake.storage import material_name
+from intake.staff.actions import CaseChanged
+from intake.ops.status import gather
+from intake.store.files import material_name
 from intake.web import desk as auth
 from intake.web import reading
+from intake.web.actions import ACTION_LABELS, ACTIONS, DESK_ACTIONS, DeskAction
 from intake.web.desk import AuditView, DeskContext, LoginRefused
 from intake.web.queue import (STATUS_LABELS, STATUSES, BadFilter, QueueFilter, load_queue,
                               ranked)
@@ -31,9 +33,6 @@ from notifier.render import local_time
 blueprint = Blueprint("desk", __name__)
 COOKIE = "desk_session"
 PREVIEW_SIDE = 1200
-ACTIONS = ("approve", "hold", "reject", "note", "reopen")
-ACTION_LABELS = {"approve": "批准", "hold": "暂缓", "reject": "退回", "note": "备注", "reopen": "重新打开",
-                 "released": "解除暂缓"}
 OPEN = {"desk.login", "static"}
 
 
@@ -271,25 +270,13 @@ def act(case_id: int, action: str):
     reason = " ".join(part for part in (form.get("template", "").strip(),
                                         form.get("reason", "").strip()) if part)
     by = g.user.username
+    address = _address()
+
+    def audited(session: Session) -> None:  # in the action's own transaction
+        auth.audit(session, at=desk.clock(), actor=by, action=f"case_{action}", case_id=case_id,
+                   address=address, items=list(form.getlist("items")))
     try:
-        if action == "approve":
-            desk.staff.approve(case_id, by, expected_version=expected)
-        elif action == "hold":
-            if not reason:
-                raise IntakeError("请填写暂缓原因")
-            desk.staff.hold(case_id, reason, by, expected_version=expected)
-        elif action == "reject":
-            if not reason:
-                raise IntakeError("请选择或填写退回原因")
-            desk.staff.reject(case_id, reason, by, tuple(form.getlist("items")),
-                              expected_version=expected)
-        elif action == "note":
-            text = form.get("text", "").strip()
-            if not text:
-                raise IntakeError("备注不能为空")
-            desk.staff.note(case_id, text, by, expected_version=expected)
-        else:
-            desk.staff.reopen(case_id, by, expected_version=expected)
+        DESK_ACTIONS[action](desk, DeskAction(case_id, form, reason, by, expected, audited))
     except CaseChanged as changed:
         _audit("case_action_refused", case_id, attempted=action, reason="case changed",
                expected=expected, current=changed.current)
@@ -298,7 +285,6 @@ def act(case_id: int, action: str):
     except IntakeError as err:
         return _case_page(case_id, message=str(err), status=200 if _is_htmx() else 400,
                           typed=_typed(action, form))
-    _audit(f"case_{action}", case_id, items=list(form.getlist("items")))
     done = f"已{ACTION_LABELS[action]}"
     if _is_htmx():
         return _case_page(case_id, message=done)

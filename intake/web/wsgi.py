@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 
 from intake.settings import load_settings
-from intake.web import create_app
+from intake.app import build_desk
 
 from intake.errors import ConfigError
 
@@ -26,4 +26,4 @@ def _settings():
     return settings.model_copy(update={"web": web})
 
 
-app = create_app(_settings())
+app = build_desk(_settings())

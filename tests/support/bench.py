@@ -39,7 +39,7 @@ from pathlib import Path
 from imapclient import IMAPClient
 from PIL import Image
 
-from intake.mailbox import quiet_imaplib
+from intake.fetch.mailbox import quiet_imaplib
 from tests.support import builders as b
 from tests.support.dovecot import PASSWORD, Dovecot
 from tests.support.servers import drop_postgres_schema, postgres_schema, throwaway_servers, write_config

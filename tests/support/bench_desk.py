@@ -120,9 +120,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _time_pages(config: Path, args) -> None:
-    from intake.web import create_app
+    from intake.app import build_desk
 
-    app = create_app(load_settings(config))
+    app = build_desk(load_settings(config))
     try:
         _report(app, args)
     finally:

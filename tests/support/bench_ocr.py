@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from PIL import Image
 
 from checks.facts import read_facts
-from intake.ocr import PictureReader
+from intake.pictures.ocr import PictureReader
 from tests.support import drawn
 
 ZONE = ZoneInfo("Asia/Shanghai")

@@ -237,6 +237,6 @@ def forwarded(inner: bytes, sender: str = "zhangwei@example.test",
         b"Message-ID: " + make_msgid(domain="example.test").encode(),
         b"MIME-Version: 1.0",
         b'Content-Type: multipart/mixed; boundary="' + boundary + b'"', b"",
-        b"--" + boundary, b"Content-Type: text/plain; charset=utf-8", b"", b"fwd", 
+        b"--" + boundary, b"Content-Type: text/plain; charset=utf-8", b"", b"fwd",
         b"--" + boundary, b"Content-Type: message/rfc822", b"", inner,
         b"--" + boundary + b"--", b""])

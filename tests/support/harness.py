@@ -15,7 +15,7 @@ from pathlib import Path
 from imapclient import IMAPClient
 from sqlalchemy import select
 
-from intake.app import App, build_app
+from intake.app import App, build_daemon
 from intake.models import Case, Mail, Outbox
 from intake.settings import load_settings
 from tests.support.dovecot import PASSWORD, Dovecot
@@ -69,7 +69,7 @@ class Harness:
     # --- the daemon ---
     def app(self) -> App:
         settings = load_settings(self.config)
-        return build_app(settings, **({"clock": self.clock} if self.clock else {}),
+        return build_daemon(settings, **({"clock": self.clock} if self.clock else {}),
                          **({"reader": self.reader} if self.reader else {}))
 
     def poll(self):

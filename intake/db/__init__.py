@@ -1,0 +1,1 @@
+"""The database: engines, sessions and schema migrations, and claims that lapse."""

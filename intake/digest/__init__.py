@@ -1,0 +1,1 @@
+"""The daily digest to the office, and the list of digests made."""

@@ -1,0 +1,1 @@
+"""Fetching: the IMAP adapter and the pass over the configured folders, with its fetch-ahead thread."""

@@ -1,0 +1,348 @@
+"""One mail's way from raw bytes to a recorded outcome, a case change and a queued reply.
+
+The caller owns the transaction: everything here is one unit of work that commits or rolls back
+together, so a reply is queued if and only if the state change it describes is recorded.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from checks.addresses import normal_address
+from checks.classify import MailKind
+from checks.content_rules import POSITIVE
+from checks.findings import Problem
+from checks.rules import Rules
+from checks.submission import Assessment, missing_items
+from intake.record import cases
+from intake.models import Case, Mail, MailOutcome, Outbox
+from intake.process.prepare import Prepared, prepare_mail
+from intake.process.reader import ReadMail
+from intake.pictures.readings import REPLY_KINDS as BLOCKED_REPLIES, PictureFacts, short_time
+from intake.pictures.readings import pictures_to_read, refile_by_content
+from intake.store.files import FileStore
+from notifier.compose import OutgoingMail
+from notifier.replies import ReplyFacts, ReplyWriter
+
+log = logging.getLogger(__name__)
+
+
+# Kinds recorded as automatic mail (ignored-auto) and never answered.
+IGNORED = {MailKind.OWN, MailKind.BOUNCE, MailKind.AUTO_REPLY}
+# What `intake quarantine` says of a mail with no address to answer (kept, never dropped).
+NO_SENDER_ERROR = ("NoSender: no address to answer could be read in From or Sender, and nothing "
+                   "says a machine sent it; read the stored mail and contact the sender")
+
+
+def reply_key(mail_id: int) -> str:
+    """The outbox dedupe key of a mail's reply: processing it again cannot queue a second one."""
+    return f"reply:mail:{mail_id}"
+
+
+def case_identity(prepared: Prepared) -> tuple[str, str, str] | None:
+    """The identity of the case a submission's name points at; None without such a name."""
+    who = prepared.assessment.submission_name if prepared.assessment is not None else None
+    return cases.identity(prepared.read.sender, who) if who is not None else None
+
+
+@dataclass
+class Known:
+    """What the database held for mails processed together, read with one query each for all of
+    them instead of per mail: the cases their names point at, the replies already queued for them
+    and how many replies each sender got in the last day. The mails' own changes are added as
+    they are made (`copy` before a mail, to go back to if its changes are rolled back)."""
+    cases: dict[tuple[str, str, str], Case | None] = field(default_factory=dict)  # None: no case
+    queued: set[str] = field(default_factory=set)
+    replies_today: Counter = field(default_factory=Counter)  # by recipient
+    # Inserted for the group's mails at once (open_cases), not yet opened by one of them.
+    unopened: dict[tuple[str, str, str], Case] = field(default_factory=dict)
+
+    def copy(self) -> Known:
+        return Known(dict(self.cases), set(self.queued), Counter(self.replies_today),
+                     dict(self.unopened))
+
+    def restore(self, earlier: Known) -> None:
+        self.cases, self.queued = earlier.cases, earlier.queued
+        self.replies_today, self.unopened = earlier.replies_today, earlier.unopened
+
+    @classmethod
+    def look_up(cls, session: Session, mails: list[tuple[int, Prepared]], now: datetime) -> Known:
+        known = cls()
+        senders = {prepared.read.sender for _, prepared in mails}
+        names = {identity for _, prepared in mails
+                 if (identity := case_identity(prepared)) is not None}
+        # Nothing these mails add before their look-ups can change the answers: the mails' own
+        # changes are added to `known` as they are made.
+        with session.no_autoflush:
+            if names:
+                found = session.scalars(select(Case).where(
+                    Case.sender.in_({sender for sender, _, _ in names})))
+                by_identity = {(case.sender, case.name, case.department): case for case in found}
+                known.cases = {key: by_identity.get(key) for key in names}
+            known.queued = set(session.scalars(select(Outbox.dedupe_key).where(
+                Outbox.dedupe_key.in_([reply_key(mail_id) for mail_id, _ in mails]))))
+            if senders:
+                known.replies_today.update(dict(session.execute(
+                    select(Outbox.recipient, func.count(Outbox.id)).where(
+                        Outbox.kind.like("reply%"), Outbox.recipient.in_(senders),
+                        Outbox.created_at > now - timedelta(days=1))
+                    .group_by(Outbox.recipient)).all()))
+        return known
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    rules: Rules
+    store: FileStore
+    replies: ReplyWriter
+    own_addresses: frozenset[str]
+    replies_per_sender_per_day: int = 8
+    pictures: PictureFacts | None = None  # None: [pictures] read = false, names decide alone
+    alert_recipients: tuple[str, ...] = ()
+
+    def prepare(self, raw: bytes) -> Prepared:
+        """Everything about one mail that needs neither the database nor the OCR engine
+        (`prepare_mail`; a pool of check processes runs the same)."""
+        return prepare_mail(raw, self.rules, self.own_addresses)
+
+    def pictures_of(self, prepared: Prepared) -> dict[str, bytes]:
+        """The pictures to read before the mail is processed, by content hash (none: reading off)."""
+        if self.pictures is None or prepared.assessment is None:
+            return {}
+        return pictures_to_read(prepared.assessment)
+
+    def with_facts(self, prepared: Prepared, facts_by_sha: dict[str, dict | None]) -> Prepared:
+        """The mail once its pictures are read: each filed under the item it shows."""
+        if self.pictures is None or prepared.assessment is None:
+            return prepared
+        assessment, read_facts = refile_by_content(prepared.assessment, facts_by_sha)
+        return dataclasses.replace(prepared, assessment=assessment, read_facts=read_facts)
+
+    def open_cases(self, session: Session, known: Known, mails: list[Prepared],
+                   now: datetime) -> None:
+        """Insert, with one statement, the cases these mails will open (their names point at no
+        case): each is opened by the first of them that uses it. The caller's savepoint covers
+        them; an IntegrityError means another worker opened one meanwhile."""
+        wanted = {}
+        for prepared in mails:
+            identity = case_identity(prepared)
+            if identity is not None and identity in known.cases and known.cases[identity] is None:
+                wanted[identity] = cases.new_case(identity, now)
+        if wanted:
+            session.add_all(wanted.values())
+            session.flush()
+            known.unopened.update(wanted)
+            known.cases.update(wanted)
+
+    def handle(self, session: Session, mail: Mail, raw: bytes, now: datetime,
+               prepared: Prepared | None = None, known: Known | None = None) -> str:
+        """Process one stored mail; sets and returns its outcome. `known`: what was looked up for
+        the mails processed with this one (None: looked up for this one alone)."""
+        if prepared is None:
+            prepared = self.prepare(raw)
+            pictures = self.pictures_of(prepared)
+            if pictures:  # read here and now: a caller with no reading pool
+                prepared = self.with_facts(prepared, {sha: self.pictures.read(data)
+                                                      for sha, data in pictures.items()})
+        if known is None:
+            known = Known.look_up(session, [(mail.id, prepared)], now)
+        read, kind = prepared.read, prepared.kind
+        outcome = HANDLERS[kind](self, session, mail, prepared, now, known)
+        if kind in _WRITES_ITS_OWN_ROW:
+            return outcome
+        # Set with the outcome, not first: a case opened on the way is flushed on its own, and
+        # the mail's row is then updated once.
+        mail.sender = read.sender or None
+        mail.outcome = outcome
+        mail.processed_at = now
+        mail.error = None
+        return outcome
+
+    def _submission(self, session: Session, mail: Mail, read: ReadMail, assessment: Assessment,
+                    read_facts: dict[str, dict | None], now: datetime, known: Known) -> str:
+        case, opened = None, False
+        if assessment.submission_name is not None:
+            who = assessment.submission_name
+            identity = cases.identity(read.sender, who)
+            if identity in known.unopened:
+                case, opened = known.unopened.pop(identity), True
+                cases.record_event(session, at=now, kind="opened", case=case, mail=mail)
+            elif identity not in known.cases:
+                case, opened = cases.find_or_open_case(session, read.sender, who, now, mail)
+            elif known.cases[identity] is None:
+                case, opened = cases.open_case(session, read.sender, who, now, mail)
+            else:
+                case = known.cases[identity]
+            known.cases[identity] = case
+        else:
+            case = (cases.case_answered_by(session, read.sender, read.references)
+                    or cases.sole_case_of(session, read.sender))
+        received = [key for key, found in assessment.items.items() if found.usable]
+        judgement = None
+        if case is not None:
+            mail.case_id = case.id
+            changed = cases.merge_items(session, case, assessment, mail, self.store, now)
+            cases.update_status(session, case, self.rules.item_keys, now, mail)
+            if self.pictures is not None:
+                # The mail's date for a year a picture left out is its processing time, as for
+                # the 48 hours (an item's received_at).
+                self.pictures.store(session, case, read_facts, changed, now, now)
+                judgement = self.pictures.apply(session, case, now, self.rules.item_keys, mail)
+        have = cases.usable_keys(case) if case else set(received)
+        missing = missing_items(have, self.rules)
+        problems = list(assessment.problems)
+        problems += [found.problem for found in assessment.items.values()
+                     if found.problem is not None and found.problem not in problems]
+        kind = "reply_complete" if case is not None and not missing else "reply_incomplete"
+        extra = {}
+        if judgement is not None:
+            sampled = short_time(judgement.sampled_at, self.pictures.zone)
+            extra["sampled_at"] = sampled
+            if judgement.too_old and "核酸" in missing:
+                problems.append(Problem("nucleic_acid_too_old", str(self.pictures.nucleic_acid_hours),
+                                        sampled))
+            if judgement.blocked:
+                kind = BLOCKED_REPLIES[judgement.blocked]
+                extra["places"] = judgement.places
+                extra["doubts"] = judgement.doubts
+                if judgement.blocked == POSITIVE:
+                    self._alert(session, case, mail, sampled, now)
+        facts = ReplyFacts(
+            kind=kind,
+            name=case.name if case else None,
+            department=case.department if case else None,
+            case_id=case.id if case else None,
+            received=received,
+            received_all=[key for key in self.rules.item_keys if key in have],
+            missing=missing, problems=problems, unmatched=assessment.unmatched,
+            extra={"forwarded": case is not None and case.digest_id is not None, **extra},
+        )
+        self._queue_reply(session, mail, read, facts, case, now, known)
+        if case is None:
+            return MailOutcome.SUBMISSION
+        return MailOutcome.SUBMISSION if opened else MailOutcome.FOLLOW_UP
+
+    def _alert(self, session: Session, case: Case, mail: Mail, sampled: str | None,
+               now: datetime) -> None:
+        """Staff hear of a 阳性 result at once, not at digest time; once per picture."""
+        if not self.alert_recipients:
+            log.warning("case=%s: a positive result was read but [alerts] to and digest.cc are "
+                        "empty; nobody was alerted", case.id)
+            return
+        nucleic = next(item for item in case.items if item.kind == "核酸")
+        key = f"alert:positive:case:{case.id}:{nucleic.sha256}"
+        if session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
+            return
+        facts = ReplyFacts("alert_positive", name=case.name, department=case.department,
+                           case_id=case.id, extra={"sampled_at": sampled, "sender": case.sender})
+        outgoing = self.replies.write_alert(facts, self.alert_recipients, now)
+        queue(session, key=key, kind="alert_positive", outgoing=outgoing, now=now, case=case,
+              mail=mail)
+        cases.record_event(session, at=now, kind="alert_queued", case=case, mail=mail,
+                           alert="positive")
+
+    def _queue_reply(self, session: Session, mail: Mail, read: ReadMail, facts: ReplyFacts,
+                     case: Case | None, now: datetime, known: Known) -> None:
+        key = reply_key(mail.id)
+        if key in known.queued:
+            return
+        if known.replies_today[read.sender] >= self.replies_per_sender_per_day:
+            # A runaway robot or a loop we did not recognise: stop answering for a day.
+            cases.record_event(session, at=now, kind="reply_suppressed", case=case, mail=mail,
+                               reason="per-sender cap", cap=self.replies_per_sender_per_day)
+            return
+        outgoing = self.replies.write(facts, read.sender, now, read.message_id, read.references)
+        queue(session, key=key, kind=facts.kind, outgoing=outgoing, now=now, case=case, mail=mail,
+              recipient=read.sender)
+        known.queued.add(key)
+        known.replies_today[read.sender] += 1
+        cases.record_event(session, at=now, kind="reply_queued", case=case, mail=mail,
+                           reply=facts.kind, missing=list(facts.missing))
+
+
+def queue(session: Session, *, key: str, kind: str, outgoing: OutgoingMail, now: datetime,
+          case: Case | None = None, mail: Mail | None = None, recipient: str | None = None) -> Outbox:
+    row = Outbox(dedupe_key=key, kind=kind, case_id=case.id if case else None,
+                 mail_id=mail.id if mail else None, sender=outgoing.sender,
+                 recipients=list(outgoing.recipients),
+                 recipient=normal_address(recipient or outgoing.recipients[0]),
+                 message_id=outgoing.message_id, raw=outgoing.raw, status="pending",
+                 attempts=0, created_at=now, next_attempt_at=now)
+    session.add(row)
+    return row
+
+
+# What each kind of mail does: one handler per MailKind, each returning the mail's outcome. The
+# table must name every kind (checked below and by tests/test_layout.py): a new kind cannot fall
+# through to being treated as a submission.
+
+def _no_sender(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
+               now: datetime, known: Known) -> str:
+    # Kept for staff, who can read it; never taken for a bounce and dropped.
+    log.warning("mail=%s: no sender address could be read; quarantined for staff", mail.id)
+    cases.record_event(session, at=now, kind="quarantined", mail=mail, reason=prepared.kind.value)
+    mail.sender, mail.outcome, mail.processed_at = None, MailOutcome.QUARANTINED, now
+    mail.error = NO_SENDER_ERROR
+    return mail.outcome
+
+
+def _ignored_automatic(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
+                       now: datetime, known: Known) -> str:
+    cases.record_event(session, at=now, kind="ignored", mail=mail, reason=prepared.kind.value)
+    return MailOutcome.IGNORED_AUTO
+
+
+def _ignored_report(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
+                    now: datetime, known: Known) -> str:
+    # A machine's report (DMARC rua and the like) is other mail, never a submission.
+    cases.record_event(session, at=now, kind="ignored", mail=mail, reason=prepared.kind.value)
+    return MailOutcome.IGNORED_OTHER
+
+
+def _ignored_other(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
+                   now: datetime, known: Known) -> str:
+    return MailOutcome.IGNORED_OTHER
+
+
+def _question(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
+              now: datetime, known: Known) -> str:
+    pipeline._queue_reply(session, mail, prepared.read, ReplyFacts("reply_instructions"), None, now,
+                          known)
+    return MailOutcome.QUESTION
+
+
+def _cloud_link(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
+                now: datetime, known: Known) -> str:
+    pipeline._queue_reply(session, mail, prepared.read, ReplyFacts("reply_cloud_link"), None, now,
+                          known)
+    return MailOutcome.CLOUD_LINK
+
+
+def _submission(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
+                now: datetime, known: Known) -> str:
+    return pipeline._submission(session, mail, prepared.read, prepared.assessment,
+                                prepared.read_facts, now, known)
+
+
+MailHandler = Callable[[Pipeline, Session, Mail, Prepared, datetime, Known], str]
+
+HANDLERS: dict[MailKind, MailHandler] = {
+    **{kind: _ignored_automatic for kind in IGNORED},
+    MailKind.REPORT: _ignored_report,
+    MailKind.OTHER: _ignored_other,
+    MailKind.QUESTION: _question,
+    MailKind.CLOUD_LINK: _cloud_link,
+    MailKind.SUBMISSION: _submission,
+    MailKind.NO_SENDER: _no_sender,
+}
+# Kinds whose handler writes the mail's row itself (its outcome and error), not handle().
+_WRITES_ITS_OWN_ROW = {MailKind.NO_SENDER}
+if set(HANDLERS) != set(MailKind):
+    raise ImportError(f"intake.process.pipeline: no handler for {set(MailKind) - set(HANDLERS)}")

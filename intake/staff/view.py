@@ -1,0 +1,219 @@
+"""How staff commands speak to people: Chinese labels, ages, tables aligned by display width,
+local times; and how they speak to machines: ISO 8601 with the zone offset, to the second."""
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import datetime, tzinfo
+
+from notifier.cells import csv_text
+
+
+CASE_STATUS = {"incomplete": "材料未齐", "complete": "材料齐全", "held": "暂缓报送",
+               "rejected": "审核未通过", "positive": "阳性", "popup_four": "温馨提示④",
+               "not_beijing": "不在北京"}
+# 阳性 first: staff must call that student at once; then what else waits on staff.
+STATE_ORDER = {"positive": 0, "popup_four": 1, "not_beijing": 2}
+MAIL_OUTCOME = {"pending": "待处理", "submission": "提交材料", "follow-up": "补交材料",
+                "question": "咨询（无附件）", "cloud-link": "网盘链接", "ignored-auto": "自动邮件，已忽略",
+                "ignored-other": "无关邮件", "duplicate": "重复邮件", "too-old": "过旧邮件，未回复",
+                "too-large": "邮件过大", "failed": "处理失败", "quarantined": "已隔离"}
+REPLY_KIND = {"reply_complete": "已收齐回复", "reply_incomplete": "补交提醒",
+              "reply_instructions": "提交说明", "reply_cloud_link": "网盘链接说明",
+              "reply_renew_nucleic_acid": "补交核酸提醒", "reply_rejected": "审核未通过通知",
+              "digest": "汇总邮件", "digest-resend": "汇总邮件（重发）",
+              "reply_positive": "阳性结果通知", "reply_popup_four": "温馨提示④说明",
+              "reply_not_beijing": "不在北京说明", "alert_positive": "阳性提醒（给老师）",
+              "approval_reminder": "待审核提醒（给老师）"}
+OUTBOX_STATUS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败"}
+EVENT_KIND = {"opened": "登记", "item_received": "收到材料", "item_rejected": "材料不可用",
+              "status": "状态变化", "reply_queued": "回复已排队", "reply_suppressed": "回复已抑制",
+              "forwarded": "已报送", "held_back": "核酸超时，暂缓报送", "held": "暂缓",
+              "released": "取消暂缓", "rejected": "审核未通过", "approved": "审核通过",
+              "note": "备注", "exported": "导出材料", "purged": "已清除", "reprocessed": "重新检查",
+              "ignored": "已忽略", "quarantined": "已隔离", "handled_again": "重新处理",
+              "dismissed": "移出隔离", "item_expired": "材料过期", "alert_queued": "已提醒老师",
+              "reopened": "重新打开"}
+# Why a mail was not answered (the reason of its "ignored" event).
+DROP_REASON = {"bounce": "退信", "auto-reply": "自动回复", "report": "机器报告",
+               "own": "本邮箱发出"}
+# Why the system did something, as recorded (codes and English) and as staff read it.
+REASON = {"sampled too long ago": "核酸采样已超过时限", "nucleic acid result too old": "核酸结果已超过时限",
+          "per-sender cap": "已达每人每天回复上限", "new pictures clear the reading's hold": "新图片解除了读图暂缓",
+          "positive": "核酸阳性", "popup_four": "温馨提示④", "not_beijing": "不在北京",
+          "expired": "已过期", "auto-reply": "自动回复", "bounce": "退信", "report": "系统报告"}
+DETAIL_KEY = {"item": "材料", "reason": "原因", "cap": "上限", "digest": "汇总编号", "received_at": "收到时间",
+              "alert": "提醒", "problem": "问题", "reply": "回复", "old": "原状态", "new": "新状态",
+              "text": "内容", "items": "材料", "folder": "文件夹"}
+
+
+def label(table: dict[str, str], code: str | None) -> str:
+    """The Chinese word for a code; an unknown code is shown as it is rather than hidden."""
+    return table.get(code or "", code or "-")
+
+
+def iso(moment: datetime | None, zone: tzinfo) -> str | None:
+    """Machine time: 2026-11-22T14:05:00+08:00."""
+    return moment.astimezone(zone).replace(microsecond=0).isoformat() if moment else None
+
+
+def age(moment: datetime | None, now: datetime) -> str:
+    """How long ago, as people say it: 刚刚, 6 分钟前, 3 小时前, 2 天前."""
+    if moment is None:
+        return "-"
+    seconds = max(0, int((now - moment).total_seconds()))
+    if seconds < 60:
+        return "刚刚"
+    if seconds < 3600:
+        return f"{seconds // 60} 分钟前"
+    if seconds < 86400:
+        return f"{seconds // 3600} 小时前"
+    return f"{seconds // 86400} 天前"
+
+
+def width(text: str) -> int:
+    """Terminal columns: a Chinese character takes two."""
+    from wcwidth import wcswidth  # here: only tables need it, and it costs 9 ms of start-up
+
+    found = wcswidth(text)
+    return found if found >= 0 else len(text)
+
+
+def pad(text: str, columns: int) -> str:
+    return text + " " * max(0, columns - width(text))
+
+
+def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> list[str]:
+    """Lines of a table whose columns line up in a terminal, whatever the script."""
+    cells = [[str(cell) for cell in row] for row in [header, *rows]]
+    widths = [max(width(row[index]) for row in cells) for index in range(len(header))]
+    return ["  ".join(pad(cell, widths[index]) if index < len(row) - 1 else cell
+                      for index, cell in enumerate(row)).rstrip() for row in cells]
+
+
+def event_detail(kind: str, detail: dict | None) -> str:
+    """An event's details as a sentence fragment staff can read."""
+    detail = dict(detail or {})
+    if kind == "status":
+        reason = detail.get("reason")
+        return (f"{label(CASE_STATUS, detail.get('old'))} → {label(CASE_STATUS, detail.get('new'))}"
+                + (f"（{label(REASON, reason)}）" if reason else ""))
+    if kind == "reply_queued":
+        missing = "、".join(detail.get("missing") or [])
+        return label(REPLY_KIND, detail.get("reply")) + (f"，缺少：{missing}" if missing else "")
+    if kind in {"item_received", "item_rejected"}:
+        usable = detail.get("usable", kind == "item_received")
+        problem = detail.get("problem")
+        return f"{detail.get('item', '')}：" + ("可用" if usable and not problem else f"不可用（{problem}）")
+    if kind == "note":
+        return str(detail.get("text", ""))
+    if kind in {"held", "rejected"}:
+        items = "、".join(detail.get("items") or [])
+        return str(detail.get("reason", "")) + (f"；需重交：{items}" if items else "")
+    if kind == "forwarded":
+        return f"汇总编号 {detail.get('digest')}"
+    return "；".join(f"{label(DETAIL_KEY, key)}：{_detail_value(value)}" for key, value in detail.items())
+
+
+def _detail_value(value) -> str:
+    if isinstance(value, list):
+        return "、".join(str(part) for part in value)
+    text = str(value)
+    return REASON.get(text) or REPLY_KIND.get(text) or text
+
+
+def shown(moment: str | None, zone: tzinfo) -> str:
+    """An ISO time as staff read it, in the configured zone, to the minute."""
+    return datetime.fromisoformat(moment).astimezone(zone).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+def _case_state(row: dict) -> str:
+    state = label(CASE_STATUS, row.get("state") or row["status"])
+    return f"{state}（已报送）" if row.get("digest_id") else state
+
+
+def cases_table(rows: Sequence[dict], zone: tzinfo, now: datetime) -> list[str]:
+    """`intake cases` for people: 阳性 first."""
+    rows = sorted(rows, key=lambda row: STATE_ORDER.get(row.get("state") or "", 9))
+    return table(
+        ["登记编号", "状态", "姓名", "院（系）", "邮箱", "登记时间", "最近更新", "缺少材料"],
+        [[row["id"], _case_state(row), row["name"], row["department"], row["sender"],
+          shown(row["created_at"], zone), age(datetime.fromisoformat(row["updated_at"]), now),
+          "、".join(row["missing"]) or "-"] for row in rows])
+
+
+_CSV_COLUMNS = {"id": "登记编号", "name": "姓名", "department": "院（系）", "sender": "邮箱",
+                "status": "状态", "missing": "缺少材料", "created_at": "登记时间",
+                "completed_at": "材料齐全时间", "digest_id": "汇总编号", "approved": "已审核"}
+
+
+def cases_csv(rows: Sequence[dict]) -> str:
+    """For Excel: Chinese headers and words, UTF-8 with a BOM so that Excel does not guess GBK."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(_CSV_COLUMNS.values())
+    for row in rows:
+        writer.writerow([csv_text(
+            "、".join(row[key]) if key == "missing"
+            else label(CASE_STATUS, row.get("state") or row[key]) if key == "status"
+            else ("是" if row[key] else "否") if key == "approved"
+            else "" if row[key] is None else row[key])
+            for key in _CSV_COLUMNS])
+    return "\ufeff" + buffer.getvalue()
+
+
+def case_lines(case: dict, zone: tzinfo) -> list[str]:
+    """`intake case show` for people: the case, its items, mails, replies and history."""
+    def when(moment):
+        return shown(moment, zone)
+    hold = f"（{case['hold_reason']}）" if case["hold_reason"] else ""
+    lines = table(["", ""], [
+        ["登记编号", case["id"]], ["姓名", case["name"]], ["院（系）", case["department"]],
+        ["邮箱", case["sender"]], ["状态", label(CASE_STATUS, case["status"]) + hold],
+        ["登记时间", when(case["created_at"])], ["材料齐全时间", when(case["completed_at"])],
+        ["已报送（汇总编号）", case["digest_id"] or "-"], ["审核人", case["approved_by"] or "-"],
+        ["缺少材料", "、".join(case["missing"]) or "-"]])[1:]
+    lines += ["", "材料："] + table(["  材料", "状态", "收到时间", "来自邮件", "原文件名"], [
+        [f"  {item['kind']}", "可用" if item["usable"] else f"不可用（{item['problem']}）",
+         when(item["received_at"]), item["mail_id"], item["file"]] for item in case["items"]])
+    lines += ["", "邮件："] + table(["  邮件编号", "文件夹", "UID", "处理结果", "收取时间"], [
+        [f"  {mail['id']}", mail["folder"], mail["uid"], label(MAIL_OUTCOME, mail["outcome"]),
+         when(mail["fetched_at"])] for mail in case["mails"]])
+    lines += ["", "回复："] + table(["  编号", "类型", "状态", "排队时间", "发出时间"], [
+        [f"  {reply['id']}", label(REPLY_KIND, reply["kind"]), label(OUTBOX_STATUS, reply["status"]),
+         when(reply["queued_at"]), when(reply["sent_at"])] for reply in case["replies"]])
+    lines += ["", "经过："] + table(["  时间", "操作人", "事件", "详情"], [
+        [f"  {when(event['at'])}", "系统" if event["actor"] == "system" else event["actor"],
+         label(EVENT_KIND, event["kind"]), event_detail(event["kind"], event["detail"])]
+        for event in case["history"]])
+    return lines
+
+
+def status_lines(found, zone: tzinfo, now: datetime) -> list[str]:
+    """`intake status` for people; `found` is intake.ops.status.Status (its times are ISO)."""
+    rows = [[f"文件夹「{folder['folder']}」", "上次成功收信 " + shown(folder["last_poll"], zone)
+             + (f"（{age(datetime.fromisoformat(folder['last_poll']), now)}）"
+                if folder["last_poll"] else "（从未）")] for folder in found.folders]
+    rows.append(["今日处理", "、".join(f"{label(MAIL_OUTCOME, k)} {v} 封"
+                                     for k, v in sorted(found.handled_today.items())) or "无"])
+    dropped = sorted(found.dropped_today.items(), key=lambda pair: (
+        list(DROP_REASON).index(pair[0]) if pair[0] in DROP_REASON else len(DROP_REASON), pair[0]))
+    rows.append(["今日未回复的自动邮件", "、".join(f"{label(DROP_REASON, k)} {v} 封"
+                                          for k, v in dropped) or "无"])
+    rows.append(["未报送的登记", "、".join(f"{label(CASE_STATUS, k)} {v} 人"
+                                       for k, v in sorted(found.cases.items())) or "无"])
+    rows.append(["待发邮件", f"{found.outbox_pending} 封（最早排队于 {shown(found.oldest_pending, zone)}），"
+                             f"近 7 天发送失败 {found.outbox_failed_recently} 封"])
+    rows.append(["隔离邮件", f"{found.quarantined} 封"])
+    if found.pictures_waiting:
+        rows.append(["读图队列", f"{found.pictures_waiting} 张图片待读"])
+    last = found.last_digest
+    rows.append(["上次汇总", f"#{last['id']}（{last['date']}），生成于 {shown(last['made_at'], zone)}，"
+                             f"报送 {last['cases']} 人" if last else "无"])
+    names = {"poll": "收信", "digest": "汇总", "purge": "清理"}
+    rows.append(["下次运行", "，".join(f"{names.get(k, k)} {shown(v, zone)}"
+                                      for k, v in found.next_runs.items())])
+    lines = table(["", ""], rows)[1:]
+    lines += [f"需要处理：{line}" for line in found.attention]
+    return lines + ([] if found.attention else ["一切正常"])

@@ -1,0 +1,1 @@
+"""Raw mails and materials on disk."""
