@@ -222,7 +222,8 @@ def build_daemon(settings: Settings, clock: Callable[[], datetime] = utc_now,
     pipeline = Pipeline(rules=rules, store=store, replies=writer,
                         own_addresses=settings.own_addresses,
                         replies_per_sender_per_day=settings.replies.per_sender_per_day,
-                        pictures=pictures, alert_recipients=settings.alert_recipients)
+                        pictures=pictures, alert_recipients=settings.alert_recipients,
+                        digest_time=settings.digest.time, zone=settings.zone)
     work = picture_work(settings, sessions, store, pipeline, clock, reader, failpoint)
     mailbox = Mailbox(mailbox_endpoint(settings))
     box = settings.mailbox

@@ -178,6 +178,8 @@ class RepliesSettings(_Section):
     # Blank forms sent with replies that ask for an item: item key -> file, e.g.
     # 承诺书 = "forms/附件1 承诺书.docx"; the attachment keeps the file's own name.
     attachments: dict[str, _Path] = {}
+    # A student's question unanswered this many hours makes `intake status` ask for attention.
+    question_hours: int = Field(24, ge=1)
 
 
 class DepartmentSettings(_Section):

@@ -20,7 +20,7 @@ from notifier.wording import count_word, describe
 
 REPLY_KINDS = ("reply_complete", "reply_incomplete", "reply_instructions", "reply_cloud_link",
                "reply_renew_nucleic_acid", "reply_rejected", "reply_positive", "reply_popup_four",
-               "reply_not_beijing")
+               "reply_not_beijing", "reply_unchanged", "reply_question", "reply_answer")
 _ASK_FOR_EVERYTHING = {"reply_instructions", "reply_cloud_link"}
 _PLACEHOLDER_NAME = "张伟"
 _PLACEHOLDER_DEPARTMENT = "物理系"
@@ -76,9 +76,12 @@ class ReplyWriter:
         """The one instruction this reply gives: "full", "missing" or "none"."""
         if facts.kind in _ASK_FOR_EVERYTHING:
             return "full"
+        if facts.kind == "reply_question":  # how to submit, only to one who has no case yet
+            return "none" if facts.case_id else "full"
         if facts.kind == "reply_incomplete":
             return "missing" if facts.name and facts.received_all else "full"
-        return "none" if facts.kind == "reply_complete" else "missing"
+        return ("none" if facts.kind in {"reply_complete", "reply_unchanged", "reply_answer"}
+                else "missing")
 
     def asked_items(self, facts: ReplyFacts) -> list[str]:
         """The items this reply asks the student to send, in the rules' order."""
@@ -123,6 +126,9 @@ class ReplyWriter:
             "sampled_at": None,  # 核酸 sampling time as read from the picture, "11月19日 08:32"
             "places": [],        # 行程码 cities as read
             "sender": "",
+            "next_digest": "",   # "今天 17:00": when the next digest goes to the office
+            "state": "none",     # reply_question: what is said of the case
+            "answer": "", "question": "", "asked_subject": "",  # reply_answer: staff's answer
             **facts.extra,
         }
 

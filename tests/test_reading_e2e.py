@@ -80,6 +80,9 @@ def test_nucleic_acid_sampled_more_than_48_hours_before_arrival(world, clock):
     _send(world, drawn.five(SAMPLED))
     subject, text = _only_reply(world)
     assert "核酸采样时间 11月21日 14:05，已超过 48 小时" in text
+    # One reply never lists an item both as usable and as missing.
+    usable = next(line for line in text.splitlines() if line.startswith("本次收到并可用的材料"))
+    assert "核酸" not in usable and "核酸" in text.split("还缺少或不可用的材料")[1]
     [case] = world.cases_json()
     assert case["status"] == "incomplete" and case["missing"] == ["核酸"]
 

@@ -10,7 +10,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, time, timedelta, timezone, tzinfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -18,12 +18,14 @@ from sqlalchemy.orm import Session
 from checks.classify import MailKind
 from checks.content_rules import POSITIVE
 from checks.findings import Problem
+from checks.questions import asks_something, own_words, says_something
 from checks.rules import Rules
 from checks.submission import Assessment, missing_items
 from intake.record import cases
-from intake.models import Case, Mail, MailOutcome, Outbox
+from intake.models import Case, Mail, MailOutcome, Outbox, Question
 from intake.process.prepare import Prepared, prepare_mail
 from intake.process.reader import ReadMail
+from intake.process.stale import SUPERSEDED, same_as_before, supersedes, unsent_replies
 from intake.pictures.readings import REPLY_KINDS as BLOCKED_REPLIES, PictureFacts, short_time
 from intake.pictures.readings import pictures_to_read, refile_by_content
 from intake.store.files import FileStore
@@ -55,14 +57,18 @@ class Known:
     replies_today: Counter = field(default_factory=Counter)  # by recipient
     # Inserted for the group's mails at once (open_cases), not yet opened by one of them.
     unopened: dict[tuple[str, str, str], Case] = field(default_factory=dict)
+    # Replies to these senders not yet handed to the SMTP server (by recipient): a later mail's
+    # reply supersedes them. Locked for this transaction, so no sender claims them meanwhile.
+    unsent: dict[str, list[Outbox]] = field(default_factory=dict)
 
     def copy(self) -> Known:
         return Known(dict(self.cases), set(self.queued), Counter(self.replies_today),
-                     dict(self.unopened))
+                     dict(self.unopened), {key: list(rows) for key, rows in self.unsent.items()})
 
     def restore(self, earlier: Known) -> None:
         self.cases, self.queued = earlier.cases, earlier.queued
         self.replies_today, self.unopened = earlier.replies_today, earlier.unopened
+        self.unsent = earlier.unsent
 
     @classmethod
     def look_up(cls, session: Session, mails: list[tuple[int, Prepared]], now: datetime) -> Known:
@@ -86,6 +92,8 @@ class Known:
                         Outbox.kind.like("reply%"), Outbox.recipient.in_(senders),
                         Outbox.created_at > now - timedelta(days=1))
                     .group_by(Outbox.recipient)).all()))
+                for row in session.scalars(unsent_replies({sender.lower() for sender in senders})):
+                    known.unsent.setdefault(row.recipient, []).append(row)
         return known
 
 
@@ -98,6 +106,19 @@ class Pipeline:
     replies_per_sender_per_day: int = 8
     pictures: PictureFacts | None = None  # None: [pictures] read = false, names decide alone
     alert_recipients: tuple[str, ...] = ()
+    digest_time: str = "17:00"  # digest.time, in `zone`: when a complete case goes to the office
+    zone: tzinfo = timezone.utc
+
+    def next_digest(self, now: datetime) -> str:
+        """"今天 17:00", "明天 17:00" or "12月8日 17:00": when the next digest goes out."""
+        hour, minute = (int(part) for part in self.digest_time.split(":"))
+        local = now.astimezone(self.zone)
+        at = datetime.combine(local.date(), time(hour, minute), tzinfo=self.zone)
+        if at <= local:
+            at += timedelta(days=1)
+        days = (at.date() - local.date()).days
+        day = {0: "今天", 1: "明天"}.get(days, f"{at.month}月{at.day}日")
+        return f"{day} {at:%H:%M}"
 
     def prepare(self, raw: bytes) -> Prepared:
         """Everything about one mail that needs neither the database nor the OCR engine
@@ -174,8 +195,7 @@ class Pipeline:
         else:
             case = (cases.case_answered_by(session, read.sender, read.references)
                     or cases.sole_case_of(session, read.sender))
-        received = [key for key, found in assessment.items.items() if found.usable]
-        judgement = None
+        judgement, changed = None, []
         if case is not None:
             mail.case_id = case.id
             changed = cases.merge_items(session, case, assessment, mail, self.store, now)
@@ -183,7 +203,14 @@ class Pipeline:
             if self.pictures is not None:
                 self.pictures.store(session, case, read_facts, changed, now)
                 judgement = self.pictures.apply(session, case, now, self.rules.item_keys, mail)
-        have = cases.usable_keys(case) if case else set(received)
+        brought = [key for key, found in assessment.items.items() if found.usable]
+        if self._is_question(read, case, opened, brought, assessment, changed):
+            self._question_asked(session, mail, read, case, now, known, assessment.problems)
+            return MailOutcome.QUESTION
+        have = cases.usable_keys(case) if case else set(brought)
+        # What the rules on the case then took away (a 核酸 sampled too long ago) is missing, and
+        # so not also listed as received: one reply never says both of one item.
+        received = [key for key in brought if key in have]
         missing = missing_items(have, self.rules)
         problems = list(assessment.problems)
         problems += [found.problem for found in assessment.items.values()
@@ -201,6 +228,13 @@ class Pipeline:
                 extra["places"] = judgement.places
                 if judgement.blocked == POSITIVE:
                     self._alert(session, case, mail, sampled, now)
+        if case is not None and not opened and same_as_before(assessment, changed):
+            if any(row.case_id == case.id for row in known.unsent.get(read.sender.lower(), ())):
+                # The same files twice in one poll: the reply already waiting says it all.
+                cases.record_event(session, at=now, kind="reply_skipped", case=case, mail=mail,
+                                   reason="same as the mail before")
+                return MailOutcome.FOLLOW_UP
+            kind = "reply_unchanged" if kind in {"reply_complete", "reply_incomplete"} else kind
         facts = ReplyFacts(
             kind=kind,
             name=case.name if case else None,
@@ -209,12 +243,44 @@ class Pipeline:
             received=received,
             received_all=[key for key in self.rules.item_keys if key in have],
             missing=missing, problems=problems, unmatched=assessment.unmatched,
-            extra={"forwarded": case is not None and case.digest_id is not None, **extra},
+            extra={"forwarded": case is not None and case.digest_id is not None,
+                   "next_digest": self.next_digest(now), **extra},
         )
         self._queue_reply(session, mail, read, facts, case, now, known)
         if case is None:
             return MailOutcome.SUBMISSION
         return MailOutcome.SUBMISSION if opened else MailOutcome.FOLLOW_UP
+
+    @staticmethod
+    def _is_question(read: ReadMail, case: Case | None, opened: bool, brought: list[str],
+                     assessment: Assessment, changed: list[str]) -> bool:
+        """A mail without a usable file that asks something, or one answering our mail about
+        its case with words of its own but nothing new: for a person to answer."""
+        if brought and not (case is not None and not opened and same_as_before(assessment, changed)):
+            return False
+        if asks_something(read.subject, read.body_text):
+            return True
+        return case is not None and not opened and bool(read.references) \
+            and says_something(read.body_text)
+
+    def _question_asked(self, session: Session, mail: Mail, read: ReadMail, case: Case | None,
+                        now: datetime, known: Known, problems=()) -> None:
+        """Record the question where staff see it and tell the student a person will answer."""
+        if case is not None:
+            mail.case_id = case.id
+        session.add(Question(case_id=case.id if case else None, mail_id=mail.id,
+                             sender=read.sender, asked_at=now, subject=read.subject[:500],
+                             text=own_words(read.body_text)[:4000], status="open"))
+        cases.record_event(session, at=now, kind="question", case=case, mail=mail)
+        have = cases.usable_keys(case) if case else set()
+        facts = ReplyFacts(
+            kind="reply_question", name=case.name if case else None,
+            department=case.department if case else None, case_id=case.id if case else None,
+            received_all=[key for key in self.rules.item_keys if key in have],
+            missing=missing_items(have, self.rules) if case else [],
+            problems=list(problems),
+            extra={"state": _state_of(case), "next_digest": self.next_digest(now)})
+        self._queue_reply(session, mail, read, facts, case, now, known)
 
     def _alert(self, session: Session, case: Case, mail: Mail, sampled: str | None,
                now: datetime) -> None:
@@ -246,12 +312,30 @@ class Pipeline:
                                reason="per-sender cap", cap=self.replies_per_sender_per_day)
             return
         outgoing = self.replies.write(facts, read.sender, now, read.message_id, read.references)
-        queue(session, key=key, kind=facts.kind, outgoing=outgoing, now=now, case=case, mail=mail,
-              recipient=read.sender)
+        row = queue(session, key=key, kind=facts.kind, outgoing=outgoing, now=now, case=case,
+                    mail=mail, recipient=read.sender)
+        waiting = known.unsent.setdefault(row.recipient, [])
+        for stale in [earlier for earlier in waiting if supersedes(earlier, case)]:
+            # Made stale by this mail, in the transaction that queues its reply.
+            stale.status = SUPERSEDED
+            waiting.remove(stale)
+            cases.record_event(session, at=now, kind="reply_superseded", case=case, mail=mail,
+                               outbox=stale.dedupe_key, reply=stale.kind)
+        waiting.append(row)
         known.queued.add(key)
         known.replies_today[read.sender] += 1
         cases.record_event(session, at=now, kind="reply_queued", case=case, mail=mail,
                            reply=facts.kind, missing=list(facts.missing))
+
+
+def _state_of(case: Case | None) -> str:
+    """What the acknowledgement of a question says of the case: none, incomplete, held,
+    complete (waiting for the digest) or forwarded."""
+    if case is None:
+        return "none"
+    if case.digest_id is not None:
+        return "forwarded"
+    return case.status if case.status in {cases.COMPLETE, cases.HELD} else "incomplete"
 
 
 def queue(session: Session, *, key: str, kind: str, outgoing: OutgoingMail, now: datetime,
@@ -285,13 +369,22 @@ def _ignored_report(pipeline: Pipeline, session: Session, mail: Mail, prepared: 
 
 def _ignored_other(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
                    now: datetime, known: Known) -> str:
+    # Words of the student's own in answer to one of our mails reach a person; other mail that
+    # neither carries materials nor names the process is not ours to answer.
+    read = prepared.read
+    case = cases.case_answered_by(session, read.sender, read.references)
+    if case is not None and says_something(read.body_text):
+        pipeline._question_asked(session, mail, read, case, now, known)
+        return MailOutcome.QUESTION
     return MailOutcome.IGNORED_OTHER
 
 
 def _question(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
               now: datetime, known: Known) -> str:
-    pipeline._queue_reply(session, mail, prepared.read, ReplyFacts("reply_instructions"), None, now,
-                          known)
+    read = prepared.read
+    case = (cases.case_answered_by(session, read.sender, read.references)
+            or cases.sole_case_of(session, read.sender))
+    pipeline._question_asked(session, mail, read, case, now, known)
     return MailOutcome.QUESTION
 
 
