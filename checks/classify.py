@@ -1,13 +1,13 @@
 """What kind of mail this is, and whether answering it could start a mail loop."""
 from __future__ import annotations
 
-import email.utils
-import functools
 import enum
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from checks.addresses import normal_address
 from checks.rules import Rules
 
 
@@ -20,11 +20,14 @@ class MailKind(str, enum.Enum):
     CLOUD_LINK = "cloud-link"  # materials sent as a cloud-attachment link
     QUESTION = "question"      # about 健康宝/弹窗, but nothing attached
     OTHER = "other"
+    # No address to answer could be read, and nothing says a machine sent it: a person's mail,
+    # perhaps, that staff must read (a bounce is decided by positive evidence only).
+    NO_SENDER = "no-sender"
 
 
 @dataclass(frozen=True)
 class MailFacts:
-    sender: str
+    sender: str  # "" when no address could be read from From or Sender
     subject: str
     headers: Mapping[str, Sequence[str]] = field(default_factory=dict)
     return_path: str | None = None  # None: no Return-Path header; "": the null sender <>
@@ -32,6 +35,7 @@ class MailFacts:
     body_text: str = ""
     has_materials: bool = False
     attachment_names: Sequence[str] = ()
+    reply_to: Sequence[str] = ()  # the Reply-To addresses, parsed from the raw header
 
     def header(self, name: str) -> list[str]:
         return [value for value in self.headers.get(name.lower(), ())]
@@ -55,10 +59,10 @@ _BOUNCE_SUBJECT = re.compile(
     r"系统退信|退信|undeliverable|undelivered|delivery status notification|delivery failure|"
     r"returned mail|failure notice|mail delivery failed", re.IGNORECASE)
 _BULK_PRECEDENCE = {"bulk", "junk", "list", "auto_reply"}
-
-
-def _addresses(values: Sequence[str]) -> list[str]:
-    return [address.lower() for _name, address in email.utils.getaddresses(list(values)) if address]
+# Delivery systems that sign their reports with a name but no usable address
+# (`Mail Delivery System <MAILER-DAEMON>`): read in the header's text only when no address was.
+_DELIVERY_SYSTEM = re.compile(r"mailer-?daemon|mail-daemon|postmaster|mail delivery (sub)?system",
+                              re.IGNORECASE)
 
 
 def is_robot_address(address: str) -> bool:
@@ -74,25 +78,25 @@ def is_report(facts: MailFacts) -> bool:
 
 
 class _Looked:
-    """One mail as the robot rules see it; the Reply-To addresses are parsed once, when asked."""
+    """One mail as the robot rules see it; the Reply-To addresses are normalised once, when asked."""
 
     def __init__(self, facts: MailFacts, own_addresses: frozenset[str]):
         self.facts = facts
-        self.sender = facts.sender.lower()
+        self.sender = normal_address(facts.sender)
         self.own_addresses = own_addresses
 
     @functools.cached_property
     def reply_to(self) -> list[str]:
-        return _addresses(self.facts.header("reply-to"))
+        return [normal_address(address) for address in self.facts.reply_to]
 
 
 # The robot rules: each names one sign that a machine sent the mail, and what kind that makes it.
 # They are asked in this order and the first that answers decides (as Mailman 3's rules chain).
+# A bounce is known by positive evidence (the null Return-Path, a delivery report, a delivery
+# system's name or address, a bounce's subject), never by a sender that could not be read.
 
-def _no_sender_or_our_own(mail: _Looked) -> MailKind | None:
-    if not mail.sender or mail.sender in mail.own_addresses:
-        return MailKind.OWN if mail.sender else MailKind.BOUNCE
-    return None
+def _our_own(mail: _Looked) -> MailKind | None:
+    return MailKind.OWN if mail.sender and mail.sender in mail.own_addresses else None
 
 
 def _null_return_path(mail: _Looked) -> MailKind | None:
@@ -102,6 +106,13 @@ def _null_return_path(mail: _Looked) -> MailKind | None:
 
 def _delivery_report(mail: _Looked) -> MailKind | None:
     return MailKind.BOUNCE if mail.facts.content_type == "multipart/report" else None
+
+
+def _delivery_system_without_address(mail: _Looked) -> MailKind | None:
+    if not mail.sender and any(_DELIVERY_SYSTEM.search(value)
+                               for value in mail.facts.header("from") + mail.facts.header("sender")):
+        return MailKind.BOUNCE
+    return None
 
 
 def _machine_report(mail: _Looked) -> MailKind | None:
@@ -146,9 +157,10 @@ def _automatic_subject(mail: _Looked) -> MailKind | None:
 
 
 ROBOT_RULES: tuple[Callable[[_Looked], MailKind | None], ...] = (
-    _no_sender_or_our_own,
+    _our_own,
     _null_return_path,
     _delivery_report,
+    _delivery_system_without_address,
     _machine_report,
     _robot_sender_or_bounce_subject,
     _robot_reply_to,
@@ -173,6 +185,8 @@ def classify(facts: MailFacts, rules: Rules, own_addresses: frozenset[str]) -> M
     reason = loop_reason(facts, own_addresses)
     if reason is not None:
         return reason
+    if not facts.sender:
+        return MailKind.NO_SENDER
     if facts.has_materials:
         return MailKind.SUBMISSION
     text = f"{facts.subject}\n{facts.body_text}"

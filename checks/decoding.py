@@ -14,6 +14,8 @@ import email.message
 _SUPERSET = {"gb2312": "gb18030", "gbk": "gb18030", "cp936": "gb18030", "x-gbk": "gb18030",
              "euc-cn": "gb18030", "hz-gb-2312": "gb18030", "ascii": "utf-8", "us-ascii": "utf-8"}
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+# The charset label of an RFC 2047 word, with its RFC 2231 language suffix (`gb2312*zh`).
+_WORD_LABEL = re.compile(r"=\?([^?*\s]+)((?:\*[^?\s]*)?\?[bBqQ]\?)")
 
 
 def effective_charset(label: str | None) -> str:
@@ -44,6 +46,16 @@ def undo_surrogates(text: str) -> str:
     if not any("\udc80" <= ch <= "\udcff" for ch in text):
         return text
     return decode_bytes(text.encode("utf-8", "surrogateescape"))
+
+
+def widen_charset_labels(text: str) -> str:
+    """`text` with each RFC 2047 word's GB2312/GBK label replaced by GB18030, for a parser that
+    decodes the words itself (the standard library garbles GBK-only characters such as 喆
+    labelled GB2312)."""
+    if "=?" not in text:
+        return text
+    return _WORD_LABEL.sub(lambda found: "=?" + _SUPERSET.get(found[1].lower(), found[1])
+                           + found[2], text)
 
 
 def decode_encoded_words(text: str) -> str:
@@ -90,7 +102,7 @@ def decode_header_value(value: object) -> str:
         text = undo_surrogates(str(value))
         text = decode_encoded_words(text)
     text = text.replace("\r", "").replace("\n", "")
-    return unicodedata.normalize("NFC", text).strip().strip('"').strip()
+    return unicodedata.normalize("NFC", text).strip()
 
 
 def header_param(part: email.message.Message, header: str, param: str) -> str | None:

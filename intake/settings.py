@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from checks.addresses import normal_address
 from checks.rules import ArchiveLimits, ItemRule, Rules
 from intake.config_messages import explain
 from intake.errors import ConfigError
@@ -39,7 +40,7 @@ _Path = Annotated[Path, Field(strict=False)]
 def _address(value: str) -> str:
     if not _ADDRESS.match(value):
         raise ValueError(f"{value!r} is not an e-mail address (expected name@example.com)")
-    return value.lower()
+    return normal_address(value)
 
 
 class MailboxSettings(_Section):
@@ -244,7 +245,7 @@ class Settings(_Section):
     def _sender_is_login(self):
         # NetEase answers "553 Mail from must equal authorized user" otherwise.
         if self.smtp.username and "@" in self.smtp.username and \
-                self.smtp.username.lower() != self.smtp.sender:
+                normal_address(self.smtp.username) != self.smtp.sender:
             raise ValueError("smtp.sender must equal smtp.username (the provider rejects other "
                              "From addresses with 553)")
         return self
@@ -262,7 +263,7 @@ class Settings(_Section):
         found = {self.smtp.sender}
         for candidate in (self.mailbox.username, self.mailbox.address, self.smtp.username):
             if candidate and "@" in candidate:
-                found.add(candidate.lower())
+                found.add(normal_address(candidate))
         return frozenset(found)
 
 

@@ -112,9 +112,13 @@ def test_reviewer_acts_through_gunicorn_workers_during_a_poll_on_postgresql(
         status, body = reviewer.post("/login", {"username": "admin", "password": GOOD})
         assert status == 302, body
 
-        poller = subprocess.Popen([sys.executable, "-m", "intake", "--config", str(world.config),
-                                   "poll"], cwd=REPO, env=environment, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True)
+        # Its output goes to files: the loop below runs until the poll ends, and a pipe nobody
+        # reads meanwhile would fill with the poll's log lines and stop it.
+        with (tmp_path / "poll.out").open("w") as poll_out, \
+                (tmp_path / "poll.err").open("w") as poll_err:
+            poller = subprocess.Popen([sys.executable, "-m", "intake", "--config",
+                                       str(world.config), "poll"], cwd=REPO, env=environment,
+                                      stdout=poll_out, stderr=poll_err, text=True)
         expected = {noted: [], held: []}
         failures = []
         rounds = 0
@@ -140,7 +144,8 @@ def test_reviewer_acts_through_gunicorn_workers_during_a_poll_on_postgresql(
             if status != 200 or TROUBLE.search(page):
                 failures.append(("GET /cases", None, status, page[:500]))
             rounds += 1
-        out, err = poller.communicate(timeout=600)
+        poller.wait(timeout=600)
+        out, err = ((tmp_path / name).read_text() for name in ("poll.out", "poll.err"))
     finally:
         if poller is not None and poller.poll() is None:
             poller.kill()

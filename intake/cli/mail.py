@@ -1,6 +1,7 @@
 """Mail commands: `intake poll`, `intake run` (the daemon), `intake quarantine`, `intake replay`."""
 from __future__ import annotations
 
+import os
 import sys
 
 import click
@@ -11,6 +12,7 @@ from intake.cli.root import Context, cli, emit
 from intake.db.engine import read_session
 from intake.errors import IntakeError
 from intake.models import Mail, MailOutcome
+from intake.record import cases as case_store
 from intake.staff import view
 
 
@@ -47,13 +49,31 @@ def run(obj: Context) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True)
+@click.option("--dismiss", "dismiss_id", type=int, metavar="MAIL_ID",
+              help="Take a mail out of the quarantine once a person has dealt with it (kept as "
+                   "other mail, never answered).")
+@click.option("--by", default=lambda: os.environ.get("USER") or "staff", show_default="$USER",
+              help="Who dismisses it, for the history.")
 @click.pass_obj
-def quarantine(obj: Context, as_json: bool) -> None:
-    """Mails that failed processing three times, kept with their error."""
+def quarantine(obj: Context, as_json: bool, dismiss_id: int | None, by: str) -> None:
+    """Mails that failed processing three times, or whose sender could not be read, kept with
+    their error and raw mail (raw_path, under storage.path)."""
     with obj.database() as database:
+        if dismiss_id is not None:
+            with database.sessions.begin() as session:
+                mail = session.get(Mail, dismiss_id, with_for_update=True)
+                if mail is None or mail.outcome != MailOutcome.QUARANTINED:
+                    raise IntakeError(f"mail {dismiss_id} is not in the quarantine; "
+                                      f"`intake quarantine` lists it")
+                case_store.record_event(session, at=database.clock(), kind="dismissed", mail=mail,
+                                        actor=by, error=(mail.error or "")[:200])
+                mail.outcome = MailOutcome.IGNORED_OTHER
+            click.echo(f"mail {dismiss_id}: dismissed, recorded as other mail")
+            return
         with read_session(database.sessions) as session:
             rows = [{"id": m.id, "folder": m.folder, "uid": m.uid, "attempts": m.attempts,
-                     "error": m.error, "fetched_at": view.iso(m.fetched_at, obj.settings.zone)}
+                     "error": m.error, "fetched_at": view.iso(m.fetched_at, obj.settings.zone),
+                     "raw_path": m.raw_path}
                     for m in session.scalars(select(Mail).where(
                         Mail.outcome == MailOutcome.QUARANTINED).order_by(Mail.id))]
     emit(rows, as_json, "quarantine is empty", None,

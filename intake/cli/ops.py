@@ -55,13 +55,14 @@ def purge(obj: Context, days: int | None) -> None:
 @click.option("--send-corrections", is_flag=True, help="Send changed cases a corrected reply.")
 @click.pass_obj
 def reprocess(obj: Context, since, dry_run: bool, yes: bool, send_corrections: bool) -> None:
-    """Run the checks again on stored mail after the rules changed."""
+    """Run the checks again on stored mail after the rules changed; handle the mails an earlier
+    rule dropped as bounces that these rules would answer (each answered once)."""
     with obj.daemon() as app:
         _reprocess(obj, app, since, dry_run, yes, send_corrections)
 
 
 def _reprocess(obj: Context, app: App, since, dry_run: bool, yes: bool, send_corrections: bool) -> None:
-    from intake.ops.reprocess import reprocess as run_reprocess
+    from intake.ops.reprocess import dropped_as_bounces, reprocess as run_reprocess
     rules = obj.settings.rules.to_rules()
     since_at = since.replace(tzinfo=obj.settings.zone) if since else None
 
@@ -72,20 +73,28 @@ def _reprocess(obj: Context, app: App, since, dry_run: bool, yes: bool, send_cor
         return run_reprocess(app.sessions, app.store, rules, app.replies, app.clock(),
                              since_at, apply, send_corrections, progress=bar,
                              pictures=app.pictures)
+    dropped = dropped_as_bounces(app.sessions, app.store, rules, obj.settings.own_addresses,
+                                 since_at)
+    for mail in dropped:
+        click.echo(f"mail {mail.mail_id}: recorded as a bounce, now {mail.kind}")
+    click.echo(f"{len(dropped)} mail(s) recorded as bounces would be handled again")
     changes = run(apply=False)
     for change in changes:
         click.echo(f"case {change.case_id}: {change.old_status} -> {change.new_status}; missing "
                    f"{'、'.join(change.old_missing) or '-'} -> {'、'.join(change.new_missing) or '-'}"
                    + (f"; read again: {'、'.join(change.facts_changed)}" if change.facts_changed else ""))
     click.echo(f"{len(changes)} case(s) would change")
-    if dry_run or not changes:
+    if dry_run or not (changes or dropped):
         return
     if not yes and not click.confirm("Apply these changes?", default=False):
         click.echo("nothing changed")
         return
-    applied = run(apply=True)
+    for mail in dropped:
+        click.echo(f"mail {mail.mail_id}: {app.poller.handle_dropped(mail.mail_id)}")
+    applied = run(apply=True) if changes else []
     drained = app.drain()
-    click.echo(f"{len(applied)} case(s) updated; sent {drained.sent} correction(s)")
+    click.echo(f"{len(dropped)} mail(s) handled again; {len(applied)} case(s) updated; "
+               f"sent {drained.sent} message(s)")
 
 
 @cli.command()

@@ -277,5 +277,14 @@ class Poller:
 
     def replay(self, mail_id: int) -> str:
         """Process a quarantined (or failed) mail again, e.g. after a fix."""
-        self.recorder.claim_for_replay(mail_id)
+        self.recorder.claim_again(mail_id, {MailOutcome.QUARANTINED, MailOutcome.FAILED},
+                                  "only quarantined or failed mail is replayed")
+        return self.groups.process(mail_id).outcome
+
+    def handle_dropped(self, mail_id: int) -> str:
+        """Process again a mail recorded as automatic mail and not answered, one that an earlier
+        rule took for a bounce (`intake reprocess` finds them). Its reply is keyed to the mail,
+        so a second run cannot answer it twice."""
+        self.recorder.claim_again(mail_id, {MailOutcome.IGNORED_AUTO},
+                                  "only mail recorded as automatic (ignored-auto) is handled again")
         return self.groups.process(mail_id).outcome

@@ -1,10 +1,12 @@
 """After the rules change: run the checks again on the stored raw mails and rebuild the cases.
 
 Everything happens in one transaction that is rolled back unless the caller applies it, so a dry
-run shows exactly what applying would do.
+run shows exactly what applying would do. Mails an earlier rule dropped as bounces are found here
+too (`dropped_as_bounces`): the poller handles them again, one by one.
 """
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,15 +14,20 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import sessionmaker
 
+from checks.classify import MailKind
 from checks.rules import Rules
 from checks.submission import assess
 from intake.record import cases as case_store
-from intake.models import Case, Mail, MailOutcome, Reading
+from intake.db.engine import read_session
+from intake.models import Case, Event, Mail, MailOutcome, Reading
+from intake.process.prepare import prepare_mail
 from intake.pictures.readings import PictureFacts, case_facts
-from intake.process.pipeline import queue
+from intake.process.pipeline import IGNORED, queue
 from intake.process.reader import read_mail
 from intake.store.files import FileStore
 from notifier.replies import ReplyFacts, ReplyWriter
+
+log = logging.getLogger(__name__)
 
 # Marks made by people or by the digest, not by the checks: a rebuild keeps them.
 _KEPT_PROBLEMS = {"rejected", "expired"}
@@ -35,6 +42,42 @@ class CaseChange:
     old_missing: tuple[str, ...]
     new_missing: tuple[str, ...]
     facts_changed: tuple[str, ...] = ()  # items whose read facts differ after reading again
+
+
+@dataclass(frozen=True)
+class Dropped:
+    """A mail recorded as a bounce that the current rules would not drop."""
+    mail_id: int
+    kind: str  # what it is now: submission, question, no-sender (for staff) ...
+
+
+def dropped_as_bounces(sessions: sessionmaker, store: FileStore, rules: Rules,
+                       own_addresses: frozenset[str], since: datetime | None) -> list[Dropped]:
+    """Mails recorded as bounces (ignored-auto, reason bounce) that the current rules would
+    answer or give to staff: until issue 26, a sender whose name was quoted (`"Zhang San"
+    <zs@126.com>`, QQ Mail, Foxmail) could not be read, and a mail without one was taken for a
+    bounce. Read-only; the stored mails are checked again without the database."""
+    with read_session(sessions) as session:
+        query = (select(Mail.id, Mail.raw_path, Event.detail)
+                 .join(Event, Event.mail_id == Mail.id)
+                 .where(Mail.outcome == MailOutcome.IGNORED_AUTO, Mail.raw_path.is_not(None),
+                        Event.kind == "ignored")
+                 .order_by(Mail.id))
+        if since is not None:
+            query = query.where(Mail.fetched_at >= since)
+        recorded = {mail_id: raw_path for mail_id, raw_path, detail in session.execute(query)
+                    if (detail or {}).get("reason") == MailKind.BOUNCE.value}
+    found = []
+    for mail_id, raw_path in recorded.items():
+        try:
+            kind = prepare_mail(store.read(raw_path), rules, own_addresses).kind
+        except Exception as err:  # one unreadable mail must not hide the others
+            log.warning("mail=%s: recorded as a bounce, cannot be checked again: %s", mail_id,
+                        type(err).__name__)
+            continue
+        if kind not in IGNORED:
+            found.append(Dropped(mail_id, kind.value))
+    return found
 
 
 class _DryStore:

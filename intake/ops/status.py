@@ -1,6 +1,7 @@
 """`intake status`: is the daemon healthy, and what needs a person's attention?"""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -9,7 +10,7 @@ from sqlalchemy.orm import sessionmaker
 
 from intake.daemon import digest_trigger
 from intake.db.engine import read_session
-from intake.models import Case, Digest, FolderState, Mail, MailOutcome, Outbox, PictureJob
+from intake.models import Case, Digest, Event, FolderState, Mail, MailOutcome, Outbox, PictureJob
 from intake.settings import Settings
 from intake.staff.questions import oldest_open
 from intake.staff.view import age as ago
@@ -20,6 +21,9 @@ from intake.staff.view import iso
 class Status:
     folders: list[dict] = field(default_factory=list)
     handled_today: dict[str, int] = field(default_factory=dict)
+    # Mails fetched today and not answered as bounces or robots' mail, by reason: a wave of
+    # wrongly dropped mail shows here.
+    dropped_today: dict[str, int] = field(default_factory=dict)
     cases: dict[str, int] = field(default_factory=dict)
     outbox_pending: int = 0
     oldest_pending: str | None = None
@@ -66,6 +70,11 @@ def gather(sessions: sessionmaker, settings: Settings, now: datetime, stale_poll
         status.handled_today = dict(session.execute(
             select(Mail.outcome, func.count()).where(Mail.fetched_at >= start_of_day)
             .group_by(Mail.outcome)).all())
+        status.dropped_today = dict(Counter(
+            detail.get("reason", "-") for detail in session.scalars(
+                select(Event.detail).join(Mail, Event.mail_id == Mail.id).where(
+                    Event.kind == "ignored", Mail.fetched_at >= start_of_day,
+                    Mail.outcome.in_([MailOutcome.IGNORED_AUTO, MailOutcome.IGNORED_OTHER])))))
         status.cases = dict(session.execute(
             select(Case.status, func.count()).where(Case.digest_id.is_(None))
             .group_by(Case.status)).all())

@@ -15,6 +15,7 @@ from datetime import datetime, time, timedelta, timezone, tzinfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from checks.addresses import normal_address
 from checks.classify import MailKind
 from checks.content_rules import POSITIVE
 from checks.findings import Problem
@@ -33,6 +34,13 @@ from notifier.compose import OutgoingMail
 from notifier.replies import ReplyFacts, ReplyWriter
 
 log = logging.getLogger(__name__)
+
+
+# Kinds recorded as automatic mail (ignored-auto) and never answered.
+IGNORED = {MailKind.OWN, MailKind.BOUNCE, MailKind.AUTO_REPLY}
+# What `intake quarantine` says of a mail with no address to answer (kept, never dropped).
+NO_SENDER_ERROR = ("NoSender: no address to answer could be read in From or Sender, and nothing "
+                   "says a machine sent it; read the stored mail and contact the sender")
 
 
 def reply_key(mail_id: int) -> str:
@@ -166,8 +174,10 @@ class Pipeline:
                                                       for sha, data in pictures.items()})
         if known is None:
             known = Known.look_up(session, [(mail.id, prepared)], now)
-        read = prepared.read
-        outcome = HANDLERS[prepared.kind](self, session, mail, prepared, now, known)
+        read, kind = prepared.read, prepared.kind
+        outcome = HANDLERS[kind](self, session, mail, prepared, now, known)
+        if kind in _WRITES_ITS_OWN_ROW:
+            return outcome
         # Set with the outcome, not first: a case opened on the way is flushed on its own, and
         # the mail's row is then updated once.
         mail.sender = read.sender or None
@@ -343,7 +353,7 @@ def queue(session: Session, *, key: str, kind: str, outgoing: OutgoingMail, now:
     row = Outbox(dedupe_key=key, kind=kind, case_id=case.id if case else None,
                  mail_id=mail.id if mail else None, sender=outgoing.sender,
                  recipients=list(outgoing.recipients),
-                 recipient=(recipient or outgoing.recipients[0]).lower(),
+                 recipient=normal_address(recipient or outgoing.recipients[0]),
                  message_id=outgoing.message_id, raw=outgoing.raw, status="pending",
                  attempts=0, created_at=now, next_attempt_at=now)
     session.add(row)
@@ -353,6 +363,16 @@ def queue(session: Session, *, key: str, kind: str, outgoing: OutgoingMail, now:
 # What each kind of mail does: one handler per MailKind, each returning the mail's outcome. The
 # table must name every kind (checked below and by tests/test_layout.py): a new kind cannot fall
 # through to being treated as a submission.
+
+def _no_sender(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
+               now: datetime, known: Known) -> str:
+    # Kept for staff, who can read it; never taken for a bounce and dropped.
+    log.warning("mail=%s: no sender address could be read; quarantined for staff", mail.id)
+    cases.record_event(session, at=now, kind="quarantined", mail=mail, reason=prepared.kind.value)
+    mail.sender, mail.outcome, mail.processed_at = None, MailOutcome.QUARANTINED, now
+    mail.error = NO_SENDER_ERROR
+    return mail.outcome
+
 
 def _ignored_automatic(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
                        now: datetime, known: Known) -> str:
@@ -404,14 +424,15 @@ def _submission(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prep
 MailHandler = Callable[[Pipeline, Session, Mail, Prepared, datetime, Known], str]
 
 HANDLERS: dict[MailKind, MailHandler] = {
-    MailKind.OWN: _ignored_automatic,
-    MailKind.BOUNCE: _ignored_automatic,
-    MailKind.AUTO_REPLY: _ignored_automatic,
+    **{kind: _ignored_automatic for kind in IGNORED},
     MailKind.REPORT: _ignored_report,
     MailKind.OTHER: _ignored_other,
     MailKind.QUESTION: _question,
     MailKind.CLOUD_LINK: _cloud_link,
     MailKind.SUBMISSION: _submission,
+    MailKind.NO_SENDER: _no_sender,
 }
+# Kinds whose handler writes the mail's row itself (its outcome and error), not handle().
+_WRITES_ITS_OWN_ROW = {MailKind.NO_SENDER}
 if set(HANDLERS) != set(MailKind):
     raise ImportError(f"intake.process.pipeline: no handler for {set(MailKind) - set(HANDLERS)}")

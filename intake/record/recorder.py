@@ -24,6 +24,7 @@ from intake.errors import IntakeError
 from intake.failpoints import NONE, Failpoints
 from intake.fetch.mailbox import Mailbox, MessageSummary
 from intake.models import FolderState, Mail, MailOutcome
+from intake.record import cases
 from intake.store.files import FileStore, sha256_hex
 
 log = logging.getLogger(__name__)
@@ -363,14 +364,16 @@ class Recorder:
                                 .execution_options(synchronize_session=False))
         return list(ids)
 
-    def claim_for_replay(self, mail_id: int) -> None:
-        """A quarantined (or failed) mail made pending again, held by this worker."""
+    def claim_again(self, mail_id: int, outcomes: set[str], rule: str) -> None:
+        """A mail with one of these outcomes made pending again, held by this worker, for
+        another go (`rule` says which mails may have one, when this one may not)."""
         with self._sessions.begin() as session:
-            mail = session.get(Mail, mail_id)
+            mail = session.get(Mail, mail_id, with_for_update=True)
             if mail is None:
                 raise IntakeError(f"no mail {mail_id}; `intake quarantine` lists the held ones")
-            if mail.outcome not in {MailOutcome.QUARANTINED, MailOutcome.FAILED}:
-                raise IntakeError(f"mail {mail_id} was already handled ({mail.outcome}); "
-                                  f"only quarantined or failed mail is replayed")
+            if mail.outcome not in outcomes:
+                raise IntakeError(f"mail {mail_id} was already handled ({mail.outcome}); {rule}")
+            cases.record_event(session, at=self._clock(), kind="handled_again", mail=mail,
+                               was=mail.outcome)
             mail.outcome, mail.attempts = MailOutcome.PENDING, 0
             mail.held_by, mail.held_until = self._token, self._clock() + HOLD

@@ -29,7 +29,11 @@ EVENT_KIND = {"opened": "登记", "item_received": "收到材料", "item_rejecte
               "forwarded": "已报送", "held_back": "核酸超时，暂缓报送", "held": "暂缓",
               "released": "取消暂缓", "rejected": "审核未通过", "approved": "审核通过",
               "note": "备注", "exported": "导出材料", "purged": "已清除", "reprocessed": "重新检查",
-              "ignored": "已忽略"}
+              "ignored": "已忽略", "quarantined": "已隔离", "handled_again": "重新处理",
+              "dismissed": "移出隔离"}
+# Why a mail was not answered (the reason of its "ignored" event).
+DROP_REASON = {"bounce": "退信", "auto-reply": "自动回复", "report": "机器报告",
+               "own": "本邮箱发出"}
 
 
 def label(table: dict[str, str], code: str | None) -> str:
@@ -171,6 +175,10 @@ def status_lines(found, zone: tzinfo, now: datetime) -> list[str]:
                 if folder["last_poll"] else "（从未）")] for folder in found.folders]
     rows.append(["今日处理", "、".join(f"{label(MAIL_OUTCOME, k)} {v} 封"
                                      for k, v in sorted(found.handled_today.items())) or "无"])
+    dropped = sorted(found.dropped_today.items(), key=lambda pair: (
+        list(DROP_REASON).index(pair[0]) if pair[0] in DROP_REASON else len(DROP_REASON), pair[0]))
+    rows.append(["今日未回复的自动邮件", "、".join(f"{label(DROP_REASON, k)} {v} 封"
+                                          for k, v in dropped) or "无"])
     rows.append(["未报送的登记", "、".join(f"{label(CASE_STATUS, k)} {v} 人"
                                        for k, v in sorted(found.cases.items())) or "无"])
     rows.append(["待发邮件", f"{found.outbox_pending} 封（最早排队于 {shown(found.oldest_pending, zone)}），"

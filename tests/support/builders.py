@@ -196,10 +196,13 @@ def mail(sender: str = "zhangwei@example.test", to: str = "dept@example.test",
          subject: str = "张伟+物理系+健康宝弹窗", attachments: list[tuple[str, bytes]] = (),
          body: str = "老师好，附件是我的健康宝弹窗材料。", style: str = "rfc2231",
          headers: dict[str, str] | None = None, message_id: str | None = None,
-         html: str | None = None, date: datetime | None = None) -> bytes:
+         html: str | None = None, date: datetime | None = None,
+         from_value: bytes | None = None) -> bytes:
+    """`from_value`: the From header's value byte for byte (default: an encoded name, `sender`)."""
     boundary = b"==boundary-jkb=="
     lines = [
-        b"From: =?utf-8?B?" + base64.b64encode("学生".encode()) + b"?= <" + sender.encode() + b">",
+        b"From: " + (from_value if from_value is not None else
+                     b"=?utf-8?B?" + base64.b64encode("学生".encode()) + b"?= <" + sender.encode() + b">"),
         b"To: " + to.encode(),
         b"Subject: " + _encoded_word(subject),
         b"Date: " + format_datetime(date or datetime.now(timezone.utc)).encode(),

@@ -2,6 +2,8 @@
 the daemon built from a real config file through the composition root."""
 from __future__ import annotations
 
+import email.parser
+import email.policy
 import json
 import os
 import signal
@@ -129,6 +131,13 @@ class Harness:
                 return list(session.scalars(select(Outbox).order_by(Outbox.id)))
         finally:
             app.close()
+
+
+def has_no_sender_header(raw: bytes) -> bool:
+    """The standard library's parser finds neither From nor Sender: there is no address to
+    answer, and such a mail goes to the quarantine for staff (issue 26), never answered."""
+    headers = email.parser.BytesHeaderParser(policy=email.policy.compat32).parsebytes(raw)
+    return headers.get("From") is None and headers.get("Sender") is None
 
 
 def body_text(message) -> str:
