@@ -33,7 +33,9 @@ def test_a_later_mail_in_the_same_poll_supersedes_the_stale_reply(world):
 
     [reply] = world.replies_to(STUDENT)
     assert "已收齐" in reply.message["Subject"]
-    assert "材料未齐" not in body_text(reply.message)
+    text = body_text(reply.message)
+    assert "材料未齐" not in text and "通过格式检查" not in text
+    assert "17:00的汇总中" in text  # when the case goes to the office
     statuses = sorted(row.status for row in world.outbox())
     assert statuses == ["sent", "superseded"]
     [case] = world.cases_json()

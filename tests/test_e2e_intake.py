@@ -150,8 +150,10 @@ def test_question_cloud_link_and_other_mail(world):
     world.deliver(b.mail(sender="other@example.test", subject="下周组会时间",
                          body="大家好，组会改到周三。"))
     world.poll()
+    # A question reaches a person (issue 21); one who has no case also learns how to submit.
     [instructions] = world.replies_to("asker@example.test")
-    assert "提交说明" in instructions.message["Subject"]
+    assert "已收到你的问题" in instructions.message["Subject"]
+    assert "老师会尽快回复你" in body_text(instructions.message)
     assert "承诺书" in body_text(instructions.message)
     [cloud] = world.replies_to("cloud@example.test")
     assert "附件" in cloud.message["Subject"] and "直接" in body_text(cloud.message)
