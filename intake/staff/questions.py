@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 
-from sqlalchemy import select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from intake.errors import IntakeError
@@ -45,8 +45,8 @@ def list_questions(session: Session, *, include_answered: bool = False,
              .order_by(Question.asked_at, Question.id))
     if not include_answered:
         query = query.where(Question.status == OPEN)
-    if department:
-        query = query.where(Case.department == department)
+    if department:  # a department's reviewer: its cases' questions and those of no case yet
+        query = query.where(or_(Case.department == department, Question.case_id.is_(None)))
     return [QuestionRow(question.id, question.case_id, case.name if case else None,
                         case.department if case else None, question.sender, question.asked_at,
                         question.subject, question.text, question.status, question.answer)
@@ -54,7 +54,6 @@ def list_questions(session: Session, *, include_answered: bool = False,
 
 
 def oldest_open(session: Session) -> tuple[int, datetime | None]:
-    from sqlalchemy import func
     return session.execute(select(func.count(), func.min(Question.asked_at))
                            .where(Question.status == OPEN)).one()
 
