@@ -21,6 +21,16 @@ _NAME = re.compile(r"^[\w·•・. ]{1,30}$")
 class SubmissionName:
     name: str
     department: str
+    # What else the student wrote between the name and the suffix (年级, 学号, 班级, a phone
+    # number): ignored; the reply says that name and department are enough.
+    extras: tuple[str, ...] = ()
+
+
+# Parts students add to the rule that are neither a name nor a department.
+_EXTRA_PART = re.compile(
+    r"^(?:\d{2,4}级.*|.*(?:本科|硕士|博士|研究生|研一|研二|研三|大一|大二|大三|大四)生?|"
+    r"\d{5,}|1\d{10}|.*\d+班|学号.*|电话.*|手机.*)$")
+_DEPARTMENT_WORD = re.compile(r"[院系部所中心]")
 
 
 def normalize_text(text: str) -> str:
@@ -52,13 +62,42 @@ def parse_submission_name(text: str | None, suffix: str = "健康宝弹窗") -> 
 
 
 def _split_rule(text: str, suffix: str) -> SubmissionName | None:
-    parts = _PLUS.split(text)
-    if len(parts) != 3:
+    parts = [part.strip() for part in _PLUS.split(text)]
+    if len(parts) < 3 or not parts[-1].replace(" ", "").startswith(suffix):
         return None
-    name, department, tail = (part.strip() for part in parts)
-    if not tail.replace(" ", "").startswith(suffix):
+    extras = tuple(part for part in parts[:-1] if _EXTRA_PART.match(part.replace(" ", "")))
+    kept = [part for part in parts[:-1] if part and part not in extras]
+    if len(kept) > 2:  # more than a name and a department: the department is the one saying so
+        named = [part for part in kept[1:] if _DEPARTMENT_WORD.search(part)]
+        if not named:
+            return None
+        extras += tuple(part for part in kept[1:] if part != named[0])
+        kept = [kept[0], named[0]]
+    if len(kept) != 2:
         return None
-    if not name or not department or not _NAME.match(name):
+    name, department = kept
+    if not _NAME.match(name):
         return None
     department = department.replace("(", "（").replace(")", "）")
-    return SubmissionName(name=name, department=department)
+    return SubmissionName(name=name, department=department, extras=extras)
+
+
+# How students name themselves in a mail's text: 我是周航，物理学院 / 姓名：周航 / 周航 物理学院.
+_SELF_NAMED = re.compile(
+    r"(?:我是|我叫|本人|学生|姓名\s*[:：]?)\s*(?P<name>[\u4e00-\u9fa5·]{2,4}?)"
+    r"(?:[，,、\s]*(?:来自|是|，|,)?\s*(?P<department>[\u4e00-\u9fa5]{1,12}?(?:学院|系|院|所|中心)))?"
+    r"(?=$|[，,。.、\s的]|同学|学生)")
+
+
+def name_in_text(text: str, suffix: str, default_department: str) -> SubmissionName | None:
+    """A name (and a department, else `default_department`) that a subject or body states."""
+    for line in (text or "").splitlines():
+        found = parse_submission_name(line, suffix)
+        if found is not None:
+            return found
+    match = _SELF_NAMED.search(text or "")
+    # 我是物理学院的学生: no name, a department split in two.
+    if match is None or (match.group("department") and match.start("department") == match.end("name")):
+        return None
+    department = match.group("department") or default_department
+    return SubmissionName(match.group("name"), department) if department else None

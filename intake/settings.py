@@ -1,6 +1,7 @@
 """The operator's TOML configuration, validated; only the composition root loads it."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -187,6 +188,9 @@ class DepartmentSettings(_Section):
     """Who the students and the office are dealing with: printed at the end of every mail."""
     name: str = ""     # e.g. 物理系
     contact: str = ""  # a person to ask: teacher, phone and e-mail, or an office and its hours
+    # What students write for `name` (物院, 物理系): cases, the register, the digest and
+    # `--department` use `name` instead. Any other department is a flag for staff.
+    aliases: list[str] = []
 
 
 class RetentionSettings(_Section):
@@ -254,6 +258,13 @@ class Settings(_Section):
     def alert_recipients(self) -> tuple[str, ...]:
         return tuple(self.alerts.to if self.alerts.to is not None else self.digest.cc)
 
+    def submission_rules(self) -> Rules:
+        """The checks' rules, with the department and its aliases."""
+        aliases = tuple(alias.replace(" ", "").replace("(", "（").replace(")", "）")
+                        for alias in self.department.aliases)
+        return dataclasses.replace(self.rules.to_rules(), department=self.department.name,
+                                   department_aliases=aliases)
+
     @property
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.schedule.timezone)
@@ -297,7 +308,7 @@ def load_settings(path: Path) -> Settings:
 
 def _check_reply_attachments(settings: Settings) -> None:
     """Each blank form names a known item and is a readable file, so no reply goes out without it."""
-    item_keys = settings.rules.to_rules().item_keys
+    item_keys = settings.submission_rules().item_keys
     for key, file in settings.replies.attachments.items():
         where = f"replies.attachments.{key}"
         if key not in item_keys:

@@ -22,8 +22,9 @@ REPLY_KINDS = ("reply_complete", "reply_incomplete", "reply_instructions", "repl
                "reply_renew_nucleic_acid", "reply_rejected", "reply_positive", "reply_popup_four",
                "reply_not_beijing", "reply_unchanged", "reply_question", "reply_answer")
 _ASK_FOR_EVERYTHING = {"reply_instructions", "reply_cloud_link"}
-_PLACEHOLDER_NAME = "张伟"
-_PLACEHOLDER_DEPARTMENT = "物理系"
+# Never a stranger's name as if it were theirs: the rule is shown with what to put where.
+_PLACEHOLDER_NAME = "你的姓名"
+_PLACEHOLDER_DEPARTMENT = "你的院系"
 
 
 @dataclass(frozen=True)
@@ -114,7 +115,11 @@ class ReplyWriter:
             "received_all": list(facts.received_all),
             "missing": [{"key": key, "hint": hints.get(key, "")} for key in facts.missing],
             "asked": [{"key": key, "hint": hints.get(key, ""), "file": f"{key}.jpg"} for key in asked],
-            "problems": [describe(problem) for problem in facts.problems],
+            "problems": [describe(problem) for problem in facts.problems
+                         if problem.code != "taken_as"],
+            # Pictures named as phones name them, filed by what they show: "IMG_…jpg → 核酸".
+            "filed": [f"{problem.subject} → {problem.detail}" for problem in facts.problems
+                      if problem.code == "taken_as"],
             "encrypted": any(problem.code == "encrypted" for problem in facts.problems),
             "unmatched": list(facts.unmatched),
             "items": items,

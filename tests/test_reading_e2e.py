@@ -287,3 +287,29 @@ def test_the_database_stays_writable_while_the_pictures_are_read(world):
     assert "error" not in outcome, outcome.get("error")
     assert len(world.cases_json()) == 2
     assert free > 3 * busy, (free, busy)
+
+
+# Issue 21: pictures are what they show, whatever their names.
+PHONE_NAMES = {"承诺书.jpg": "IMG_20261206_101122.jpg",
+               "健康宝.png": "Screenshot_2026-12-06-10-11-22-123_com.tencent.mm.png",
+               "行程码.jpg": "mmexport1733451122.jpg",
+               "核酸.png": "微信图片_20261206.png",
+               "情况说明.jpg": "IMG_20261206_101200.jpg"}
+
+
+def test_loose_pictures_named_by_the_phone_are_filed_by_content(world):
+    files = {PHONE_NAMES[name]: data for name, data in drawn.five(SAMPLED).items()}
+    # A second 核酸, newer by its name: it is kept, and the student told so.
+    files["IMG_20261206_111500.png"] = drawn.png(drawn.nucleic_acid(SAMPLED + timedelta(hours=1)))
+    world.deliver(b.mail(sender=STUDENT, subject="张伟+物理系+健康宝弹窗",
+                         attachments=list(files.items())))
+    world.poll()
+    subject, text = _only_reply(world)
+    assert "已收齐" in subject, text
+    assert "IMG_20261206_101122.jpg → 承诺书" in text and "mmexport1733451122.jpg → 行程码" in text
+    assert "Screenshot_2026-12-06-10-11-22-123_com.tencent.mm.png → 健康宝" in text
+    assert "采用了较新的「IMG_20261206_111500.png」" in text
+    assert "里面还没有可用的材料" not in text and "请这样发送" not in text
+    [case] = world.cases_json()
+    assert case["status"] == "complete" and case["missing"] == []
+    assert case["facts"]["核酸"]["sampled_at"] == "2026-11-21T15:05:00+08:00"

@@ -70,7 +70,7 @@ def check_templates(renderer: TemplateRenderer, writer: ReplyWriter, item_keys: 
 def check_configured_templates(settings, templates: TemplateRenderer) -> Rendered:
     """check_templates for the operator's settings: what `check-config` and `intake run` call."""
     from intake.app import digest_addressing, reply_writer  # app imports this module
-    rules = settings.rules.to_rules()
+    rules = settings.submission_rules()
     writer = reply_writer(settings, templates)
     addressing = digest_addressing(settings)
     return check_templates(templates, writer, rules.item_keys, addressing, settings.zone)
