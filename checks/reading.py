@@ -6,7 +6,7 @@ that understands them works on plain text and boxes, so it is tested on text fix
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, tzinfo
 
 # Variant and traditional forms the recognition model sometimes outputs for the characters these
@@ -48,6 +48,11 @@ class TextLine:
     text: str
     box: tuple[float, float, float, float]
     score: float = 1.0
+    slope: float = 0.0  # of the box's top edge (dy/dx): a photo taken at an angle tilts every row
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        return (self.box[0] + self.box[2]) / 2, (self.box[1] + self.box[3]) / 2
 
     @property
     def middle(self) -> float:
@@ -86,7 +91,8 @@ def values_after(lines: list[TextLine], label: str) -> list[tuple[str, TextLine]
         at = text.find(label)
         if at < 0:
             continue
-        rest = text[at + len(label):].lstrip(":：")
+        # A printed label may carry a note in brackets: 居住地址（详细到宿舍号）.
+        rest = re.sub(r"^[(（][^)）]{0,20}[)）]", "", text[at + len(label):]).lstrip(":：")
         if rest:
             found.append((rest, line))
             continue
@@ -98,20 +104,148 @@ def values_after(lines: list[TextLine], label: str) -> list[tuple[str, TextLine]
     return found
 
 
-_MOMENT = re.compile(r"(20\d{2})[-/.年](\d{1,2})[-/.月](\d{1,2})日?\s*(\d{1,2})[:时](\d{2})"
-                     r"(?:[:分](\d{2}))?")
-
-
-def moments_in(text: str, zone: tzinfo) -> list[datetime]:
-    """The date-times written in `text` (as the phone showed them, in `zone`), glued or not."""
-    found = []
-    for match in _MOMENT.finditer(normalise(text)):
-        year, month, day, hour, minute, second = (int(part) if part else 0 for part in match.groups())
-        try:
-            found.append(datetime(year, month, day, hour, minute, second, tzinfo=zone))
-        except ValueError:
+def block_after(lines: list[TextLine], label: str) -> str | None:
+    """The value right of `label` with every line written under it in the value's column, up to
+    the next line that starts in the label's column (a form cell the student wrote several
+    lines into). Lines joined with a newline; None when nothing is written there."""
+    ordered = in_reading_order(lines)
+    for index, line in enumerate(ordered):
+        text = line.plain
+        at = text.find(label)
+        if at < 0:
             continue
-    return found
+        rest = re.sub(r"^[(（][^)）]{0,20}[)）]", "", text[at + len(label):]).lstrip(":：")
+        column = line.box[2] - 2 if not rest else line.box[0] + 2 * line.height
+        found = [rest] if rest else []
+        last = line
+        for other in ordered[index + 1:]:
+            if other.box[0] < column - line.height:
+                if other.box[1] > line.box[1] + line.height / 2:
+                    break  # the next row's label
+                continue  # a box left of the value on the label's own row
+            if not rest and not found and abs(other.middle - line.middle) >= line.height * 0.6:
+                break  # nothing right of the label: the cell is empty
+            if other.box[1] - last.box[3] > line.height / 2:
+                break  # a gap: what follows is no longer this cell (e.g. the signature)
+            found.append(other.plain.lstrip(":："))
+            last = other
+        return "\n".join(part for part in found if part) or None
+    return None
+
+
+
+_FULL = re.compile(r"(20\d{2})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*(\d{1,2})\s*[:时]\s*(\d{2})"
+                   r"(?:\s*[:分]\s*(\d{2}))?")
+# Month and day without a year (`12-04 01:33`, `12月4日 01:33`): not the tail of a longer number.
+_YEARLESS = re.compile(r"(?<![\d/.年-])(\d{1,2})\s*[-/.月]\s*(\d{1,2})\s*日?\s*(\d{1,2})\s*[:时]\s*(\d{2})"
+                       r"(?:\s*[:分]\s*(\d{2}))?")
+
+
+@dataclass(frozen=True)
+class Stamp:
+    """A date-time as a page writes it; `year` is None when the page left it out."""
+
+    year: int | None
+    month: int
+    day: int
+    hour: int
+    minute: int
+    second: int = 0
+
+    def at(self, zone: tzinfo, year: int | None = None) -> datetime | None:
+        try:
+            return datetime(year or self.year, self.month, self.day, self.hour, self.minute,
+                            self.second, tzinfo=zone)
+        except (ValueError, TypeError):
+            return None
+
+    def settled(self, zone: tzinfo, reference: datetime | None) -> datetime | None:
+        """The moment, a missing year taken as the latest one that puts it not after `reference`
+        (a later date on the same page, or the mail's date); None when neither is known."""
+        if self.year is not None:
+            return self.at(zone)
+        if reference is None:
+            return None
+        local = reference.astimezone(zone)
+        for year in (local.year, local.year - 1):
+            moment = self.at(zone, year)
+            if moment is not None and moment <= reference:
+                return moment
+        return None
+
+    def iso(self) -> str:
+        """ISO 8601 text; a year-less date as `--MM-DDThh:mm:ss` (the standard's own form)."""
+        year = f"{self.year:04d}" if self.year else "-"
+        return f"{year}-{self.month:02d}-{self.day:02d}T{self.hour:02d}:{self.minute:02d}:{self.second:02d}"
+
+
+def stamps_in(text: str) -> list[Stamp]:
+    """The date-times written in `text`, glued or not, with or without a year and seconds."""
+    text = normalise(text)
+    found: list[tuple[int, Stamp]] = []
+    for match in _FULL.finditer(text):
+        stamp = _unglued(match, 3, Stamp(*(int(part) if part else 0 for part in match.groups())))
+        if stamp is not None:
+            found.append((match.start(), stamp))
+    rest = _FULL.sub(lambda match: "#" * len(match.group(0)), text)
+    for match in _YEARLESS.finditer(rest):
+        stamp = _unglued(match, 2, Stamp(None, *(int(part) if part else 0 for part in match.groups())))
+        if stamp is not None:
+            found.append((match.start(), stamp))
+    return [stamp for _, stamp in sorted(found, key=lambda pair: pair[0]) if _valid(stamp)]
+
+
+def _valid(stamp: Stamp) -> bool:
+    if not (1 <= stamp.month <= 12 and stamp.hour < 24 and stamp.minute < 60 and stamp.second < 60):
+        return False
+    return stamp.day <= (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)[stamp.month - 1] and stamp.day >= 1
+
+
+def _unglued(match: re.Match, day_group: int, stamp: Stamp) -> Stamp | None:
+    """OCR glues a date to its time (`2026/1/313:31`): with three digits between the date's last
+    separator and the colon, both `3 13:31` and `31 3:31` may be valid. Then the time is
+    unreadable (None), never a guess; one valid reading is kept."""
+    if match.end(day_group) != match.start(day_group + 1):
+        return stamp
+    digits = match.group(day_group) + match.group(day_group + 1)
+    if len(digits) != 3:
+        return stamp
+    readings = [replace(stamp, day=int(digits[:cut]), hour=int(digits[cut:])) for cut in (1, 2)]
+    valid = [reading for reading in readings if _valid(reading)]
+    return valid[0] if len(valid) == 1 else None
+
+
+def deskewed(lines: list[TextLine]) -> list[tuple[TextLine, float, float]]:
+    """Each line with its centre turned level: (line, x, y). The page's tilt is the median slope
+    of the wider boxes (a photo tilts every row alike), so rows come out as rows again."""
+    slopes = sorted(line.slope for line in lines if line.box[2] - line.box[0] > 2 * line.height / 2)
+    tilt = slopes[len(slopes) // 2] if slopes else 0.0
+    out = []
+    for line in lines:
+        x, y = line.centre
+        out.append((line, x + tilt * y, y - tilt * x))
+    return out
+
+
+def level_height(line: TextLine) -> float:
+    """The box's height without what its tilt adds (a tilted box's bounds are taller)."""
+    return max(1.0, line.height - abs(line.slope) * (line.box[2] - line.box[0]))
+
+
+def rows_of(lines: list[TextLine]) -> list[list[tuple[TextLine, float, float]]]:
+    """The lines as rows of a table, top to bottom, each left to right, after levelling."""
+    placed = sorted(deskewed(lines), key=lambda item: item[2])
+    rows: list[list[tuple[TextLine, float, float]]] = []
+    for item in placed:
+        if rows:
+            last = rows[-1]
+            y = sum(member[2] for member in last) / len(last)
+            tolerance = min(level_height(member[0]) for member in (*last, item)) * 0.55
+            if abs(item[2] - y) < tolerance:
+                last.append(item)
+                continue
+        rows.append([item])
+    return [sorted(row, key=lambda item: item[1]) for row in rows]
 
 
 def gb11643_valid(number: str) -> bool:

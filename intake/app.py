@@ -125,17 +125,20 @@ class App:
         self.engine.dispose()
 
 
-def mailbox_endpoint(settings: Settings) -> MailboxEndpoint:
+def mailbox_endpoint(settings: Settings, with_secret: bool = True) -> MailboxEndpoint:
+    """The IMAP server; `with_secret=False` for commands that only read the database (the
+    password variable need not be set where staff look at cases)."""
     box = settings.mailbox
     return MailboxEndpoint(box.host, box.port, box.security, box.username,
-                           secret(box.password_env, "mailbox.password_env") or "",
+                           (secret(box.password_env, "mailbox.password_env") if with_secret else None) or "",
                            box.timeout_seconds, str(box.ca_file) if box.ca_file else None)
 
 
-def smtp_endpoint(settings: Settings) -> SmtpEndpoint:
+def smtp_endpoint(settings: Settings, with_secret: bool = True) -> SmtpEndpoint:
     smtp = settings.smtp
     return SmtpEndpoint(smtp.host, smtp.port, smtp.security, smtp.username,
-                        secret(smtp.password_env, "smtp.password_env"), smtp.timeout_seconds,
+                        secret(smtp.password_env, "smtp.password_env") if with_secret else None,
+                        smtp.timeout_seconds,
                         str(smtp.ca_file) if smtp.ca_file else None)
 
 
@@ -201,12 +204,16 @@ def digest_service(settings: Settings, sessions: sessionmaker, store: FileStore,
         addressing=digest_addressing(settings),
         max_message_bytes=digest.max_message_bytes, send_empty=digest.send_empty,
         nucleic_acid_hours=digest.nucleic_acid_hours, item_keys=settings.submission_rules().item_keys,
-        zone=settings.zone, require_approval=digest.require_approval, send_time=digest.time),
+        zone=settings.zone, require_approval=digest.require_approval, send_time=digest.time,
+        opinion=settings.department.opinion, desk_url=settings.web.public_url),
         clock, failpoint)
 
 
 def build_daemon(settings: Settings, clock: Callable[[], datetime] = utc_now,
-                 failpoint: Failpoints | None = None, reader: PictureReader | None = None) -> App:
+                 failpoint: Failpoints | None = None, reader: PictureReader | None = None,
+                 read_only: bool = False) -> App:
+    """The daemon; `read_only`: no mailbox or SMTP secret is read (commands that only look open
+    the database alone instead, `open_database`)."""
     failpoint = failpoint or Failpoints.from_environment()
     logging.getLogger().setLevel(settings.logging.level)
     rules = settings.submission_rules()
@@ -225,7 +232,7 @@ def build_daemon(settings: Settings, clock: Callable[[], datetime] = utc_now,
                         pictures=pictures, alert_recipients=settings.alert_recipients,
                         digest_time=settings.digest.time, zone=settings.zone)
     work = picture_work(settings, sessions, store, pipeline, clock, reader, failpoint)
-    mailbox = Mailbox(mailbox_endpoint(settings))
+    mailbox = Mailbox(mailbox_endpoint(settings, with_secret=not read_only))
     box = settings.mailbox
     checker = check_pool(rules, settings.own_addresses, box.check_processes)
     poller = Poller(mailbox, sessions, store, pipeline,
@@ -233,7 +240,8 @@ def build_daemon(settings: Settings, clock: Callable[[], datetime] = utc_now,
                                  box.keyword, box.fetch_batch), clock, failpoint, work, checker)
     digests = digest_service(settings, sessions, store, templates, writer, clock, failpoint)
     staff = StaffDesk(sessions, store, writer, rules.item_keys, clock)
-    return App(settings, engine, sessions, store, mailbox, poller, smtp_endpoint(settings),
+    return App(settings, engine, sessions, store, mailbox, poller,
+               smtp_endpoint(settings, with_secret=not read_only),
                digests, staff, writer, clock, failpoint, pictures, work, checker)
 
 

@@ -30,6 +30,15 @@ def digest_trigger(clock_time: str, zone) -> CronTrigger:
     return CronTrigger(hour=hour, minute=minute, timezone=zone)
 
 
+def reminder_time(clock_time: str, minutes_before: int) -> str | None:
+    """The approval reminder's time of day (HH:MM), `minutes_before` the digest; None: none."""
+    if minutes_before <= 0:
+        return None
+    hour, minute = (int(part) for part in clock_time.split(":"))
+    total = (hour * 60 + minute - minutes_before) % (24 * 60)
+    return f"{total // 60:02d}:{total % 60:02d}"
+
+
 def digest_due(now: datetime, clock_time: str, zone, already_made: bool) -> bool:
     """After downtime: today's digest time has passed and today's digest was not made."""
     hour, minute = (int(part) for part in clock_time.split(":"))
@@ -60,6 +69,10 @@ class Daemon:
                           id="outbox", misfire_grace_time=_OUTBOX_SECONDS, **once)
         scheduler.add_job(self.digest_job, digest_trigger(settings.digest.time, zone), id="digest",
                           misfire_grace_time=6 * 3600, **once)
+        reminder = reminder_time(settings.digest.time, settings.digest.remind_before)
+        if settings.digest.require_approval and reminder is not None:
+            scheduler.add_job(self.remind_job, digest_trigger(reminder, zone), id="remind",
+                              misfire_grace_time=settings.digest.remind_before * 60, **once)
         scheduler.add_job(self.purge_job, digest_trigger(settings.retention.time, zone), id="purge",
                           misfire_grace_time=12 * 3600, **once)
         return scheduler
@@ -101,6 +114,14 @@ class Daemon:
             return
         if result.skipped:
             log.info("digest skipped: %s", result.skipped)
+        self.drain_job()
+
+    def remind_job(self) -> None:
+        try:
+            self.app.digests.remind()
+        except IntakeError as err:
+            log.error("approval reminder failed: %s", err)
+            return
         self.drain_job()
 
     def purge_job(self) -> None:

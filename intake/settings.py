@@ -102,7 +102,10 @@ class DigestSettings(_Section):
     send_empty: bool = True
     nucleic_acid_hours: int = Field(48, gt=0)
     office_name: str = "昌平学工办"
-    require_approval: bool = False
+    # The office's rule: the department checks every case with the student before it goes on.
+    require_approval: bool = True
+    # Minutes before `time` when staff (cc) get one mail listing the cases waiting for approval; 0: none.
+    remind_before: int = Field(60, ge=0, le=24 * 60)
 
     _check_time = field_validator("time", mode="before")(lambda cls, v: _clock_time(v))
 
@@ -191,6 +194,7 @@ class DepartmentSettings(_Section):
     # What students write for `name` (物院, 物理系): cases, the register, the digest and
     # `--department` use `name` instead. Any other department is a flag for staff.
     aliases: list[str] = []
+    opinion: str = "情况属实、同意解除健康宝异常"  # 院系（处级部门）意见 in the register, for approved cases
 
 
 class RetentionSettings(_Section):
@@ -226,7 +230,10 @@ class WebSettings(_Section):
     reject_reasons: list[str] = ["照片模糊，看不清", "不是本人的材料", "核酸结果不是48小时内的",
                                  "承诺书没有签名", "行程卡不是最新的"]
     secret_key_env: str | None = None  # signs the CSRF cookie; default a key file in storage
-    proxy_hops: int = Field(1, ge=0, le=5)  # trusted reverse proxies (nginx) in front
+    # Reverse proxies in front whose X-Forwarded-For/-Proto are believed. 0 (the default): none,
+    # so a browser reaching the desk directly cannot choose the address the login throttle counts.
+    proxy_hops: int = Field(0, ge=0, le=5)
+    public_url: str | None = None  # the desk's address as staff open it, linked from the reminder
 
 
 class Settings(_Section):

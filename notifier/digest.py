@@ -30,6 +30,9 @@ class DigestCase:
     sampled_at: datetime | None = None  # 核酸 sampling time as read from the picture
     facts: dict = field(default_factory=dict, hash=False, compare=False)  # read, keyed by item
     flags: tuple[str, ...] = ()
+    approved_by: str | None = None  # who in the department checked it with the student
+    approved_at: datetime | None = None
+    opinion: str = ""  # 院系（处级部门）意见, given once the case is approved
 
     @property
     def archive_name(self) -> str:
@@ -90,6 +93,7 @@ def build_digest(cases: Sequence[DigestCase], *, date_label: str, digest_id: int
             "part": number, "parts": len(parts), "total": len(cases), "count": len(part),
             "cases": [_row(case, zone) for case in part],
             "held_back": [_row(case, zone) for case in held_back] if number == 1 else [],
+            "waiting": 0,
             **(extra or {}),
         }
         kind = "digest" if cases else "digest_empty"
@@ -97,7 +101,9 @@ def build_digest(cases: Sequence[DigestCase], *, date_label: str, digest_id: int
         if part:
             attachments.append(FileAttachment(f"健康宝异常人员信息登记表-{date_label}"
                                                f"{'-' + str(number) if len(parts) > 1 else ''}.xlsx",
-                                               register_xlsx(part, zone)))
+                                               register_xlsx(part, zone,
+                                                             department=addressing.department_name,
+                                                             date_label=date_label)))
             attachments += [case.archive(now.astimezone(zone)) for case in part]
         mails.append(build_message(
             sender=addressing.sender, sender_name=addressing.sender_name, to=addressing.to,
@@ -115,4 +121,5 @@ def _row(case: DigestCase, zone: tzinfo) -> dict:
         "sampled_at": local_time(case.sampled_at, zone) or "",
         "popup": ((case.facts or {}).get("健康宝") or {}).get("popup") or "",
         "flags": "；".join(case.flags),
+        "approved_by": case.approved_by or "",
     }

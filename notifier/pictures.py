@@ -11,9 +11,11 @@ import io
 from checks.pictures import pillow_with_heif
 
 
-def office_jpeg(data: bytes, *, max_side: int | None = None, quality: int = 88) -> bytes:
+def office_jpeg(data: bytes, *, max_side: int | None = None, quality: int = 88,
+                max_bytes: int | None = None) -> bytes:
     """The picture in `data` as a baseline JPEG: EXIF orientation applied, no EXIF/GPS/ICC/XMP,
-    optionally shrunk so that its longer side is at most `max_side` pixels."""
+    optionally shrunk so that its longer side is at most `max_side` pixels, and compressed
+    harder (down to quality 50) while it is larger than `max_bytes`."""
     from PIL import ImageOps
     Image = pillow_with_heif()
     with Image.open(io.BytesIO(data)) as opened:
@@ -26,8 +28,11 @@ def office_jpeg(data: bytes, *, max_side: int | None = None, quality: int = 88) 
         if max_side and max(upright.size) > max_side:
             upright = upright.copy()
             upright.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        out = io.BytesIO()
         # A fresh image carries no `info`, so nothing of the original's metadata is written.
         clean = Image.frombytes(upright.mode, upright.size, upright.tobytes())
-        clean.save(out, "JPEG", quality=quality, optimize=True)
-    return out.getvalue()
+        while True:
+            out = io.BytesIO()
+            clean.save(out, "JPEG", quality=quality, optimize=True)
+            if max_bytes is None or out.tell() <= max_bytes or quality <= 50:
+                return out.getvalue()
+            quality -= 10

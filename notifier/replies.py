@@ -20,7 +20,8 @@ from notifier.wording import count_word, describe
 
 REPLY_KINDS = ("reply_complete", "reply_incomplete", "reply_instructions", "reply_cloud_link",
                "reply_renew_nucleic_acid", "reply_rejected", "reply_positive", "reply_popup_four",
-               "reply_not_beijing", "reply_unchanged", "reply_question", "reply_answer")
+               "reply_not_beijing", "reply_no_popup", "reply_nucleic_acid_unclear", "reply_unchanged",
+               "reply_question", "reply_answer")
 _ASK_FOR_EVERYTHING = {"reply_instructions", "reply_cloud_link"}
 # Never a stranger's name as if it were theirs: the rule is shown with what to put where.
 _PLACEHOLDER_NAME = "你的姓名"
@@ -130,6 +131,7 @@ class ReplyWriter:
             "forwarded": False,
             "sampled_at": None,  # 核酸 sampling time as read from the picture, "11月19日 08:32"
             "places": [],        # 行程码 cities as read
+            "doubts": [],        # what could not be read for sure on the 核酸 picture
             "sender": "",
             "next_digest": "",   # "今天 17:00": when the next digest goes to the office
             "state": "none",     # reply_question: what is said of the case

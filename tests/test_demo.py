@@ -14,7 +14,11 @@ def test_demo_runs_the_main_job_end_to_end():
     out = result.stdout
     assert "every template renders" in out
     assert "submission=5" in out and "handled: nothing new" in out
-    assert "digest 1: 2 case(s)" in out
+    assert "digest 1: 1 case(s)" in out and "1 个登记等待审核" in out, "孙八 waits for approval"
+    assert "审核提醒：列出 2 个" in out and "等待审核" in out
+    # The register the office gets is filled from what was read on the drawn pictures.
+    assert "| 1 | 张伟 | 北京市昌平区府学路18号 | 13800138000 | 良好 | 11010519491231002X | 否 | " in out
+    assert "情况属实、同意解除健康宝异常" in out
     assert "已收齐：张伟+物理系+健康宝弹窗材料" in out
     assert "[attachment] 张伟+物理系+健康宝弹窗.zip" in out
     assert "设置了密码" in out and "RAR 格式" in out

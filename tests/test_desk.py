@@ -74,9 +74,12 @@ class Browser:
             data.setdefault("csrf_token", self.token)
         return self.client.post(url, data=data, **kw)
 
-    def login(self, username, password=GOOD):
+    def login(self, username, password=GOOD, **kw):
         self.get("/login")
-        return self.post("/login", {"username": username, "password": password})
+        response = self.post("/login", {"username": username, "password": password}, **kw)
+        if response.status_code == 302:
+            self.get("/login")  # a sign-in rotates the CSRF token: the next page carries the new one
+        return response
 
 
 def signed_in(world, username="admin") -> Browser:
@@ -270,12 +273,22 @@ def test_session_idle_and_maximum_and_logout(world):
     assert thief.get("/cases").status_code == 302  # ended on the server, not just in the browser
 
 
+def behind_nginx(world):
+    """The desk as config/jkb-intake-web.service runs it: one trusted proxy hop."""
+    settings = load_settings(world.config)
+    settings = settings.model_copy(update={"web": settings.web.model_copy(update={"proxy_hops": 1})})
+    app = build_desk(settings, clock=world.clock, testing=True)
+    app.extensions["desk"].engine.dispose()  # shares world's database; closed with the test
+    return app
+
+
 def test_secure_cookie_behind_tls(world):
-    browser = Browser(world.web)
+    app = behind_nginx(world)
+    browser = Browser(app)
     # nginx says the browser came over TLS: ProxyFix makes the request secure, the cookies too.
     form = browser.get("/login", headers={"X-Forwarded-Proto": "https"})
     assert "Secure" in form.headers["Set-Cookie"]
-    browser.client = world.web.test_client()
+    browser.client = app.test_client()
     browser.get("/login", base_url="https://localhost")
     response = browser.post("/login", {"username": "admin", "password": GOOD},
                             base_url="https://localhost",
@@ -374,7 +387,7 @@ def test_what_was_read_is_shown_labelled_and_alerts_come_first(world):
 
     engine = make_engine(world.db_url)
     read = {"核酸": {"looks_like": "核酸", "result": "阳性", "sampled_at": "2026-11-21T14:05:00+08:00",
-                     "name": "王*"},
+                     "name": "王*", "scores": {"result": 0.99, "sampled_at": 0.55}},
             "行程码": {"looks_like": "行程码", "places": ["北京市", "上海市"], "starred": ["上海市"]},
             "健康宝": None}
     with session_factory(engine).begin() as session:
@@ -391,6 +404,9 @@ def test_what_was_read_is_shown_labelled_and_alerts_come_first(world):
     assert re.search(r'class="flagged">带\*城市：上海市<', page)
     assert re.search(r'class="flagged">内容：未能识别<', page)
     assert "核酸采样时间：2026-11-21 14:05" in page
+    # The recogniser's score in words: a fact under the threshold is 不确定, and highlighted.
+    assert re.search(r'class="flagged">检测结果：阳性<span class="certainty">（清晰）', page)
+    assert re.search(r'class="flagged">核酸采样时间：2026-11-21 14:05<span class="certainty">（不确定）', page)
     queue = browser.get("/cases").get_data(as_text=True)
     assert queue.index("王芳") < min(queue.index("张伟"), queue.index("李喆"))
     assert 'class="tag alert">阳性' in queue

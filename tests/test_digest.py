@@ -78,10 +78,12 @@ def test_digest_carries_complete_cases_with_register_and_zips(world):
         assert sorted(archive.namelist()) == sorted(f"{item}.jpg" for item in b.ITEMS)
         assert archive.read("核酸.jpg")[:3] == b"\xff\xd8\xff"
 
-    sheet = load_workbook(io.BytesIO(files["健康宝异常人员信息登记表-2026-11-21.xlsx"])).active
-    rows = list(sheet.iter_rows(values_only=True))
-    assert rows[2][:3] == ("序号", "姓名", "院（系）") and rows[2][-1] == "邮箱"
-    assert [(r[0], r[1], r[2], r[12]) for r in rows[3:]] == [
+    book = load_workbook(io.BytesIO(files["健康宝异常人员信息登记表-2026-11-21.xlsx"]))
+    form, details = ([row for row in sheet.iter_rows(values_only=True)] for sheet in book.worksheets)
+    assert form[1][:3] == ("序号", "姓名", "现住址") and form[1][-1] == "院系（处级部门）意见"
+    assert [(r[0], r[1]) for r in form[2:]] == [(1, "张伟"), (2, "李喆")]
+    assert details[1][:3] == ("序号", "姓名", "院（系）") and details[1][4] == "学生邮箱"
+    assert [(r[0], r[1], r[2], r[4]) for r in details[2:]] == [
         (1, "张伟", "物理系", "zw@example.test"),
         (2, "李喆", "化学系", "lz@example.test")]
 
@@ -389,3 +391,39 @@ def test_the_renewal_request_is_kind_and_concrete(world, clock):
     assert "只受理 48 小时内的核酸结果" in text and "已超过 48 小时" in text
     assert "只附上「核酸.jpg」" in text and "不必重发" in text and "登记编号" in text
     assert "前（下一次汇总报送）" in text and "不予受理" not in text
+
+
+def _phone_photo(seed: int) -> bytes:
+    """A 12 MP phone photo of a paper form: fine detail everywhere, as a camera's noise makes it."""
+    import random
+
+    from PIL import Image, ImageDraw
+    image = Image.effect_noise((4000, 3000), 25).convert("RGB")
+    draw = ImageDraw.Draw(image)
+    rng = random.Random(seed)
+    for _ in range(400):
+        x, y = rng.randrange(4000), rng.randrange(3000)
+        draw.rectangle((x, y, x + rng.randrange(20, 200), y + 8), fill=(20, 20, 20))
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
+def test_the_office_gets_small_legible_pictures(world):
+    from PIL import Image
+    files = {f"{item}.jpg": _phone_photo(number) for number, item in enumerate(b.ITEMS)}
+    assert sum(len(data) for data in files.values()) > 10_000_000
+    world.deliver(b.mail(sender="zw@example.test", subject="张伟+物理系+健康宝弹窗",
+                         attachments=[("a.zip", b.utf8_zip(files))]))
+    world.poll()
+    world.smtp.clear()
+    _digest(world, date="2026-11-21")
+    [sent] = world.smtp.to(OFFICE)
+    attached = _attachments(sent.message)
+    assert "张伟+物理系+健康宝弹窗.zip" in attached, (list(attached), body_text(sent.message))
+    student = attached["张伟+物理系+健康宝弹窗.zip"]
+    assert len(student) <= 1_600_000, "about 1.5 MB per student at most"
+    archive = zipfile.ZipFile(io.BytesIO(student))
+    for name in archive.namelist():
+        picture = Image.open(io.BytesIO(archive.read(name)))
+        assert picture.format == "JPEG" and max(picture.size) == 2000

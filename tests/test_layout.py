@@ -90,6 +90,5 @@ def test_every_kind_of_mail_has_a_handler():
 
 
 def test_every_desk_action_has_a_handler():
-    from intake.web.actions import DESK_ACTIONS
-    from intake.web.views import ACTIONS
+    from intake.web.actions import ACTIONS, DESK_ACTIONS
     assert set(DESK_ACTIONS) == set(ACTIONS)

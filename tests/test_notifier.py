@@ -3,18 +3,15 @@ from __future__ import annotations
 
 import email
 import email.policy
-import io
 from datetime import datetime, timezone
-from zoneinfo import ZoneInfo
 
 import jinja2
 import pytest
-from openpyxl import load_workbook
 
 from checks.findings import Problem
 from checks.rules import Rules
 from notifier.compose import FileAttachment, build_message
-from notifier.digest import DigestCase, register_xlsx, split_into_parts
+from notifier.digest import DigestCase, split_into_parts
 from notifier.render import Rendered, TemplateRenderer
 from notifier.replies import REPLY_KINDS, ReplyFacts, ReplyWriter, Signature
 from notifier.wording import describe
@@ -196,35 +193,6 @@ def test_parts_keep_order_and_fit():
     assert all(len(part) >= 1 for part in parts) and len(parts) > 1
     assert split_into_parts([], 500_000) == [[]]
     assert split_into_parts([_case(1, 10_000_000)], 500_000) == [[_case(1, 10_000_000)]]
-
-
-def test_register_rows_in_shanghai_time():
-    sheet = load_workbook(io.BytesIO(register_xlsx([_case(1, 10)], ZoneInfo("Asia/Shanghai")))).active
-    rows = list(sheet.iter_rows(values_only=True))
-    assert rows[3][:3] == (1, "学生1", "物理系") and rows[3][12] == "s1@example.test"
-
-
-def test_register_is_the_office_form_filled_from_what_was_read():
-    from notifier.register import NOTE, REGISTER_COLUMNS
-    zone = ZoneInfo("Asia/Shanghai")
-    case = DigestCase(1, "张伟", "物理系", "zw@example.test", NOW, NOW, NOW, (1,), (),
-                      sampled_at=datetime(2026, 11, 21, 6, 5, tzinfo=timezone.utc),
-                      facts={"情况说明": {"looks_like": "情况说明", "现住址": "北京市昌平区",
-                                          "手机号码": "13800138000", "身体健康状况": "良好",
-                                          "身份证号": "11010519491231002X", "是否去过中高风险地区": "否",
-                                          "近7天行程轨迹": "北京市"},
-                             "健康宝": {"looks_like": "健康宝", "popup": 3}})
-    book = load_workbook(io.BytesIO(register_xlsx([case], zone)))
-    sheet = book.active
-    rows = list(sheet.iter_rows(values_only=True))
-    assert "健康宝异常人员信息登记表" in rows[0][0] and rows[1][0] == NOTE and "机器读取" in NOTE
-    assert rows[2] == REGISTER_COLUMNS
-    assert rows[3] == (1, "张伟", "物理系", "北京市昌平区", "13800138000", "良好", "11010519491231002X",
-                       "否", "北京市", None, datetime(2026, 11, 21, 14, 5), 3, "zw@example.test")
-    assert sheet.cell(4, 11).number_format == "yyyy-mm-dd hh:mm"
-    assert sheet.freeze_panes == "A4"
-    assert sheet.page_setup.orientation == "landscape" and int(sheet.page_setup.paperSize) == 9  # A4
-    assert sheet.column_dimensions["D"].width >= 30
 
 
 def test_a_long_chinese_subject_does_not_start_with_a_blank():

@@ -51,8 +51,10 @@ def test_facts_and_flags_in_the_case_list(world):
     [case] = world.cases_json()
     assert case["status"] == "complete"
     facts = case["facts"]
+    scores = facts["核酸"].pop("scores")
     assert facts["核酸"] == {"looks_like": "核酸", "result": "阴性",
                              "sampled_at": "2026-11-21T14:05:00+08:00", "tested_at": None, "name": "张*"}
+    assert set(scores) == {"result", "sampled_at"} and min(scores.values()) >= 0.8
     assert facts["健康宝"]["popup"] == 3
     assert facts["行程码"]["places"] == ["北京市", "上海市"] and facts["行程码"]["starred"] == ["上海市"]
     assert facts["情况说明"]["身份证号"] == drawn.ID_NUMBER
@@ -62,6 +64,7 @@ def test_facts_and_flags_in_the_case_list(world):
     shown = world.cli("case", "show", str(case["id"]))
     assert shown.returncode == 0, shown.stderr
     assert "核酸采样时间" in shown.stdout and "弹窗编号：3" in shown.stdout and "行程码含上海市*" in shown.stdout
+    assert "检测结果：阴性（清晰）" in shown.stdout
 
 
 def test_pictures_named_after_each_other_are_filed_by_content(world):
@@ -210,8 +213,11 @@ def test_digest_counts_48_hours_from_sampling_and_shows_what_was_read(world, clo
     assert "核酸采样时间" in table and "2026-11-21 14:05" in table and "行程码含上海市*" in table
     register = next(part for part in digest.message.iter_attachments()
                     if part.get_filename().endswith(".xlsx"))
-    rows = list(load_workbook(io.BytesIO(register.get_content())).active.iter_rows(values_only=True))
-    assert rows[3][6] == drawn.ID_NUMBER and rows[3][11] == 3 and rows[3][10] == datetime(2026, 11, 21, 14, 5)
+    book = load_workbook(io.BytesIO(register.get_content()))
+    form, details = ([row for row in sheet.iter_rows(values_only=True)] for sheet in book.worksheets)
+    assert form[2][5] == drawn.ID_NUMBER
+    detail = dict(zip(details[1], details[2]))
+    assert detail["弹窗编号"] == 3 and detail["核酸采样时间"] == datetime(2026, 11, 21, 14, 5)
 
 
 def test_digest_holds_back_a_result_sampled_too_long_ago(world, clock):
@@ -229,13 +235,14 @@ def test_digest_holds_back_a_result_sampled_too_long_ago(world, clock):
     assert len(renew) == 1 and "核酸采样时间 11月21日 14:05" in body_text(renew[0].message)
 
 
-def test_itinerary_of_another_day_and_a_name_that_does_not_fit_are_flags(world):
-    _send(world, drawn.five(SAMPLED, updated=SAMPLED + timedelta(days=1), shown_name="李*明"))
+def test_itinerary_taken_before_the_test_and_a_name_that_does_not_fit_are_flags(world):
+    _send(world, drawn.five(SAMPLED, updated=SAMPLED - timedelta(days=1), shown_name="李*明"))
     subject, text = _only_reply(world)
     assert "五项已全部收到" in text
     [case] = world.cases_json()
     assert case["status"] == "complete"
-    assert case["flags"] == ["行程码与核酸日期不一致", "核酸姓名与提交不符（李*明）"]
+    assert case["flags"] == ["行程码与核酸日期不一致", "核酸姓名与提交不符（李*明）",
+                             "健康宝姓名与提交不符（李*明）"]
 
 
 def test_a_second_picture_of_the_same_item_does_not_count_for_its_name(world):
@@ -287,6 +294,30 @@ def test_the_database_stays_writable_while_the_pictures_are_read(world):
     assert "error" not in outcome, outcome.get("error")
     assert len(world.cases_json()) == 2
     assert free > 3 * busy, (free, busy)
+
+
+def test_positive_popup_four_and_not_beijing_are_states_of_their_own(world):
+    for name, sender, how in [("王芳", "wf@example.test", {"popup": 4}),
+                              ("李明", "lm@example.test", {"places": "上海市"}),
+                              ("张伟", STUDENT, {"result": "阳性"})]:
+        files = drawn.five(SAMPLED, name=name, shown_name=name[0] + "*",
+                           updated=SAMPLED + timedelta(hours=20), **how)
+        world.deliver(b.mail(sender=sender, attachments=[(f"{name}+物理系+健康宝弹窗.zip",
+                                                          b.utf8_zip(files))]))
+    world.poll()
+    states = {case["name"]: case["state"] for case in world.cases_json()}
+    assert states == {"王芳": "popup_four", "李明": "not_beijing", "张伟": "positive"}
+    listed = world.cli("cases")
+    assert listed.returncode == 0, listed.stderr
+    rows = listed.stdout.splitlines()[1:]
+    assert "阳性" in rows[0] and "张伟" in rows[0], "阳性 comes first"
+    assert any("温馨提示④" in row and "王芳" in row for row in rows)
+    assert any("不在北京" in row and "李明" in row for row in rows)
+    assert "暂缓报送" not in listed.stdout, "none of them is merely waiting to go later"
+    case_id = next(case["id"] for case in world.cases_json() if case["name"] == "张伟")
+    history = world.cli("case", "show", str(case_id)).stdout.split("经过：")[1]
+    assert "核酸阳性" in history and "阳性结果通知" in history
+    assert "=" not in history and "reply_" not in history and "positive" not in history
 
 
 # Issue 21: pictures are what they show, whatever their names.

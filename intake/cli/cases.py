@@ -14,7 +14,7 @@ from intake.app import App
 from intake.cli.root import Context, by_option, cli, emit, staff_action
 from intake.db.engine import read_session
 from intake.models import Case
-from intake.pictures.readings import describe_facts, load_case_facts
+from intake.pictures.readings import case_state, describe_facts, load_case_facts
 from intake.record import cases as case_store
 from intake.staff import view
 from intake.staff.actions import show_case
@@ -55,6 +55,7 @@ def cases(obj: Context, as_json: bool, as_csv: bool, status: str | None, departm
             rows.append({
                 "id": case.id, "name": case.name, "department": case.department,
                 "sender": case.sender, "status": case.status,
+                "state": case_state(case.status, case.hold_reason),
                 "missing": case_store.missing_keys(case, rules.item_keys),
                 "created_at": view.iso(case.created_at, zone),
                 "updated_at": view.iso(case.updated_at, zone),
@@ -62,7 +63,8 @@ def cases(obj: Context, as_json: bool, as_csv: bool, status: str | None, departm
                 "digest_id": case.digest_id,
                 "approved": case.approved_at is not None,
                 "facts": facts,
-                "flags": flags_for(facts, case.name) + department_flags(case.department, rules),
+                "flags": flags_for(facts, case.name, obj.settings.digest.nucleic_acid_hours)
+                + department_flags(case.department, rules),
             })
         now = database.clock()
     if as_csv:
@@ -105,7 +107,7 @@ def case_show(obj: Context, case_id: int, as_json: bool) -> None:
 @by_option()
 def case_hold(case_id: int, reason: str, by: str) -> None:
     """Keep a case out of the digest until it is released."""
-    staff_action(lambda app: f"case {app.staff.hold(case_id, reason, by).id}: held")
+    staff_action(lambda app: f"登记 {app.staff.hold(case_id, reason, by).id}：已暂缓报送")
 
 
 @case.command("release")
@@ -113,7 +115,8 @@ def case_hold(case_id: int, reason: str, by: str) -> None:
 @by_option()
 def case_release(case_id: int, by: str) -> None:
     """Undo a hold; the case's status follows its items again."""
-    staff_action(lambda app: f"case {case_id}: {app.staff.release(case_id, by).status}")
+    staff_action(lambda app: f"登记 {case_id}：已取消暂缓，现为"
+                             f"{view.label(view.CASE_STATUS, app.staff.release(case_id, by).status)}")
 
 
 @case.command("reject")
@@ -123,8 +126,8 @@ def case_release(case_id: int, by: str) -> None:
 @by_option()
 def case_reject(case_id: int, reason: str, items: tuple[str, ...], by: str) -> None:
     """Turn a case down; the student is told why and what to send again."""
-    staff_action(lambda app: f"case {app.staff.reject(case_id, reason, by, items).id}: rejected, "
-                              f"student told")
+    staff_action(lambda app: f"登记 {app.staff.reject(case_id, reason, by, items).id}：审核未通过，"
+                             f"已通知学生")
 
 
 @case.command("approve")
@@ -132,7 +135,7 @@ def case_reject(case_id: int, reason: str, items: tuple[str, ...], by: str) -> N
 @by_option()
 def case_approve(case_id: int, by: str) -> None:
     """Let a complete case into the digest (with digest.require_approval)."""
-    staff_action(lambda app: f"case {app.staff.approve(case_id, by).id}: approved")
+    staff_action(lambda app: f"登记 {app.staff.approve(case_id, by).id}：审核通过，随下一次汇总报送")
 
 
 @case.command("note")
@@ -143,7 +146,7 @@ def case_note(case_id: int, text: str, by: str) -> None:
     """Add a note to the case's history."""
     def act(app: App) -> str:
         app.staff.note(case_id, text, by)
-        return f"case {case_id}: noted"
+        return f"登记 {case_id}：已添加备注"
     staff_action(act)
 
 

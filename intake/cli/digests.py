@@ -19,13 +19,23 @@ from intake.cli.root import Context, cli
 @click.option("--scheduled", is_flag=True,
               help="Act as the daily scheduled run: at most one per date, whichever worker is first.")
 @click.option("--resend", "resend_id", type=int, help="Send an earlier digest again, verbatim.")
+@click.option("--remind", is_flag=True,
+              help="Instead of the digest, send staff (digest.cc) today's one reminder of the cases "
+                   "waiting for approval; the daemon does it digest.remind_before minutes before "
+                   "digest.time.")
 @click.pass_obj
 def digest(obj: Context, dry_run: bool, out_dir: Path, date: str | None, scheduled: bool,
-           resend_id: int | None) -> None:
-    """Send the digest of newly complete cases to the Changping office now."""
+           resend_id: int | None, remind: bool) -> None:
+    """Send the digest of newly complete (and, by default, approved) cases to the office now."""
     if date is not None and not _valid_date(date):
         raise click.BadParameter("use YYYY-MM-DD", param_hint="--date")
     with obj.daemon() as app:
+        if remind:
+            listed = app.digests.remind(date)
+            drained = app.drain()
+            click.echo(f"审核提醒：列出 {listed} 个等待审核的登记；已发送 {drained.sent}" if listed else
+                       "审核提醒：没有等待审核的登记，或今天的提醒已经发过")
+            return
         if resend_id is not None:
             count = app.digests.resend(resend_id)
             drained = app.drain()
@@ -47,7 +57,8 @@ def digest(obj: Context, dry_run: bool, out_dir: Path, date: str | None, schedul
             return
         drained = app.drain()
         click.echo(f"digest {result.digest_id}: {result.forwarded} case(s), {result.held_back} held "
-                   f"back, {result.parts} part(s); sent {drained.sent}, waiting {drained.retrying}")
+                   f"back, {result.parts} part(s); sent {drained.sent}, waiting {drained.retrying}"
+                   + (f"; {result.waiting} 个登记等待审核" if result.waiting else ""))
 
 
 @cli.command()

@@ -11,23 +11,24 @@ import email.policy
 import logging
 import secrets
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, tzinfo
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from checks.content_rules import flags_for, sampled_at, too_old
 from intake.record import cases as case_store
-from intake.pictures.readings import case_facts, short_time
+from intake.db.engine import read_session
+from intake.pictures.readings import case_facts, load_case_facts, short_time
 from intake.errors import IntakeError
 from intake.failpoints import NONE, Failpoints
 from intake.models import Case, Digest, Item, Mail, Outbox
 from intake.process.pipeline import queue
 from intake.store.files import FileStore, material_name
-from notifier.compose import FileAttachment
+from notifier.compose import FileAttachment, build_message, new_message_id
 from notifier.digest import DigestAddressing, DigestCase, build_digest
 from notifier.pictures import office_jpeg
 from notifier.render import TemplateRenderer, local_time
@@ -47,8 +48,10 @@ class DigestOptions:
     nucleic_acid_hours: int
     item_keys: tuple[str, ...]
     zone: tzinfo
-    require_approval: bool = False
+    require_approval: bool = True
     send_time: str = "17:00"  # digest.time: the next digest is a student's deadline to renew
+    opinion: str = ""  # [department] opinion: 院系意见 in the register for an approved case
+    desk_url: str | None = None  # [web] public_url, linked from the approval reminder
 
 
 @dataclass
@@ -57,8 +60,19 @@ class DigestResult:
     forwarded: int = 0
     held_back: int = 0
     parts: int = 0
+    waiting: int = 0  # complete cases that wait for approval
     skipped: str | None = None  # why nothing was done
     preview: list[Path] | None = None
+
+
+@dataclass
+class DigestPreview:
+    """The cases the next digest would take, as rows for a page (no files, no mail)."""
+    scope: str | None = None
+    forward: list[dict] = field(default_factory=list)    # the first rows, for the page
+    held_back: list[dict] = field(default_factory=list)
+    forward_count: int = 0
+    held_back_count: int = 0
 
 
 class DigestService:
@@ -114,32 +128,25 @@ class DigestService:
             return DigestResult(None, skipped=f"the digest {run_key} is being made by another worker")
 
         query = select(Case).where(Case.status == case_store.COMPLETE, Case.digest_id.is_(None))
+        waiting = 0
         if options.require_approval:
+            waiting = len(_waiting_for_approval(session))
             query = query.where(Case.approved_at.is_not(None))
         ready = session.scalars(query.order_by(Case.completed_at, Case.id)
                                 .with_for_update(skip_locked=True)).all()
-        limit = now - timedelta(hours=options.nucleic_acid_hours)
         forward, held = [], []
         for case in ready:
             nat = _item(case, NUCLEIC_ACID)
-            # The rule counts from the sampling when it was read, else from the picture's arrival.
-            sampled = sampled_at(case_facts(session, case))
-            if sampled is not None:
-                if too_old(sampled, now, options.nucleic_acid_hours):
-                    held.append(case)
-                else:
-                    forward.append(case)
-            elif nat is not None and nat.received_at < limit:
-                held.append(case)
-            else:
-                forward.append(case)
+            too_old_now = self._held_back(nat.received_at if nat else None,
+                                          case_facts(session, case), now)
+            (held if too_old_now else forward).append(case)
         held_rows = [self._digest_case(session, case) for case in held]
         for case in held:
             self._hold_back(session, case, now)
         earlier = None if forward else session.scalar(select(Digest.id).where(
             Digest.date == date, Digest.parts > 0, Digest.id != digest.id).order_by(Digest.id))
         if not forward and (not options.send_empty or earlier is not None):
-            result = DigestResult(digest.id, held_back=len(held))
+            result = DigestResult(digest.id, held_back=len(held), waiting=waiting)
             if not held:
                 # An empty note after the day's digest would only confuse the office.
                 result.skipped = (f"no new complete cases since digest {earlier} went out today"
@@ -152,7 +159,7 @@ class DigestService:
         mails = build_digest(rows, date_label=date, digest_id=digest.id, held_back=held_rows,
                              renderer=self._renderer, addressing=options.addressing,
                              max_bytes=options.max_message_bytes, now=now, zone=options.zone,
-                             extra={"hours": options.nucleic_acid_hours,
+                             extra={"hours": options.nucleic_acid_hours, "waiting": waiting,
                                     "item_count": count_word(len(options.item_keys))})
         for case in forward:
             case.digest_id = digest.id
@@ -161,7 +168,62 @@ class DigestService:
             queue(session, key=f"digest:{digest.id}:part:{number}", kind="digest", outgoing=outgoing,
                   now=now)
         digest.case_count, digest.held_back, digest.parts = len(forward), len(held), len(mails)
-        return DigestResult(digest.id, forwarded=len(forward), held_back=len(held), parts=len(mails))
+        return DigestResult(digest.id, forwarded=len(forward), held_back=len(held), parts=len(mails),
+                            waiting=waiting)
+
+    def _held_back(self, nucleic_acid_received: datetime | None, facts: dict,
+                   now: datetime, arrived_too_long_ago: bool | None = None) -> bool:
+        """Whether the case's 核酸 is too old to forward: the rule counts from the sampling when
+        it was read, else from the picture's arrival (or `arrived_too_long_ago`, when the
+        database compared the arrival already)."""
+        hours = self._options.nucleic_acid_hours
+        sampled = sampled_at(facts)
+        if sampled is not None:
+            return too_old(sampled, now, hours)
+        if arrived_too_long_ago is not None:
+            return arrived_too_long_ago
+        return nucleic_acid_received is not None and \
+            nucleic_acid_received < now - timedelta(hours=hours)
+
+    def preview(self, scope: str | None = None, listed: int = 200) -> DigestPreview:
+        """Who the next digest would forward and hold back now, for the desk: read only (no
+        write lock, nothing built), light rows, limited to one department when `scope` is
+        given; the first `listed` of each kind are listed, all are counted."""
+        now = self._clock()
+        limit = now - timedelta(hours=self._options.nucleic_acid_hours)
+        where = [Case.status == case_store.COMPLETE, Case.digest_id.is_(None)]
+        if self._options.require_approval:
+            where.append(Case.approved_at.is_not(None))
+        if scope:
+            where.append(Case.department == scope)
+        preview = DigestPreview(scope=scope)
+        with read_session(self._sessions) as session:
+            # The database compares the 核酸 arrival with the limit: no times to parse per case.
+            ready = session.execute(
+                select(Case.id, Case.name, Case.department, Item.received_at < limit)
+                .outerjoin(Item, and_(Item.case_id == Case.id, Item.kind == NUCLEIC_ACID))
+                .where(*where).order_by(Case.completed_at, Case.id)).all()
+            facts = load_case_facts(session, select(Case.id).where(*where))
+            for case_id, name, department, arrived_long_ago in ready:
+                found = facts.get(case_id, {})
+                held = self._held_back(None, found, now, bool(arrived_long_ago))
+                if held:
+                    preview.held_back_count += 1
+                else:
+                    preview.forward_count += 1
+                rows = preview.held_back if held else preview.forward
+                if len(rows) < listed:
+                    rows.append({"case_id": case_id, "name": name, "department": department,
+                                 "sampled_at": sampled_at(found),
+                                 "flags": "；".join(flags_for(found, name))})
+            listed_rows = preview.forward + preview.held_back
+            completed = dict(session.execute(
+                select(Case.id, func.coalesce(Case.completed_at, Case.updated_at))
+                .where(Case.id.in_([row["case_id"] for row in listed_rows]))).all()) \
+                if listed_rows else {}
+        for row in listed_rows:
+            row["completed_at"] = completed.get(row["case_id"])
+        return preview
 
     def _digest_case(self, session: Session, case: Case) -> DigestCase:
         files = []
@@ -177,7 +239,46 @@ class DigestService:
         return DigestCase(case.id, case.name, case.department, case.sender, case.created_at,
                           case.completed_at or case.updated_at, nat.received_at if nat else None,
                           mail_ids, tuple(files), sampled_at=sampled_at(facts), facts=facts,
-                          flags=tuple(flags_for(facts, case.name)))
+                          flags=tuple(flags_for(facts, case.name, self._options.nucleic_acid_hours)),
+                          approved_by=case.approved_by,
+                          approved_at=case.approved_at,
+                          opinion=self._options.opinion if case.approved_at else "")
+
+    def remind(self, date: str | None = None) -> int:
+        """Staff's one mail a day listing the complete cases that wait for approval; how many
+        it listed (0: nothing waits, or today's reminder was already queued)."""
+        options = self._options
+        now = self._clock()
+        date = date or self.today()
+        key = f"approval-reminder:{date}"
+        if not options.require_approval or not options.addressing.cc:
+            return 0
+        with self._sessions.begin() as session:
+            if session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
+                return 0
+            waiting = _waiting_for_approval(session)
+            if not waiting:
+                return 0
+            rows = [{"case_id": case.id, "name": case.name, "department": case.department,
+                     "completed_at": local_time(case.completed_at, options.zone) or "",
+                     "flags": "；".join(flags_for(case_facts(session, case), case.name,
+                                                       options.nucleic_acid_hours))}
+                    for case in waiting]
+            addressing = options.addressing
+            rendered = self._renderer.render("approval_reminder", {
+                "count": len(rows), "cases": rows, "desk_url": desk_link(options.desk_url),
+                "digest_time": options.send_time, "department_name": addressing.department_name,
+                "date": date})
+            outgoing = build_message(sender=addressing.sender, sender_name=addressing.sender_name,
+                                     to=addressing.cc, rendered=rendered,
+                                     message_id=new_message_id(addressing.sender), date=now)
+            try:
+                with session.begin_nested():
+                    queue(session, key=key, kind="approval_reminder", outgoing=outgoing, now=now)
+            except IntegrityError:
+                return 0  # another worker queued it first
+            log.info("approval reminder for %s: %d case(s) waiting", date, len(rows))
+            return len(rows)
 
     def _hold_back(self, session: Session, case: Case, now: datetime) -> None:
         """核酸 too old to forward: the item no longer counts, and the student is asked once."""
@@ -236,12 +337,28 @@ class DigestService:
             return len(originals)
 
 
+OFFICE_PICTURE_SIDE = 2000  # pixels: a phone photo of a form stays legible
+OFFICE_PICTURE_BYTES = 300_000  # five of them: about 1.5 MB per student
+
+
 def office_file(key: str, file_type: str | None, data: bytes) -> FileAttachment:
     """An item as the office receives it: pictures as upright JPEG without metadata (HEIC and
-    WebP open on no office PC), under the canonical name; a PDF as it came."""
+    WebP open on no office PC), legible but small, under the canonical name; a PDF as it came."""
     if file_type in {"jpeg", "png", "heif", "webp", "gif", "bmp", "tiff"}:
-        return FileAttachment(f"{key}.jpg", office_jpeg(data))
+        return FileAttachment(f"{key}.jpg", office_jpeg(data, max_side=OFFICE_PICTURE_SIDE, quality=85,
+                                                         max_bytes=OFFICE_PICTURE_BYTES))
     return FileAttachment(material_name(key, file_type), data)
+
+
+def desk_link(url: str | None) -> str | None:
+    """The desk's address with one trailing slash, so that `cases/ID` can follow it."""
+    return url.rstrip("/") + "/" if url else None
+
+
+def _waiting_for_approval(session: Session) -> list[Case]:
+    return list(session.scalars(select(Case).where(
+        Case.status == case_store.COMPLETE, Case.digest_id.is_(None), Case.approved_at.is_(None))
+        .order_by(Case.completed_at, Case.id)))
 
 
 def _item(case: Case, key: str) -> Item | None:

@@ -152,7 +152,8 @@ def _rebuild(session, case: Case, writer, store: FileStore, rules: Rules,
         changed = case_store.merge_items(session, case, assessment, mail, writer,
                                          mail.processed_at or mail.fetched_at)
         if pictures is not None:
-            pictures.store(session, case, read_facts, changed, now)
+            pictures.store(session, case, read_facts, changed, now,
+                           mail.processed_at or mail.fetched_at)
     for item in case.items:
         if item.kind in kept and kept[item.kind][0] == item.sha256:
             item.usable, item.problem = False, kept[item.kind][1]

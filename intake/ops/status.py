@@ -44,7 +44,9 @@ def _questions(session, status: Status, hours: int, now: datetime, shown) -> Non
                                 f"{shown(oldest)} 起没有答复（`intake questions`）")
 
 
-def gather(sessions: sessionmaker, settings: Settings, now: datetime, stale_polls: int = 3) -> Status:
+def gather(sessions: sessionmaker, settings: Settings, now: datetime, stale_polls: int = 3,
+           scope: str | None = None) -> Status:
+    """`scope`: one department's cases only (a department reviewer on the desk)."""
     zone = settings.zone
     def local(moment):  # machine time with the offset; the CLI shows it to people
         return iso(moment, zone)
@@ -76,7 +78,8 @@ def gather(sessions: sessionmaker, settings: Settings, now: datetime, stale_poll
                     Event.kind == "ignored", Mail.fetched_at >= start_of_day,
                     Mail.outcome.in_([MailOutcome.IGNORED_AUTO, MailOutcome.IGNORED_OTHER])))))
         status.cases = dict(session.execute(
-            select(Case.status, func.count()).where(Case.digest_id.is_(None))
+            select(Case.status, func.count()).where(
+                Case.digest_id.is_(None), *([Case.department == scope] if scope else []))
             .group_by(Case.status)).all())
         status.outbox_pending = session.scalar(
             select(func.count()).select_from(Outbox).where(Outbox.status == "pending"))
@@ -105,7 +108,10 @@ def gather(sessions: sessionmaker, settings: Settings, now: datetime, stale_poll
         digest = session.scalar(select(Digest).order_by(Digest.id.desc()).limit(1))
         if digest is not None:
             status.last_digest = {"id": digest.id, "date": digest.date,
-                                  "made_at": local(digest.created_at), "cases": digest.case_count,
+                                  "made_at": local(digest.created_at),
+                                  "cases": digest.case_count if not scope else session.scalar(
+                                      select(func.count()).select_from(Case).where(
+                                          Case.digest_id == digest.id, Case.department == scope)),
                                   "held_back": digest.held_back, "parts": digest.parts}
     last_polls = [s.last_poll_at for s in states.values() if s.last_poll_at]
     next_poll = max(last_polls) + interval if last_polls else now

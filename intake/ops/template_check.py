@@ -39,6 +39,8 @@ def sample_replies(item_keys: tuple[str, ...]) -> list[ReplyFacts]:
         ReplyFacts("reply_positive", **who, extra={"sampled_at": "11月21日 14:05"}),
         ReplyFacts("reply_popup_four", **who),
         ReplyFacts("reply_not_beijing", **who, extra={"places": ["上海市"]}),
+        ReplyFacts("reply_no_popup", **who),
+        ReplyFacts("reply_nucleic_acid_unclear", **who, extra={"doubts": ["核酸采样时间：未能识别"]}),
         ReplyFacts("alert_positive", **who, extra={"sampled_at": "11月21日 14:05",
                                                    "sender": "zhangwei@example.com"}),
         ReplyFacts("reply_rejected", **who, missing=item_keys[:1],
@@ -57,11 +59,17 @@ def check_templates(renderer: TemplateRenderer, writer: ReplyWriter, item_keys: 
                 sample = rendered
         case = DigestCase(1, "张伟", "物理系", "zhangwei@example.com", _NOW, _NOW, _NOW, (1,),
                           tuple(FileAttachment(f"{key}.jpg", b"\xff\xd8\xff") for key in item_keys))
+        renderer.render("approval_reminder", {
+            "count": 1, "date": "2026-11-21", "digest_time": "17:00", "desk_url": "https://desk.example/",
+            "department_name": addressing.department_name,
+            "cases": [{"case_id": 1, "name": "张伟", "department": "物理系",
+                       "completed_at": "2026-11-21 09:00", "flags": ""}]})
         for cases in ([case], []):
             build_digest(cases, date_label="2026-11-21", digest_id=1, held_back=[case],
                          renderer=renderer, addressing=addressing, max_bytes=40_000_000, now=_NOW,
-                         zone=zone, extra={key: writer.signature_context()[key]
-                                for key in ("hours", "item_count")})
+                         zone=zone, extra={"hours": writer.signature_context()["hours"],
+                                           "item_count": writer.signature_context()["item_count"],
+                                           "waiting": 0})
     except jinja2.TemplateError as err:
         raise ConfigError(describe_template_error(err)) from err
     return sample

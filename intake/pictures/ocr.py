@@ -77,7 +77,12 @@ class PictureReader:
         lines = []
         for text, box, score in zip(output.txts, output.boxes, output.scores):
             xs, ys = [float(point[0]) for point in box], [float(point[1]) for point in box]
-            lines.append(TextLine(str(text), (min(xs), min(ys), max(xs), max(ys)), float(score)))
+            # The detector's quadrilateral runs top-left, top-right, bottom-right, bottom-left:
+            # its top edge carries the tilt of a photo taken at an angle.
+            run = xs[1] - xs[0]
+            slope = (ys[1] - ys[0]) / run if run > 1 else 0.0
+            lines.append(TextLine(str(text), (min(xs), min(ys), max(xs), max(ys)), float(score),
+                                  slope))
         return lines
 
 

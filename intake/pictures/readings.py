@@ -16,8 +16,9 @@ from datetime import datetime, tzinfo
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from checks.content_rules import NOT_BEIJING, POPUP_FOUR, POSITIVE, Judgement, judge, refile
-from checks.facts import NUCLEIC_ACID, read_facts
+from checks.content_rules import (NO_POPUP, NOT_BEIJING, POPUP_FOUR, POSITIVE, UNCLEAR, Judgement,
+                                  certainty, judge, refile)
+from checks.facts import NUCLEIC_ACID, read_facts, settle_years
 from checks.findings import Problem
 from checks.submission import Assessment
 from intake.record import cases as case_store
@@ -29,9 +30,31 @@ log = logging.getLogger(__name__)
 
 HOLD_PREFIX = "读图："  # holds the reading set (and lifts again when a new picture clears them)
 HOLD_REASONS = {POSITIVE: "核酸结果为阳性", POPUP_FOUR: "温馨提示④（核酸后自动消除）",
-                NOT_BEIJING: "行程码无北京市"}
+                NOT_BEIJING: "行程码无北京市", NO_POPUP: "健康宝未见弹窗",
+                UNCLEAR: "核酸需人工核对"}
+BLOCKED_STATES = (POSITIVE, POPUP_FOUR, NOT_BEIJING)  # in the order staff look at them
+
+
+def case_state(status: str, hold_reason: str | None) -> str:
+    """The case's status, or what the reading found that holds it (positive, popup_four,
+    not_beijing): a held case "will go later", these will not until something changes."""
+    for blocked in BLOCKED_STATES:
+        if hold_reason == HOLD_PREFIX + HOLD_REASONS[blocked]:
+            return blocked
+    return status
+
+
 REPLY_KINDS = {POSITIVE: "reply_positive", POPUP_FOUR: "reply_popup_four",
-               NOT_BEIJING: "reply_not_beijing"}
+               NOT_BEIJING: "reply_not_beijing", NO_POPUP: "reply_no_popup",
+               UNCLEAR: "reply_nucleic_acid_unclear"}
+
+
+def hold_reason(judgement: Judgement) -> str:
+    """Why the reading holds the case, as staff read it (the unclear facts named)."""
+    reason = HOLD_PREFIX + HOLD_REASONS[judgement.blocked]
+    if judgement.blocked == UNCLEAR and judgement.doubts:
+        reason += "（" + "；".join(judgement.doubts) + "）"
+    return reason
 
 
 def short_time(moment: datetime | None, zone: tzinfo) -> str | None:
@@ -66,8 +89,9 @@ class PictureFacts:
         return refile_by_content(assessment, {sha: self.read(data) for sha, data in pictures.items()})
 
     def store(self, session: Session, case: Case, facts_by_key: dict[str, dict | None],
-              changed: list[str], now: datetime) -> None:
-        """Keep the facts of the pictures this mail put on the case."""
+              changed: list[str], now: datetime, mail_date: datetime | None = None) -> None:
+        """Keep the facts of the pictures this mail put on the case; a time a picture wrote
+        without its year takes the latest year not after the mail's date (`mail_date`)."""
         session.flush()
         for item in case.items:
             if item.kind not in changed or item.kind not in facts_by_key:
@@ -76,7 +100,8 @@ class PictureFacts:
             if reading is None:
                 reading = Reading(item_id=item.id, case_id=case.id)
                 session.add(reading)
-            reading.sha256, reading.facts, reading.read_at = item.sha256, facts_by_key[item.kind], now
+            facts = settle_years(facts_by_key[item.kind], mail_date or now, self.zone)
+            reading.sha256, reading.facts, reading.read_at = item.sha256, facts, now
 
     def apply(self, session: Session, case: Case, now: datetime, item_keys: tuple[str, ...],
               mail=None) -> Judgement:
@@ -93,7 +118,7 @@ class PictureFacts:
         reading_hold = case.status == case_store.HELD and (case.hold_reason or "").startswith(HOLD_PREFIX)
         if judgement.blocked and case.status != case_store.HELD:
             old = case.status
-            case.status, case.hold_reason = case_store.HELD, HOLD_PREFIX + HOLD_REASONS[judgement.blocked]
+            case.status, case.hold_reason = case_store.HELD, hold_reason(judgement)
             case_store.record_event(session, at=now, kind="status", case=case, mail=mail, old=old,
                                     new=case.status, reason=judgement.blocked)
         elif not judgement.blocked and reading_hold:
@@ -185,20 +210,25 @@ def case_facts(session: Session, case: Case) -> dict[str, dict | None]:
     return found
 
 
-def load_case_facts(session: Session, case_ids: list[int]) -> dict[int, dict[str, dict | None]]:
-    """Facts for many cases at once (the case list), keyed by case id then item."""
-    rows = session.execute(select(Reading, Item).join(Item, Item.id == Reading.item_id)
-                           .where(Reading.case_id.in_(case_ids))).all() if case_ids else []
+def load_case_facts(session: Session, case_ids) -> dict[int, dict[str, dict | None]]:
+    """Facts for many cases at once (the case list), keyed by case id then item; `case_ids` a
+    list or a select of ids. Only the columns needed, one query: fast for thousands of cases."""
+    if isinstance(case_ids, list) and not case_ids:
+        return {}
+    rows = session.execute(select(Reading.case_id, Item.kind, Reading.facts, Reading.sha256,
+                                  Item.sha256).join(Item, Item.id == Reading.item_id)
+                           .where(Reading.case_id.in_(case_ids))).all()
     found: dict[int, dict[str, dict | None]] = {}
-    for reading, item in rows:
-        if reading.sha256 == item.sha256:
-            found.setdefault(reading.case_id, {})[item.kind] = reading.facts
+    for case_id, kind, facts, read_sha, item_sha in rows:
+        if read_sha == item_sha:  # a reading of the picture the item holds now
+            found.setdefault(case_id, {})[kind] = facts
     return found
 
 
 FACT_LABELS = {"looks_like": "内容", "result": "检测结果", "sampled_at": "核酸采样时间",
            "tested_at": "检测时间", "name": "姓名", "popup": "弹窗编号", "shown_at": "截图时间",
-           "places": "到达或途经", "starred": "带*城市", "updated_at": "更新于", "days": "天数"}
+           "places": "到达或途经", "starred": "带*城市", "updated_at": "更新于", "days": "天数",
+           "doubts": "存疑"}
 
 
 def describe_facts(facts: dict[str, dict | None], flags: list[str]) -> list[str]:
@@ -210,13 +240,14 @@ def describe_facts(facts: dict[str, dict | None], flags: list[str]) -> list[str]
             continue
         parts = []
         for field, value in found.items():
-            if field == "looks_like" or value in (None, [], ""):
+            if field in ("looks_like", "scores") or value in (None, [], ""):
                 continue
             if isinstance(value, list):
                 value = "、".join(value)
             elif isinstance(value, str) and field.endswith("_at"):
                 value = value[:16].replace("T", " ")
-            parts.append(f"{FACT_LABELS.get(field, field)}：{value}")
+            sure = certainty(found, field)
+            parts.append(f"{FACT_LABELS.get(field, field)}：{value}" + (f"（{sure}）" if sure else ""))
         shows = "" if found["looks_like"] == key else f"（内容为{found['looks_like']}）"
         lines.append(f"  {key}{shows}：" + "；".join(parts))
     if flags:

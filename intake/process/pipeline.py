@@ -10,7 +10,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, time, timedelta, timezone, tzinfo
+from datetime import datetime, timedelta, timezone, tzinfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -19,13 +19,14 @@ from checks.addresses import normal_address
 from checks.classify import MailKind
 from checks.content_rules import POSITIVE
 from checks.findings import Problem
-from checks.questions import asks_something, own_words, says_something
+from checks.questions import own_words, says_something
 from checks.rules import Rules
 from checks.submission import Assessment, missing_items
 from intake.record import cases
 from intake.models import Case, Mail, MailOutcome, Outbox, Question
 from intake.process.prepare import Prepared, prepare_mail
 from intake.process.reader import ReadMail
+from intake.process.asking import is_question, next_digest_label, state_of
 from intake.process.stale import SUPERSEDED, same_as_before, supersedes, unsent_replies
 from intake.pictures.readings import REPLY_KINDS as BLOCKED_REPLIES, PictureFacts, short_time
 from intake.pictures.readings import pictures_to_read, refile_by_content
@@ -118,15 +119,7 @@ class Pipeline:
     zone: tzinfo = timezone.utc
 
     def next_digest(self, now: datetime) -> str:
-        """"今天 17:00", "明天 17:00" or "12月8日 17:00": when the next digest goes out."""
-        hour, minute = (int(part) for part in self.digest_time.split(":"))
-        local = now.astimezone(self.zone)
-        at = datetime.combine(local.date(), time(hour, minute), tzinfo=self.zone)
-        if at <= local:
-            at += timedelta(days=1)
-        days = (at.date() - local.date()).days
-        day = {0: "今天", 1: "明天"}.get(days, f"{at.month}月{at.day}日")
-        return f"{day} {at:%H:%M}"
+        return next_digest_label(now, self.digest_time, self.zone)
 
     def prepare(self, raw: bytes) -> Prepared:
         """Everything about one mail that needs neither the database nor the OCR engine
@@ -211,10 +204,12 @@ class Pipeline:
             changed = cases.merge_items(session, case, assessment, mail, self.store, now)
             cases.update_status(session, case, self.rules.item_keys, now, mail)
             if self.pictures is not None:
-                self.pictures.store(session, case, read_facts, changed, now)
+                # The mail's date for a year a picture left out is its processing time, as for
+                # the 48 hours (an item's received_at).
+                self.pictures.store(session, case, read_facts, changed, now, now)
                 judgement = self.pictures.apply(session, case, now, self.rules.item_keys, mail)
         brought = [key for key, found in assessment.items.items() if found.usable]
-        if self._is_question(read, case, opened, brought, assessment, changed):
+        if is_question(read, case, opened, brought, assessment, changed):
             self._question_asked(session, mail, read, case, now, known, assessment.problems)
             return MailOutcome.QUESTION
         have = cases.usable_keys(case) if case else set(brought)
@@ -236,6 +231,7 @@ class Pipeline:
             if judgement.blocked:
                 kind = BLOCKED_REPLIES[judgement.blocked]
                 extra["places"] = judgement.places
+                extra["doubts"] = judgement.doubts
                 if judgement.blocked == POSITIVE:
                     self._alert(session, case, mail, sampled, now)
         if case is not None and not opened and same_as_before(assessment, changed):
@@ -261,18 +257,6 @@ class Pipeline:
             return MailOutcome.SUBMISSION
         return MailOutcome.SUBMISSION if opened else MailOutcome.FOLLOW_UP
 
-    @staticmethod
-    def _is_question(read: ReadMail, case: Case | None, opened: bool, brought: list[str],
-                     assessment: Assessment, changed: list[str]) -> bool:
-        """A mail without a usable file that asks something, or one answering our mail about
-        its case with words of its own but nothing new: for a person to answer."""
-        if brought and not (case is not None and not opened and same_as_before(assessment, changed)):
-            return False
-        if asks_something(read.subject, read.body_text):
-            return True
-        return case is not None and not opened and bool(read.references) \
-            and says_something(read.body_text)
-
     def _question_asked(self, session: Session, mail: Mail, read: ReadMail, case: Case | None,
                         now: datetime, known: Known, problems=()) -> None:
         """Record the question where staff see it and tell the student a person will answer."""
@@ -289,7 +273,7 @@ class Pipeline:
             received_all=[key for key in self.rules.item_keys if key in have],
             missing=missing_items(have, self.rules) if case else [],
             problems=list(problems),
-            extra={"state": _state_of(case), "next_digest": self.next_digest(now)})
+            extra={"state": state_of(case), "next_digest": self.next_digest(now)})
         self._queue_reply(session, mail, read, facts, case, now, known)
 
     def _alert(self, session: Session, case: Case, mail: Mail, sampled: str | None,
@@ -336,16 +320,6 @@ class Pipeline:
         known.replies_today[read.sender] += 1
         cases.record_event(session, at=now, kind="reply_queued", case=case, mail=mail,
                            reply=facts.kind, missing=list(facts.missing))
-
-
-def _state_of(case: Case | None) -> str:
-    """What the acknowledgement of a question says of the case: none, incomplete, held,
-    complete (waiting for the digest) or forwarded."""
-    if case is None:
-        return "none"
-    if case.digest_id is not None:
-        return "forwarded"
-    return case.status if case.status in {cases.COMPLETE, cases.HELD} else "incomplete"
 
 
 def queue(session: Session, *, key: str, kind: str, outgoing: OutgoingMail, now: datetime,

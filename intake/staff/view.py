@@ -7,9 +7,14 @@ import io
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
+from notifier.cells import csv_text
+
 
 CASE_STATUS = {"incomplete": "材料未齐", "complete": "材料齐全", "held": "暂缓报送",
-               "rejected": "审核未通过"}
+               "rejected": "审核未通过", "positive": "阳性", "popup_four": "温馨提示④",
+               "not_beijing": "不在北京"}
+# 阳性 first: staff must call that student at once; then what else waits on staff.
+STATE_ORDER = {"positive": 0, "popup_four": 1, "not_beijing": 2}
 MAIL_OUTCOME = {"pending": "待处理", "submission": "提交材料", "follow-up": "补交材料",
                 "question": "咨询（无附件）", "cloud-link": "网盘链接", "ignored-auto": "自动邮件，已忽略",
                 "ignored-other": "无关邮件", "duplicate": "重复邮件", "too-old": "过旧邮件，未回复",
@@ -19,7 +24,10 @@ REPLY_KIND = {"reply_complete": "已收齐回复", "reply_incomplete": "补交�
               "reply_renew_nucleic_acid": "补交核酸提醒", "reply_rejected": "审核未通过通知",
               "reply_unchanged": "重复发送回复", "reply_question": "问题已收到回复",
               "reply_answer": "老师答复",
-              "digest": "汇总邮件", "digest-resend": "汇总邮件（重发）"}
+              "digest": "汇总邮件", "digest-resend": "汇总邮件（重发）",
+              "reply_positive": "阳性结果通知", "reply_popup_four": "温馨提示④说明",
+              "reply_not_beijing": "不在北京说明", "alert_positive": "阳性提醒（给老师）",
+              "approval_reminder": "待审核提醒（给老师）"}
 OUTBOX_STATUS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败",
                  "superseded": "未发送（被后一封回复取代）"}
 EVENT_KIND = {"opened": "登记", "item_received": "收到材料", "item_rejected": "材料不可用",
@@ -30,10 +38,19 @@ EVENT_KIND = {"opened": "登记", "item_received": "收到材料", "item_rejecte
               "released": "取消暂缓", "rejected": "审核未通过", "approved": "审核通过",
               "note": "备注", "exported": "导出材料", "purged": "已清除", "reprocessed": "重新检查",
               "ignored": "已忽略", "quarantined": "已隔离", "handled_again": "重新处理",
-              "dismissed": "移出隔离"}
+              "dismissed": "移出隔离", "item_expired": "材料过期", "alert_queued": "已提醒老师",
+              "reopened": "重新打开"}
 # Why a mail was not answered (the reason of its "ignored" event).
 DROP_REASON = {"bounce": "退信", "auto-reply": "自动回复", "report": "机器报告",
                "own": "本邮箱发出"}
+# Why the system did something, as recorded (codes and English) and as staff read it.
+REASON = {"sampled too long ago": "核酸采样已超过时限", "nucleic acid result too old": "核酸结果已超过时限",
+          "per-sender cap": "已达每人每天回复上限", "new pictures clear the reading's hold": "新图片解除了读图暂缓",
+          "positive": "核酸阳性", "popup_four": "温馨提示④", "not_beijing": "不在北京",
+          "expired": "已过期", "auto-reply": "自动回复", "bounce": "退信", "report": "系统报告"}
+DETAIL_KEY = {"item": "材料", "reason": "原因", "cap": "上限", "digest": "汇总编号", "received_at": "收到时间",
+              "alert": "提醒", "problem": "问题", "reply": "回复", "old": "原状态", "new": "新状态",
+              "text": "内容", "items": "材料", "folder": "文件夹"}
 
 
 def label(table: dict[str, str], code: str | None) -> str:
@@ -84,7 +101,9 @@ def event_detail(kind: str, detail: dict | None) -> str:
     """An event's details as a sentence fragment staff can read."""
     detail = dict(detail or {})
     if kind == "status":
-        return f"{label(CASE_STATUS, detail.get('old'))} → {label(CASE_STATUS, detail.get('new'))}"
+        reason = detail.get("reason")
+        return (f"{label(CASE_STATUS, detail.get('old'))} → {label(CASE_STATUS, detail.get('new'))}"
+                + (f"（{label(REASON, reason)}）" if reason else ""))
     if kind == "reply_queued":
         missing = "、".join(detail.get("missing") or [])
         return label(REPLY_KIND, detail.get("reply")) + (f"，缺少：{missing}" if missing else "")
@@ -99,7 +118,14 @@ def event_detail(kind: str, detail: dict | None) -> str:
         return str(detail.get("reason", "")) + (f"；需重交：{items}" if items else "")
     if kind == "forwarded":
         return f"汇总编号 {detail.get('digest')}"
-    return "；".join(f"{key}={value}" for key, value in detail.items())
+    return "；".join(f"{label(DETAIL_KEY, key)}：{_detail_value(value)}" for key, value in detail.items())
+
+
+def _detail_value(value) -> str:
+    if isinstance(value, list):
+        return "、".join(str(part) for part in value)
+    text = str(value)
+    return REASON.get(text) or REPLY_KIND.get(text) or text
 
 
 def shown(moment: str | None, zone: tzinfo) -> str:
@@ -108,12 +134,13 @@ def shown(moment: str | None, zone: tzinfo) -> str:
 
 
 def _case_state(row: dict) -> str:
-    state = label(CASE_STATUS, row["status"])
+    state = label(CASE_STATUS, row.get("state") or row["status"])
     return f"{state}（已报送）" if row.get("digest_id") else state
 
 
 def cases_table(rows: Sequence[dict], zone: tzinfo, now: datetime) -> list[str]:
-    """`intake cases` for people."""
+    """`intake cases` for people: 阳性 first."""
+    rows = sorted(rows, key=lambda row: STATE_ORDER.get(row.get("state") or "", 9))
     return table(
         ["登记编号", "状态", "姓名", "院（系）", "邮箱", "登记时间", "最近更新", "缺少材料"],
         [[row["id"], _case_state(row), row["name"], row["department"], row["sender"],
@@ -132,11 +159,11 @@ def cases_csv(rows: Sequence[dict]) -> str:
     writer = csv.writer(buffer)
     writer.writerow(_CSV_COLUMNS.values())
     for row in rows:
-        writer.writerow([
+        writer.writerow([csv_text(
             "、".join(row[key]) if key == "missing"
-            else label(CASE_STATUS, row[key]) if key == "status"
+            else label(CASE_STATUS, row.get("state") or row[key]) if key == "status"
             else ("是" if row[key] else "否") if key == "approved"
-            else "" if row[key] is None else row[key]
+            else "" if row[key] is None else row[key])
             for key in _CSV_COLUMNS])
     return "\ufeff" + buffer.getvalue()
 

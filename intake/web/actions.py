@@ -14,6 +14,10 @@ from werkzeug.datastructures import MultiDict
 from intake.errors import IntakeError
 from intake.web.desk import DeskContext
 
+ACTIONS = ("approve", "hold", "reject", "note", "reopen")
+ACTION_LABELS = {"approve": "批准", "hold": "暂缓", "reject": "退回", "note": "备注", "reopen": "重新打开",
+                 "released": "解除暂缓"}
+
 
 @dataclass(frozen=True)
 class DeskAction:
@@ -56,7 +60,7 @@ def _reopen(desk: DeskContext, asked: DeskAction) -> None:
     desk.staff.reopen(asked.case_id, asked.by, expected_version=asked.expected, also=asked.audited)
 
 
-# The desk's case actions (tests/test_layout.py checks that it names every one of ACTIONS).
+# One handler per action in ACTIONS (tests/test_layout.py checks that none is missing).
 DESK_ACTIONS: dict[str, Callable[[DeskContext, DeskAction], None]] = {
     "approve": _approve, "hold": _hold, "reject": _reject, "note": _note, "reopen": _reopen,
 }

@@ -77,9 +77,9 @@ def _digest(session_id: str) -> str:
 
 
 def log_in(session: Session, username: str, password: str, address: str,
-           now: datetime) -> tuple[str, SignedIn]:
+           now: datetime, replacing: str | None = None) -> tuple[str, SignedIn]:
     """A new session id for the browser, or LoginRefused (the same words for an unknown user and a
-    wrong password)."""
+    wrong password). `replacing`: the session id this browser held before; a sign-in ends it."""
     username = username.strip()[:64]
     address_failures = session.scalar(select(func.count()).select_from(LoginAttempt).where(
         LoginAttempt.address == address, LoginAttempt.succeeded.is_(False),
@@ -96,6 +96,7 @@ def log_in(session: Session, username: str, password: str, address: str,
     session.add(LoginAttempt(username=username, address=address, at=now, succeeded=good))
     if not good:
         raise LoginRefused(WRONG, "wrong password or unknown user")
+    log_out(session, replacing)
     session_id = secrets.token_urlsafe(32)
     session.add(WebSession(id=_digest(session_id), account_id=account.id, created_at=now,
                            last_seen_at=now, address=address))
@@ -109,9 +110,14 @@ def _signed_in(account: StaffAccount) -> SignedIn:
     return SignedIn(account.id, account.username, account.role, account.department)
 
 
+class TouchDue(Exception):
+    """A session looked up without writing is due to have its last use written."""
+
+
 def current(session: Session, session_id: str | None, now: datetime, idle: timedelta,
-            longest: timedelta) -> SignedIn | None:
-    """Who this cookie signs in, if its session is still alive; touches it."""
+            longest: timedelta, writable: bool = True) -> SignedIn | None:
+    """Who this cookie signs in, if its session is still alive; touches it (when not `writable`,
+    raises TouchDue instead, and leaves an ended session for the next sign-in to sweep)."""
     if not session_id:
         return None
     row = session.get(WebSession, _digest(session_id))
@@ -120,9 +126,12 @@ def current(session: Session, session_id: str | None, now: datetime, idle: timed
     account = session.get(StaffAccount, row.account_id)
     if account is None or account.disabled or now - row.last_seen_at > idle \
             or now - row.created_at > longest:
-        session.delete(row)
+        if writable:
+            session.delete(row)
         return None
     if now - row.last_seen_at >= TOUCH_EVERY:
+        if not writable:
+            raise TouchDue
         row.last_seen_at = now
     return _signed_in(account)
 
@@ -130,6 +139,31 @@ def current(session: Session, session_id: str | None, now: datetime, idle: timed
 def log_out(session: Session, session_id: str | None) -> None:
     if session_id:
         session.execute(delete(WebSession).where(WebSession.id == _digest(session_id)))
+
+
+LOGIN_FAILED = "login_failed"
+
+
+@dataclass(frozen=True)
+class AuditView:
+    """One page of the audit log for the admin: failed logins, which anyone can cause, apart
+    from what signed-in people did, so that a flood of the one never hides the other."""
+    kind: str = ""          # "" what people did; LOGIN_FAILED the failed logins; else one action
+    page: int = 1
+    size: int = 50
+
+    @classmethod
+    def from_args(cls, args) -> AuditView:
+        kind = args.get("audit", "").strip()[:64]
+        page = args.get("audit_page", "1")
+        return cls(kind=kind, page=int(page) if page.isdigit() and 0 < int(page) < 10**6 else 1)
+
+    def entries(self, session: Session) -> list[AuditEntry]:
+        query = select(AuditEntry)
+        query = query.where(AuditEntry.action == self.kind) if self.kind else \
+            query.where(AuditEntry.action != LOGIN_FAILED)
+        return session.scalars(query.order_by(AuditEntry.id.desc()).offset(
+            (self.page - 1) * self.size).limit(self.size)).all()
 
 
 def audit(session: Session, *, at: datetime, actor: str, action: str, case_id: int | None = None,

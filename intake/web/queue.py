@@ -4,16 +4,37 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, tzinfo
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import Session
 
 from intake.record import cases as case_store
-from intake.models import Case, Mail
+from intake.models import Case, Item, Mail
+from intake.pictures.readings import case_state
 from intake.web import reading
 
 STATUSES = (case_store.INCOMPLETE, case_store.COMPLETE, case_store.HELD, case_store.REJECTED)
 STATUS_LABELS = {"incomplete": "材料不全", "complete": "材料齐全", "held": "暂缓", "rejected": "未通过",
+                 "positive": "阳性", "popup_four": "温馨提示④", "not_beijing": "不在北京",
                  "forwarded": "已转发"}
+
+
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
+
+
+class BadFilter(ValueError):
+    """A filter the queue cannot apply: the reviewer is told which and why."""
+
+
+def _day(value: str | None) -> date | None:
+    if not value:
+        return None
+    try:
+        found = date.fromisoformat(value)
+    except ValueError as err:
+        raise BadFilter(f"日期「{value[:20]}」无效：请按 YYYY-MM-DD 填写。") from err
+    if not FIRST_DAY <= found <= LAST_DAY:
+        raise BadFilter(f"日期 {found.isoformat()} 超出范围：请填写 {FIRST_DAY} 至 {LAST_DAY} 之间的日期。")
+    return found
 
 
 @dataclass(frozen=True)
@@ -26,16 +47,12 @@ class QueueFilter:
 
     @classmethod
     def from_args(cls, args) -> QueueFilter:
-        def day(value):
-            try:
-                return date.fromisoformat(value) if value else None
-            except ValueError:
-                return None
+        """From the query string; BadFilter for a date that is no date or out of range."""
         status = args.get("status", "")
         return cls(status=status if status in (*STATUSES, "forwarded") else "",
-                   department=args.get("department", "").strip(),
-                   since=day(args.get("since")), until=day(args.get("until")),
-                   search=args.get("q", "").strip())
+                   department=args.get("department", "").strip()[:200],
+                   since=_day(args.get("since")), until=_day(args.get("until")),
+                   search=args.get("q", "").strip()[:100])
 
 
 @dataclass(frozen=True)
@@ -50,56 +67,125 @@ class QueueRow:
     flagged: bool
     alert: bool
     approved: bool
+    state: str = ""  # status, or positive / popup_four / not_beijing when the reading holds it
 
     @property
     def priority(self) -> int:
-        """阳性 alerts first, then flagged mail, then held cases, then everything else."""
-        if self.alert:
-            return 0
-        if self.flagged:
-            return 1
-        if self.status == case_store.HELD:
-            return 2
-        return 3
+        return _priority(self.alert, self.flagged, self.status)
+
+
+PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class QueuePage:
+    rows: list[QueueRow]      # this page's cases, in the order to work on them
+    counts: dict[str, int]    # by status, over every page
+    departments: list[str]    # those one may filter by
+    total: int                # cases matching the filter
+    page: int
+    pages: int
 
 
 def scoped(query, scope: str | None):
     return query.where(Case.department == scope) if scope else query
 
 
-def load_queue(session: Session, wanted: QueueFilter, scope: str | None, item_keys: tuple[str, ...],
-               zone: tzinfo) -> tuple[list[QueueRow], dict[str, int], list[str]]:
-    """(rows in the order to work on them, counts by status, the departments one may filter by)."""
-    query = scoped(select(Case), scope)
+def _matching(wanted: QueueFilter, scope: str | None, zone: tzinfo) -> list:
+    """The WHERE conditions of the filter (and the reviewer's department)."""
+    where = [Case.department == scope] if scope else []
     if wanted.status == "forwarded":
-        query = query.where(Case.digest_id.is_not(None))
+        where.append(Case.digest_id.is_not(None))
     else:
-        query = query.where(Case.digest_id.is_(None))
+        where.append(Case.digest_id.is_(None))
         if wanted.status:
-            query = query.where(Case.status == wanted.status)
+            where.append(Case.status == wanted.status)
     if wanted.department:
-        query = query.where(Case.department == wanted.department)
+        where.append(Case.department == wanted.department)
     if wanted.since:
-        query = query.where(Case.created_at >= datetime.combine(wanted.since, time(), zone))
+        where.append(Case.created_at >= datetime.combine(wanted.since, time(), zone))
     if wanted.until:
-        query = query.where(Case.created_at < datetime.combine(wanted.until + timedelta(days=1),
-                                                               time(), zone))
+        where.append(Case.created_at < datetime.combine(wanted.until + timedelta(days=1), time(),
+                                                        zone))
     if wanted.search:
-        query = query.where(Case.name.contains(wanted.search, autoescape=True))
-    found = session.scalars(query.order_by(Case.id)).all()
-    ids = [case.id for case in found]
-    flagged = set(session.scalars(select(Mail.case_id).where(
-        Mail.case_id.in_(ids), Mail.flagged.is_(True)))) if ids else set()
-    flagged_by_reading, alerts = reading.flagged_and_alert_cases(session, ids)
-    flagged |= flagged_by_reading
-    rows = [QueueRow(case.id, case.name, case.department, case.status,
-                     case_store.missing_keys(case, item_keys), case.created_at, case.updated_at,
-                     case.id in flagged, case.id in alerts, case.approved_at is not None)
-            for case in found]
-    rows.sort(key=lambda row: (row.priority, row.updated_at, row.id))
+        where.append(Case.name.contains(wanted.search, autoescape=True))
+    return where
+
+
+def _priority(alert: bool, flagged: bool, status: str) -> int:
+    """阳性 alerts first, then flagged mail, then held cases, then everything else."""
+    if alert:
+        return 0
+    if flagged:
+        return 1
+    if status == case_store.HELD:
+        return 2
+    return 3
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """The matching cases' ids in the order to work on them, and which stand out."""
+    ids: list[int]
+    flagged: set[int]
+    alerts: set[int]
+
+
+def ranked(session: Session, wanted: QueueFilter, scope: str | None, zone: tzinfo) -> Ranking:
+    """阳性 alerts first, then flagged mail, then held cases, then everything else, oldest change
+    first within each. The database orders by held and last change and hands back ids only;
+    what was read on the pictures is loaded once, for the matching cases that have readings;
+    a stable sort then lifts the few alerts and flags to the top."""
+    where = _matching(wanted, scope, zone)
+    ids = session.scalars(select(Case.id).where(*where).order_by(
+        case((Case.status == case_store.HELD, 0), else_=1), Case.updated_at, Case.id)).all()
+    if not ids:
+        return Ranking([], set(), set())
+    matching = select(Case.id).where(*where)
+    flagged = set(session.scalars(select(Mail.case_id).distinct().where(
+        Mail.case_id.in_(matching), Mail.flagged.is_(True))))
+    by_reading, alerts = reading.flagged_and_alert_cases(session, matching)
+    flagged |= by_reading
+    if flagged or alerts:
+        ids = sorted(ids, key=lambda case_id: 0 if case_id in alerts else 1 if case_id in flagged
+                     else 2)
+    return Ranking(list(ids), flagged, alerts)
+
+
+def _page_rows(session: Session, shown: list[int], ranking: Ranking,
+               item_keys: tuple[str, ...]) -> list[QueueRow]:
+    """The queue rows of one page: two light queries, whatever the page size."""
+    if not shown:
+        return []
+    cases = {row.id: row for row in session.execute(
+        select(Case.id, Case.name, Case.department, Case.status, Case.created_at,
+               Case.updated_at, Case.approved_at, Case.hold_reason).where(Case.id.in_(shown)))}
+    usable: dict[int, set[str]] = {}
+    for case_id, kind in session.execute(select(Item.case_id, Item.kind).where(
+            Item.case_id.in_(shown), Item.usable.is_(True))):
+        usable.setdefault(case_id, set()).add(kind)
+    rows = []
+    for case_id in shown:
+        found = cases[case_id]
+        missing = [key for key in item_keys if key not in usable.get(case_id, set())]
+        rows.append(QueueRow(found.id, found.name, found.department, found.status, missing,
+                             found.created_at, found.updated_at, case_id in ranking.flagged,
+                             case_id in ranking.alerts, found.approved_at is not None,
+                             case_state(found.status, found.hold_reason)))
+    return rows
+
+
+def load_queue(session: Session, wanted: QueueFilter, scope: str | None, item_keys: tuple[str, ...],
+               zone: tzinfo, page: int = 1) -> QueuePage:
+    """One page of the queue, the counts by status and the departments one may filter by."""
+    ranking = ranked(session, wanted, scope, zone)
+    pages = max(1, -(-len(ranking.ids) // PAGE_SIZE))
+    page = min(max(page, 1), pages)
+    rows = _page_rows(session, ranking.ids[(page - 1) * PAGE_SIZE:page * PAGE_SIZE], ranking,
+                      item_keys)
     counts = dict(session.execute(scoped(select(Case.status, func.count()), scope)
                                   .where(Case.digest_id.is_(None)).group_by(Case.status)).all())
     counts["forwarded"] = session.scalar(scoped(select(func.count()).select_from(Case), scope)
                                          .where(Case.digest_id.is_not(None)))
     departments = [scope] if scope else sorted(session.scalars(select(Case.department).distinct()))
-    return rows, counts, departments
+    return QueuePage(rows, counts, departments, len(ranking.ids), page, pages)

@@ -8,7 +8,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from checks.content_rules import flags_for
+from checks.content_rules import certainty, flags_for
 from checks.facts import NUCLEIC_ACID
 from intake.models import Case
 from intake.pictures.readings import FACT_LABELS, load_case_facts
@@ -44,15 +44,18 @@ def facts_shown(facts: dict[str, dict | None], flags: list[str]) -> dict[str, li
             shown[key] = [{"label": "内容", "value": "未能识别", "flagged": True}]
             continue
         shown[key] = [{"label": FACT_LABELS.get(field, field), "value": _shown(value),
-                       "flagged": _flagged(key, field, value, flags)}
+                       "flagged": _flagged(key, field, value, flags) or certainty(found, field) == "不确定",
+                       "certainty": certainty(found, field)}
                       for field, value in found.items()
-                      if value not in (None, [], "") and (field != "looks_like" or value != key)]
+                      if value not in (None, [], "") and field != "scores"
+                      and (field != "looks_like" or value != key)]
     return shown
 
 
-def flagged_and_alert_cases(session: Session, case_ids: list[int]) -> tuple[set[int], set[int]]:
-    """Of these cases, those with something read that staff should look at (a flag, never a
-    rejection), and those whose 核酸 picture reads 阳性 (staff look at these first)."""
+def flagged_and_alert_cases(session: Session, case_ids) -> tuple[set[int], set[int]]:
+    """Of these cases (ids, or a select of them), those with something read that staff should
+    look at (a flag, never a rejection), and those whose 核酸 picture reads 阳性 (staff look at
+    these first)."""
     found = load_case_facts(session, case_ids)
     if not found:
         return set(), set()

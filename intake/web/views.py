@@ -2,22 +2,20 @@
 accounts."""
 from __future__ import annotations
 
-import email
-import email.policy
 import functools
 import io
-import tempfile
 import zipfile
-from pathlib import Path
 
 from flask import (Blueprint, Response, abort, current_app, g, make_response, redirect,
                    render_template, request, url_for)
-from sqlalchemy import select
+from flask import session as flask_session
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from intake.staff import accounts
 from intake.record import cases as case_store
-from intake.models.desk import ROLES, AuditEntry
+from intake.models.desk import ROLES
+from intake.db.engine import read_session
 from intake.errors import IntakeError
 from intake.models import Case, Digest, Item
 from intake.staff.actions import CaseChanged
@@ -25,18 +23,16 @@ from intake.ops.status import gather
 from intake.store.files import material_name
 from intake.web import desk as auth
 from intake.web import reading
-from intake.web.actions import DESK_ACTIONS, DeskAction
-from intake.web.desk import DeskContext, LoginRefused
-from intake.web.queue import STATUS_LABELS, STATUSES, QueueFilter, load_queue
+from intake.web.actions import ACTION_LABELS, ACTIONS, DESK_ACTIONS, DeskAction
+from intake.web.desk import AuditView, DeskContext, LoginRefused
+from intake.web.queue import (STATUS_LABELS, STATUSES, BadFilter, QueueFilter, load_queue,
+                              ranked)
 from notifier.pictures import office_jpeg
 from notifier.render import local_time
 
 blueprint = Blueprint("desk", __name__)
 COOKIE = "desk_session"
 PREVIEW_SIDE = 1200
-ACTIONS = ("approve", "hold", "reject", "note", "reopen")
-ACTION_LABELS = {"approve": "批准", "hold": "暂缓", "reject": "退回", "note": "备注", "reopen": "重新打开",
-                 "released": "解除暂缓"}
 OPEN = {"desk.login", "static"}
 
 
@@ -58,15 +54,26 @@ def _is_htmx() -> bool:
     return request.headers.get("HX-Request") == "true"
 
 
+LARGEST_ID = 2**63 - 1  # a database integer; a longer number names nothing
+
+
 @blueprint.before_app_request
 def _require_session():
     g.user = None
+    for key, value in (request.view_args or {}).items():
+        if key.endswith("_id") and isinstance(value, int) and value > LARGEST_ID:
+            abort(400, description=f"编号 {str(value)[:24]}… 无效：没有这样的登记或摘要。")
     if request.endpoint in OPEN:
         return None
     desk = ctx()
-    with desk.sessions.begin() as session:
-        g.user = auth.current(session, request.cookies.get(COOKIE), desk.clock(), desk.idle,
-                              desk.longest)
+    cookie, now = request.cookies.get(COOKIE), desk.clock()
+    # Looked up without the write lock; written only when the session's last use is due a touch.
+    try:
+        with read_session(desk.sessions) as session:
+            g.user = auth.current(session, cookie, now, desk.idle, desk.longest, writable=False)
+    except auth.TouchDue:
+        with desk.sessions.begin() as session:
+            g.user = auth.current(session, cookie, now, desk.idle, desk.longest)
     if g.user is None:
         target = url_for("desk.login")
         if _is_htmx():
@@ -106,15 +113,17 @@ def login():
         # The failed attempt is committed too: it is what the throttling counts.
         try:
             session_id, who = auth.log_in(session, username, request.form.get("password", ""),
-                                          _address(), now)
+                                          _address(), now, replacing=request.cookies.get(COOKIE))
         except LoginRefused as err:
             refused = err
             auth.audit(session, at=now, actor=username.strip()[:64] or "-",
-                       action="login_failed", address=_address(), reason=err.reason)
+                       action=auth.LOGIN_FAILED, address=_address(), reason=err.reason)
         else:
             auth.audit(session, at=now, actor=who.username, action="login", address=_address())
     if refused is not None:
         return render_template("login.html", message=refused.message), 401
+    # A new sign-in gets a new CSRF token: one read before it (by whoever) is no use after.
+    flask_session.clear()
     response = redirect(url_for("desk.queue"))
     response.set_cookie(COOKIE, session_id, httponly=True, samesite="Lax", secure=request.is_secure,
                         max_age=int(desk.longest.total_seconds()), path="/")
@@ -142,12 +151,21 @@ def home():
 @blueprint.route("/cases")
 def queue():
     desk = ctx()
-    wanted = QueueFilter.from_args(request.args)
-    with desk.sessions() as session:
-        rows, counts, departments = load_queue(session, wanted, g.user.scope, desk.item_keys,
-                                               desk.zone)
-    return render_template("cases.html", rows=rows, counts=counts, departments=departments,
-                           wanted=wanted, statuses=(*STATUSES, "forwarded"))
+    try:
+        wanted = QueueFilter.from_args(request.args)
+    except BadFilter as err:
+        abort(400, description=str(err))
+    page = request.args.get("page", "1")
+    if not page.isdigit() or not 0 < int(page) <= 10**6:
+        abort(400, description=f"页码「{page[:20]}」无效：请填写 1 以上的整数。")
+    with read_session(desk.sessions) as session:
+        found = load_queue(session, wanted, g.user.scope, desk.item_keys, desk.zone, int(page))
+    # One url_for for the page, not one per row.
+    case_url = url_for("desk.case_page", case_id=0).removesuffix("0")
+    return render_template("cases.html", queue=found, rows=found.rows, counts=found.counts,
+                           case_url=case_url,
+                           departments=found.departments, wanted=wanted,
+                           statuses=(*STATUSES, "forwarded"))
 
 
 def _scoped_case(session, case_id: int) -> Case:
@@ -161,9 +179,8 @@ def _scoped_case(session, case_id: int) -> Case:
 
 def _next_case(case_id: int) -> int | None:
     desk = ctx()
-    with desk.sessions() as session:
-        rows, _, _ = load_queue(session, QueueFilter(), g.user.scope, desk.item_keys, desk.zone)
-    ids = [row.id for row in rows]
+    with read_session(desk.sessions) as session:
+        ids = ranked(session, QueueFilter(), g.user.scope, desk.zone).ids
     if case_id in ids:
         later = ids[ids.index(case_id) + 1:]
         return later[0] if later else None
@@ -171,9 +188,11 @@ def _next_case(case_id: int) -> int | None:
 
 
 def _case_page(case_id: int, *, message: str | None = None, changed: CaseChanged | None = None,
-               status: int = 200):
+               status: int = 200, typed: dict | None = None):
+    """`typed`: what the reviewer entered for an action that was refused, shown again in its
+    form so that nothing has to be typed twice."""
     desk = ctx()
-    with desk.sessions() as session:
+    with read_session(desk.sessions) as session:
         case = _scoped_case(session, case_id)
     shown = desk.staff.show(case_id, desk.zone)
     facts = reading.facts_shown(shown["facts"], shown["flags"])
@@ -186,7 +205,7 @@ def _case_page(case_id: int, *, message: str | None = None, changed: CaseChanged
     page = render_template(
         "case.html", case=shown, items=items, item_keys=desk.item_keys, facts=facts,
         timeline=timeline, reasons=desk.settings.web.reject_reasons, message=message,
-        changes=changes, changed=changed, next_case=_next_case(case_id),
+        changes=changes, changed=changed, typed=typed or {},
         action_labels=ACTION_LABELS, can_approve=case.status == case_store.COMPLETE
         and case.approved_at is None and case.digest_id is None)
     return page, status
@@ -199,12 +218,22 @@ def case_page(case_id: int):
     return page
 
 
+@blueprint.route("/cases/<int:case_id>/next")
+def next_case(case_id: int):
+    """The case after this one in the queue's order, worked out when asked for (the case page
+    does not rank the whole queue to show its link)."""
+    following = _next_case(case_id)
+    if following is None:
+        return redirect(url_for("desk.queue"))
+    return redirect(url_for("desk.case_page", case_id=following))
+
+
 @blueprint.route("/cases/<int:case_id>/pictures/<item_key>")
 def picture(case_id: int, item_key: str):
     desk = ctx()
     if item_key not in desk.item_keys:
         abort(404)
-    with desk.sessions() as session:
+    with read_session(desk.sessions) as session:
         _scoped_case(session, case_id)
         item = session.scalar(select(Item).where(Item.case_id == case_id, Item.kind == item_key))
         path = item.path if item is not None else None
@@ -219,17 +248,24 @@ def picture(case_id: int, item_key: str):
     return Response(jpeg, mimetype="image/jpeg")
 
 
+def _typed(action: str, form) -> dict:
+    return {"action": action, "template": form.get("template", ""), "reason": form.get("reason", ""),
+            "text": form.get("text", ""), "checked": form.getlist("items")}
+
+
 @blueprint.route("/cases/<int:case_id>/actions/<action>", methods=["POST"])
 def act(case_id: int, action: str):
     desk = ctx()
     if action not in ACTIONS:
         abort(404)
-    with desk.sessions() as session:
+    with read_session(desk.sessions) as session:
         _scoped_case(session, case_id)
     form = request.form
     try:
         expected = int(form.get("expected_version", ""))
     except ValueError:
+        abort(400)
+    if not 0 <= expected <= LARGEST_ID:
         abort(400)
     reason = " ".join(part for part in (form.get("template", "").strip(),
                                         form.get("reason", "").strip()) if part)
@@ -244,9 +280,11 @@ def act(case_id: int, action: str):
     except CaseChanged as changed:
         _audit("case_action_refused", case_id, attempted=action, reason="case changed",
                expected=expected, current=changed.current)
-        return _case_page(case_id, changed=changed, status=200 if _is_htmx() else 409)
+        return _case_page(case_id, changed=changed, status=200 if _is_htmx() else 409,
+                          typed=_typed(action, form))
     except IntakeError as err:
-        return _case_page(case_id, message=str(err), status=200 if _is_htmx() else 400)
+        return _case_page(case_id, message=str(err), status=200 if _is_htmx() else 400,
+                          typed=_typed(action, form))
     done = f"已{ACTION_LABELS[action]}"
     if _is_htmx():
         return _case_page(case_id, message=done)
@@ -257,7 +295,7 @@ def act(case_id: int, action: str):
 def export(case_id: int):
     """The case's usable materials under canonical names, as one zip."""
     desk = ctx()
-    with desk.sessions() as session:
+    with read_session(desk.sessions) as session:
         case = _scoped_case(session, case_id)
         files = [(material_name(item.kind, item.file_type), item.path)
                  for item in case.items if item.usable and item.path]
@@ -275,31 +313,34 @@ def export(case_id: int):
 
 # --- digests, status, accounts ---
 
+def _digest_history() -> list[dict]:
+    """The last 100 digests; for a department reviewer, counting their department's cases only
+    (how many of another department's were held back is not theirs to know)."""
+    scope = g.user.scope
+    with read_session(ctx().sessions) as session:
+        digests = session.scalars(select(Digest).order_by(Digest.id.desc()).limit(100)).all()
+        mine = dict(session.execute(
+            select(Case.digest_id, func.count()).where(
+                Case.department == scope, Case.digest_id.in_([d.id for d in digests]))
+            .group_by(Case.digest_id)).all()) if scope and digests else {}
+    return [{"id": d.id, "date": d.date, "created_at": d.created_at, "parts": d.parts,
+             "case_count": mine.get(d.id, 0) if scope else d.case_count,
+             "held_back": "-" if scope else d.held_back} for d in digests]
+
+
 @blueprint.route("/digests")
 def digests():
-    with ctx().sessions() as session:
-        history = session.scalars(select(Digest).order_by(Digest.id.desc()).limit(100)).all()
-    return render_template("digests.html", history=history, preview=None, message=None)
+    return render_template("digests.html", history=_digest_history(), preview=None, message=None)
 
 
 @blueprint.route("/digests/preview")
 def digest_preview():
-    """What the next digest would send now: a dry run, nothing marked or sent."""
+    """Who the next digest would forward now: read only, nothing built, marked or sent; a
+    department reviewer sees their department's part only."""
     desk = ctx()
-    with tempfile.TemporaryDirectory(prefix="desk-digest-") as folder:
-        result = desk.digests.run(dry_run_to=Path(folder))
-        parts = []
-        for eml in sorted(Path(folder).glob("*.eml")):
-            message = email.message_from_bytes(eml.read_bytes(), policy=email.policy.default)
-            body = message.get_body(preferencelist=("plain",))
-            parts.append({"subject": str(message["Subject"]),
-                          "text": body.get_content() if body else "",
-                          "attachments": [a.get_filename() for a in message.iter_attachments()]})
-    _audit("digest_preview", cases=result.forwarded)
-    with desk.sessions() as session:
-        history = session.scalars(select(Digest).order_by(Digest.id.desc()).limit(100)).all()
-    return render_template("digests.html", history=history, preview=parts, result=result,
-                           message=None)
+    preview = desk.digests.preview(g.user.scope)
+    _audit("digest_preview", cases=preview.forward_count, scope=g.user.scope)
+    return render_template("digests.html", history=_digest_history(), preview=preview, message=None)
 
 
 @blueprint.route("/digests/<int:digest_id>/resend", methods=["POST"])
@@ -313,15 +354,13 @@ def digest_resend(digest_id: int):
     else:
         _audit("digest_resend", digest=digest_id, parts=count)
         message = f"摘要 #{digest_id} 已重新排队（{count} 封），由守护进程发出"
-    with desk.sessions() as session:
-        history = session.scalars(select(Digest).order_by(Digest.id.desc()).limit(100)).all()
-    return render_template("digests.html", history=history, preview=None, message=message)
+    return render_template("digests.html", history=_digest_history(), preview=None, message=message)
 
 
 @blueprint.route("/status")
 def status():
     desk = ctx()
-    found = gather(desk.sessions, desk.settings, desk.clock())
+    found = gather(desk.sessions, desk.settings, desk.clock(), scope=g.user.scope)
     return render_template("status.html", found=found)
 
 
@@ -353,10 +392,12 @@ def accounts_page():
             message = f"{target}: 已完成"
         except IntakeError as err:
             message = str(err)
-    with desk.sessions() as session:
+    with read_session(desk.sessions) as session:
         rows = accounts.list_accounts(session)
-        recent = session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(50)).all()
-    return render_template("accounts.html", rows=rows, roles=ROLES, message=message, recent=recent)
+        audit_view = AuditView.from_args(request.args)
+        recent = audit_view.entries(session)
+    return render_template("accounts.html", rows=rows, roles=ROLES, message=message, recent=recent,
+                           audit=audit_view)
 
 
 @blueprint.app_errorhandler(403)
@@ -366,7 +407,7 @@ def _forbidden(_err):
 
 @blueprint.app_errorhandler(404)
 def _missing(_err):
-    return render_template("error.html", title="未找到", text="没有这个页面或案件。"), 404
+    return render_template("error.html", title="未找到", text="没有这个页面或登记。"), 404
 
 
 @blueprint.app_errorhandler(400)

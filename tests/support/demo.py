@@ -3,16 +3,23 @@ an SMTP capture, and the real `intake` command polling them. Run through scripts
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import os
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
+from datetime import datetime, timedelta
 from email.header import decode_header, make_header
 from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from PIL import Image
 
 from tests.support import builders as b
+from tests.support import drawn
 from tests.support.dovecot import PASSWORD
 from tests.support.servers import throwaway_servers
 
@@ -20,23 +27,35 @@ REPO = Path(__file__).resolve().parents[2]
 USER = "jkb-dept"
 
 
+def _drawn(name: str, *, ext: str = "", skip: tuple[str, ...] = ()) -> dict[str, bytes]:
+    """The five materials drawn the way the tests draw them (readable screenshots and photos of
+    the filled forms), sampled this morning; `ext` "heic" turns them into iPhone photos."""
+    now = datetime.now(ZoneInfo("Asia/Shanghai"))
+    sampled = (now - timedelta(hours=6)).replace(second=0, microsecond=0)
+    files = drawn.five(sampled, name=name, shown_name=name[0] + "*", updated=now - timedelta(hours=1))
+    if ext == "heic":
+        files = {f"{key.split('.')[0]}.heic": drawn.heic(Image.open(io.BytesIO(data)))
+                 for key, data in files.items()}
+    return {key: data for key, data in files.items() if key.split(".")[0] not in skip}
+
+
 def _samples() -> list[tuple[str, bytes, str | None]]:
     """(what it is, raw mail, folder) as students and robots really send them."""
     return [
         ("张伟: complete, Windows zip with GBK names, GB2312-labelled attachment name",
          b.mail(sender="zhangwei@example.test", style="rfc2047-gb2312",
-                attachments=[("张伟+物理系+健康宝弹窗.zip", b.windows_gbk_zip(b.five_pictures(), folder="张伟"))]),
+                attachments=[("张伟+物理系+健康宝弹窗.zip", b.windows_gbk_zip(_drawn("张伟"), folder="张伟"))]),
          None),
         ("孙八: five loose HEIC photos from an iPhone, name in the subject",
          b.mail(sender="sunba@example.test", subject="孙八+电子系+健康宝弹窗",
-                attachments=list(b.five_pictures(ext="heic").items())), None),
+                attachments=list(_drawn("孙八", ext="heic").items())), None),
         ("李喆: macOS zip without 核酸, in the junk folder",
          b.mail(sender="lizhe@example.test", subject="李喆+化学系+健康宝弹窗",
-                attachments=[("李喆+化学系+健康宝弹窗.zip", b.macos_zip(b.five_pictures(skip=("核酸",)), folder="李喆"))]),
+                attachments=[("李喆+化学系+健康宝弹窗.zip", b.macos_zip(_drawn("李喆", skip=("核酸",)), folder="李喆"))]),
          "Junk"),
         ("王芳: iPhone HEIC photos, but the zip is encrypted",
          b.mail(sender="wangfang@example.test", subject="王芳+数学系+健康宝弹窗",
-                attachments=[("王芳+数学系+健康宝弹窗.zip", b.aes_zip(b.five_pictures(ext="heic")))]),
+                attachments=[("王芳+数学系+健康宝弹窗.zip", b.aes_zip(_drawn("王芳")))]),
          None),
         ("赵六: sent a RAR", b.mail(sender="zhaoliu@example.test", subject="赵六+生命学院+健康宝弹窗",
                                    attachments=[("赵六+生命学院+健康宝弹窗.rar", b"Rar!\x1a\x07\x01\x00" + b"\x00" * 64)]),
@@ -78,6 +97,14 @@ def _blank_forms(folder: Path) -> None:
     register = Workbook()
     register.active.append(["姓名", "院（系）", "学号", "联系电话", "弹窗类型", "情况说明"])
     register.save(folder / "附件2 健康宝异常人员信息登记表.xlsx")
+
+
+def _print_register(data: bytes) -> None:
+    """The register's first sheet, the office's form, as the office will see it filled."""
+    from openpyxl import load_workbook
+    sheet = load_workbook(io.BytesIO(data)).worksheets[0]
+    for row in sheet.iter_rows(min_row=2, values_only=True):
+        print("    | " + " | ".join("" if cell is None else str(cell).replace("\n", " / ") for cell in row))
 
 
 DESK_USER, DESK_PASSWORD, DESK_PORT = "demo", "demo-desk-2026", 8080
@@ -149,15 +176,28 @@ def main(argv: list[str] | None = None) -> int:
         config = work / "intake.toml"
         config.write_text(text, encoding="utf-8")
         env = {**os.environ, "INTAKE_IMAP_PASSWORD": PASSWORD, "INTAKE_CONFIG": str(config)}
-        for command in (["check-config"], ["poll"], ["poll"], ["cases"], ["case", "show", "5"],
-                        ["digest"], ["digests"]):
-            print(f"\n$ intake {' '.join(command)}")
+
+        def intake(*command: str, show: bool = True) -> subprocess.CompletedProcess:
+            if show:
+                print(f"\n$ intake {' '.join(command)}")
             result = subprocess.run([sys.executable, "-m", "intake", *command], env=env, cwd=work,
                                     text=True, capture_output=True)
-            print(result.stdout, end="")
+            if show:
+                print(result.stdout, end="")
             if result.returncode != 0:
                 print(result.stderr, file=sys.stderr)
-                return result.returncode
+            return result
+        for command in (["check-config"], ["poll"], ["poll"], ["cases"], ["case", "show", "1"],
+                        ["digest", "--remind"]):
+            if intake(*command).returncode != 0:
+                return 1
+        # Staff check 张伟's case with the student and approve it (the desk's 批准 button does the
+        # same); 孙八's stays waiting, so that `--desk` shows a case to approve.
+        cases = json.loads(intake("cases", "--json", show=False).stdout)
+        approve = next(case["id"] for case in cases if case["name"] == "张伟")
+        for command in (["case", "approve", str(approve), "--by", "王老师"], ["digest"], ["digests"]):
+            if intake(*command).returncode != 0:
+                return 1
         print(f"\n{len(smtp.messages)} mail(s) sent:")
         sent = work / "sent"
         sent.mkdir(mode=0o700)
@@ -170,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             print(message.get_body(preferencelist=("plain",)).get_content().strip())
             for attachment in message.iter_attachments():
                 print(f"  [attachment] {attachment.get_filename()} ({len(attachment.get_content())} bytes)")
+                if attachment.get_filename().startswith("健康宝异常人员信息登记表-"):
+                    _print_register(attachment.get_content())
         if options.keep:
             print(f"\nkept the work folder: {work}\n  config {config}\n  database "
                   f"{work / 'var' / 'intake.db'}\n  every mail sent, as .eml: {sent}/ "

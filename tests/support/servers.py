@@ -66,11 +66,15 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "notifier" / "templates"
 
 def write_config(path: Path, *, dovecot: Dovecot, smtp: SmtpCapture, user: str, db_url: str,
                  storage: Path, extra: str = "", folders=("INBOX", "Junk"),
-                 read_pictures: bool = False, department: str = "") -> Path:
+                 read_pictures: bool = False, forward_unapproved: bool = True,
+                 department: str = "") -> Path:
     folder_list = ", ".join(f'"{f}"' for f in folders)
     # OCR is slow: only the tests about reading pictures turn it on.
     # Last, so that `extra` may continue the [digest] section.
     pictures = "" if read_pictures or "[pictures]" in extra else "[pictures]\nread = false"
+    # Most tests are about the way a complete case goes on to the office, not about approving
+    # it: they forward automatically unless they say otherwise (the product's default is true).
+    approval = "require_approval = false" if forward_unapproved and "require_approval" not in extra else ""
     path.write_text(f"""
 [mailbox]
 host = "127.0.0.1"
@@ -101,6 +105,7 @@ contact = "王老师 010-62750000"
 [digest]
 to = ["changping@example.test"]
 cc = ["staff@example.test"]
+{approval}
 {extra}
 {pictures}
 """, encoding="utf-8")

@@ -1,4 +1,4 @@
-"""Alembic environment: the connection comes from intake.db, never from an ini file."""
+"""Alembic environment: the connection comes from intake.db.engine, never from an ini file."""
 from alembic import context
 
 from intake.models import Base

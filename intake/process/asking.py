@@ -1,0 +1,46 @@
+"""When a student's mail is a question for a person, and what its acknowledgement says: the
+case's state and when the next digest goes to the office."""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, tzinfo
+
+from checks.questions import asks_something, says_something
+from checks.submission import Assessment
+from intake.models import Case
+from intake.process.reader import ReadMail
+from intake.process.stale import same_as_before
+from intake.record import cases
+
+
+def is_question(read: ReadMail, case: Case | None, opened: bool, brought: list[str],
+                assessment: Assessment, changed: list[str]) -> bool:
+    """A mail without a usable file that asks something, or one answering our mail about its
+    case with words of its own but nothing new: for a person to answer."""
+    if brought and not (case is not None and not opened and same_as_before(assessment, changed)):
+        return False
+    if asks_something(read.subject, read.body_text):
+        return True
+    return case is not None and not opened and bool(read.references) \
+        and says_something(read.body_text)
+
+
+def state_of(case: Case | None) -> str:
+    """What the acknowledgement of a question says of the case: none, incomplete, held,
+    complete (waiting for the digest) or forwarded."""
+    if case is None:
+        return "none"
+    if case.digest_id is not None:
+        return "forwarded"
+    return case.status if case.status in {cases.COMPLETE, cases.HELD} else "incomplete"
+
+
+def next_digest_label(now: datetime, digest_time: str, zone: tzinfo) -> str:
+    """"今天 17:00", "明天 17:00" or "12月8日 17:00": when the next digest goes out."""
+    hour, minute = (int(part) for part in digest_time.split(":"))
+    local = now.astimezone(zone)
+    at = datetime.combine(local.date(), time(hour, minute), tzinfo=zone)
+    if at <= local:
+        at += timedelta(days=1)
+    days = (at.date() - local.date()).days
+    day = {0: "今天", 1: "明天"}.get(days, f"{at.month}月{at.day}日")
+    return f"{day} {at:%H:%M}"
