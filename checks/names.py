@@ -101,3 +101,11 @@ def name_in_text(text: str, suffix: str, default_department: str) -> SubmissionN
         return None
     department = match.group("department") or default_department
     return SubmissionName(match.group("name"), department) if department else None
+
+
+_PARENT = re.compile(r"家长|爸爸|妈妈|父亲|母亲|孩子他|孩子她")
+
+
+def writes_for_a_student(display_name: str, own_words: str) -> bool:
+    """A parent writing for the student (家长, 爸爸, 妈妈 in the sender's name or the text)."""
+    return bool(_PARENT.search(display_name or "") or _PARENT.search(own_words or ""))

@@ -184,7 +184,8 @@ def reply_writer(settings: Settings, templates: TemplateRenderer) -> ReplyWriter
              for key, path in settings.replies.attachments.items()}
     return ReplyWriter(templates, settings.submission_rules(), settings.smtp.sender,
                        settings.smtp.sender_name, settings.digest.office_name,
-                       signature=Signature(settings.department.name, settings.department.contact),
+                       signature=Signature(settings.department.name, settings.department.contact,
+                                           settings.department.duty_contact),
                        forms=forms, nucleic_acid_hours=settings.digest.nucleic_acid_hours)
 
 

@@ -194,6 +194,9 @@ class DepartmentSettings(_Section):
     # What students write for `name` (物院, 物理系): cases, the register, the digest and
     # `--department` use `name` instead. Any other department is a flag for staff.
     aliases: list[str] = []
+    # A phone answered outside office hours: a student whose 核酸 reads 阳性 is told to call it.
+    # Required when [pictures] read = true.
+    duty_contact: str = ""
     opinion: str = "情况属实、同意解除健康宝异常"  # 院系（处级部门）意见 in the register, for approved cases
 
 
@@ -259,6 +262,14 @@ class Settings(_Section):
                 normal_address(self.smtp.username) != self.smtp.sender:
             raise ValueError("smtp.sender must equal smtp.username (the provider rejects other "
                              "From addresses with 553)")
+        return self
+
+    @model_validator(mode="after")
+    def _duty_contact_when_reading(self):
+        if self.pictures.read and not self.department.duty_contact.strip():
+            raise ValueError("department.duty_contact is required when [pictures] read = true: a "
+                             "student whose 核酸 reads 阳性 is told to call it; add duty_contact = "
+                             "\"值班电话 010-…\" under [department]")
         return self
 
     @property

@@ -47,6 +47,7 @@ class Signature:
     """Who answers: the department's name and a person to ask, at the end of every mail."""
     department: str = ""
     contact: str = ""
+    duty_contact: str = ""  # a phone answered outside office hours (阳性)
 
 
 class ReplyWriter:
@@ -63,6 +64,10 @@ class ReplyWriter:
         self._hours = nucleic_acid_hours
 
     @property
+    def nucleic_acid_hours(self) -> int:
+        return self._hours
+
+    @property
     def item_keys(self) -> tuple[str, ...]:
         return self._rules.item_keys
 
@@ -70,7 +75,7 @@ class ReplyWriter:
         """What every mail's templates share, replies and digest alike: the sign-off, the office,
         the hours a 核酸 result is good for, and how many items the rules ask for (五)."""
         return {"department_name": self._signature.department or self._sender_name,
-                "contact": self._signature.contact, "sender_name": self._sender_name,
+                "contact": self._signature.contact, "duty_contact": self._signature.duty_contact, "sender_name": self._sender_name,
                 "office": self._office, "hours": self._hours,
                 "item_count": count_word(len(self.item_keys))}
 
@@ -106,8 +111,12 @@ class ReplyWriter:
         example_department = department or self._signature.department or _PLACEHOLDER_DEPARTMENT
         asked = self.asked_items(facts)
         forms = self.forms_for(facts)
+        parent = bool(facts.extra.get("parent"))
+        greeting = "家长您好：" if parent else (f"{name}同学：" if name else "同学你好：")
         return {
             **self.signature_context(),
+            "greeting": greeting,
+            "parent": parent,    # a parent wrote for the student: greeted so, asked to copy them
             "name": name,
             "department": department,
             "name_known": bool(facts.name),
@@ -131,7 +140,8 @@ class ReplyWriter:
             "forwarded": False,
             "sampled_at": None,  # 核酸 sampling time as read from the picture, "11月19日 08:32"
             "places": [],        # 行程码 cities as read
-            "doubts": [],        # what could not be read for sure on the 核酸 picture
+            "doubts": [],
+            "valid_until": "",   # 已收齐: until when the 核酸 counts ("11月23日 14:05")        # what could not be read for sure on the 核酸 picture
             "sender": "",
             "next_digest": "",   # "今天 17:00": when the next digest goes to the office
             "state": "none",     # reply_question: what is said of the case

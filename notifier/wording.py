@@ -36,6 +36,7 @@ _SENTENCES = {
     "same_item_newer": "「{subject}」和「{newer}」都是{item}，采用了较新的「{newer}」。",
     "document": "「{subject}」是{detail}，不能直接使用：需要签字后拍照或扫描（照片或 PDF 扫描件都可以）再发送。",
     "too_small": "图片「{subject}」只有 {item} 像素，太小，看不清上面的字，不能使用；请发送原图（宽和高都至少 {newer} 像素，例如手机截图或照片原图，不要发缩略图）。",
+    "nucleic_acid_expires_before_digest": "你的核酸结果将于 {subject} 超过时限，早于下一次报送（{detail}），到时不能用。请今天再做一次核酸，出结果后直接回复本邮件，附上新的核酸截图（文件名「核酸.jpg」）。",
     "duplicate": "同一项材料「{detail}」收到了多个文件，我们采用了其中可用的一个（多余的文件：「{subject}」）。",
 }
 

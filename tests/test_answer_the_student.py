@@ -230,3 +230,19 @@ def test_a_word_file_is_named_as_what_it_is_and_a_tiny_picture_is_not_usable(wor
     assert "只有 64×48 像素" in text and "至少 200 像素" in text
     [case] = world.cases_json()
     assert case["missing"] == ["情况说明", "核酸"]
+
+
+# --- tell people what will happen, and when ---
+
+def test_a_parent_is_greeted_as_such_and_the_case_keeps_the_students_name(world):
+    world.deliver(b.mail(sender="mama@example.test", subject="健康宝弹窗材料",
+                         body="老师好，我是周航的妈妈，附件是孩子的材料。",
+                         attachments=[("材料.zip", b.utf8_zip(b.five_pictures()))]))
+    world.poll()
+    [reply] = world.replies_to("mama@example.test")
+    text = body_text(reply.message)
+    assert text.startswith("家长您好：") and "抄送学生本人" in text
+    assert "周航同学" not in text
+    [case] = world.cases_json()
+    assert case["name"] == "周航" and case["status"] == "complete"
+

@@ -94,6 +94,7 @@ def test_positive_result_alerts_staff_at_once_and_is_never_forwarded(world):
     _send(world, drawn.five(SAMPLED, result="阳性"))
     subject, text = _only_reply(world)
     assert "请立即电话联系学院老师" in text and "已收齐" not in subject
+    assert "请留在原地" in text and "学院值班电话 010-62751111" in text  # answered out of hours
     [alert] = world.replies_to(STAFF)
     assert "核酸阳性" in alert.message["Subject"] and "张伟" in body_text(alert.message)
     [case] = world.cases_json()
@@ -114,7 +115,9 @@ def test_popup_four_is_told_it_clears_itself(world):
 def test_itinerary_without_beijing_is_told_the_process_is_for_beijing(world):
     _send(world, drawn.five(SAMPLED, places="上海市"))
     subject, text = _only_reply(world)
-    assert "只适用于在北京的同学" in text and "社区" in text and "上海市" in text
+    assert "只适用于在北京的同学" in text and "上海市" in text
+    # Issue 21: what the office says, not "contact your community".
+    assert "社区" not in text and "返回北京后" in text and "请在北京做一次核酸" in text
     assert world.cases_json()[0]["status"] == "held"
 
 
@@ -344,3 +347,23 @@ def test_loose_pictures_named_by_the_phone_are_filed_by_content(world):
     [case] = world.cases_json()
     assert case["status"] == "complete" and case["missing"] == []
     assert case["facts"]["核酸"]["sampled_at"] == "2026-11-21T15:05:00+08:00"
+
+
+# Issue 21: tell people what will happen, and when.
+
+def test_complete_reply_says_when_it_goes_and_until_when_the_result_counts(world):
+    _send(world, drawn.five(SAMPLED))
+    subject, text = _only_reply(world)
+    assert "已收齐" in subject
+    assert "今天 17:00的汇总中" in text and "你的核酸结果有效至 11月23日 14:05" in text
+    assert "请今天再做一次核酸" not in text
+
+
+def test_a_result_that_expires_before_the_next_digest_is_told_at_once(world, clock):
+    clock.advance(hours=10)  # 20:05: the next digest is tomorrow 17:00, after 14:05 tomorrow
+    _send(world, drawn.five(SAMPLED))
+    subject, text = _only_reply(world)
+    assert "将于 11月23日 14:05 超过时限" in text and "明天 17:00" in text
+    assert "请今天再做一次核酸" in text
+    [case] = world.cases_json()
+    assert case["status"] == "complete"

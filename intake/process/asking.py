@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime, time, timedelta, tzinfo
 
-from checks.questions import asks_something, says_something
+import email.utils
+
+from checks.names import writes_for_a_student
+from checks.questions import asks_something, own_words, says_something
 from checks.submission import Assessment
 from intake.models import Case
 from intake.process.reader import ReadMail
@@ -34,13 +37,24 @@ def state_of(case: Case | None) -> str:
     return case.status if case.status in {cases.COMPLETE, cases.HELD} else "incomplete"
 
 
-def next_digest_label(now: datetime, digest_time: str, zone: tzinfo) -> str:
-    """"今天 17:00", "明天 17:00" or "12月8日 17:00": when the next digest goes out."""
+def parent_writing(read: ReadMail) -> bool:
+    """The mail comes from a parent (家长/爸爸/妈妈 in the From name or in their own words)."""
+    display = email.utils.parseaddr((read.headers.get("from") or [""])[0])[0]
+    return writes_for_a_student(display, own_words(read.body_text))
+
+
+def next_digest_at(now: datetime, digest_time: str, zone: tzinfo) -> datetime:
+    """When the next daily digest goes to the office."""
     hour, minute = (int(part) for part in digest_time.split(":"))
     local = now.astimezone(zone)
     at = datetime.combine(local.date(), time(hour, minute), tzinfo=zone)
-    if at <= local:
-        at += timedelta(days=1)
+    return at + timedelta(days=1) if at <= local else at
+
+
+def next_digest_label(now: datetime, digest_time: str, zone: tzinfo) -> str:
+    """"今天 17:00", "明天 17:00" or "12月8日 17:00": when the next digest goes out."""
+    local = now.astimezone(zone)
+    at = next_digest_at(now, digest_time, zone)
     days = (at.date() - local.date()).days
     day = {0: "今天", 1: "明天"}.get(days, f"{at.month}月{at.day}日")
     return f"{day} {at:%H:%M}"

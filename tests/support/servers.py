@@ -100,6 +100,7 @@ path = "{storage}"
 [department]
 name = "物理系"
 contact = "王老师 010-62750000"
+duty_contact = "学院值班电话 010-62751111"
 {department}
 
 [digest]
