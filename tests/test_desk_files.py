@@ -10,6 +10,7 @@ import subprocess
 import pytest
 from openpyxl import load_workbook
 
+from notifier.register import DETAIL_TITLE, TITLE
 from tests.support import builders as b
 from tests.support.harness import Harness
 
@@ -30,14 +31,14 @@ def hostile(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password):
     return world
 
 
-def _libreoffice(path, to: str, folder):
+def _libreoffice(path, to: str, folder, written: str | None = None):
     """The file converted by LibreOffice as the office would open it; the converted bytes."""
     profile = folder / "lo-profile"
     result = subprocess.run(["soffice", f"-env:UserInstallation=file://{profile}", "--headless",
                              "--convert-to", to, "--outdir", str(folder), str(path)],
                             capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr
-    return (folder / (path.stem + "." + to.split(":")[0])).read_bytes()
+    return (folder / (written or path.stem + "." + to.split(":")[0])).read_bytes()
 
 
 def _register(world) -> bytes:
@@ -51,13 +52,20 @@ def _register(world) -> bytes:
 @needs_libreoffice
 def test_the_register_keeps_hostile_text_as_text(hostile, tmp_path):
     data = _register(hostile)
-    sheet = load_workbook(io.BytesIO(data)).active
-    departments = {sheet.cell(row, 3).value: sheet.cell(row, 3) for row in range(4, sheet.max_row + 1)}
+    book = load_workbook(io.BytesIO(data))
+    names = [book[TITLE].cell(row, 2) for row in range(3, book[TITLE].max_row + 1)]
+    assert [cell.value for cell in names] == ["张伟"] * len(HOSTILE)
+    detail = book[DETAIL_TITLE]  # the department goes on the office's second sheet
+    departments = {detail.cell(row, 3).value: detail.cell(row, 3) for row in range(3, detail.max_row + 1)}
     assert set(departments) == set(HOSTILE)
-    assert all(cell.data_type == "s" for cell in departments.values())
+    assert all(cell.data_type == "s" for cell in [*departments.values(), *names])
     path = tmp_path / "register.xlsx"
     path.write_bytes(data)
-    shown = _libreoffice(path, "csv:Text - txt - csv (StarCalc):44,34,76", tmp_path).decode()
+    # The 12th token of LibreOffice's CSV filter, -1, writes every sheet (register-SHEET.csv).
+    _libreoffice(path, "csv:Text - txt - csv (StarCalc):44,34,76,1,,0,false,true,false,false,false,-1",
+                 tmp_path, written=f"register-{TITLE}.csv")
+    shown = (tmp_path / f"register-{DETAIL_TITLE}.csv").read_text(encoding="utf-8")
+    assert shown.count("张伟") == (tmp_path / f"register-{TITLE}.csv").read_text().count("张伟") == len(HOSTILE)
     for text in HOSTILE:
         assert text in shown  # the text itself, not a result (3, 1, 2) or Err:/#NAME?
     assert "#NAME" not in shown and "Err:" not in shown

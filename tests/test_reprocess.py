@@ -56,4 +56,5 @@ def test_reprocess_keeps_staff_decisions(world):
     assert world.cli("reprocess", "--yes").returncode == 0
     assert {c["name"]: c["status"] for c in world.cases_json()}["张伟"] == "held"
     shown = world.cli("case", "release", str(ids["张伟"]))
-    assert "complete" in shown.stdout
+    assert "材料齐全" in shown.stdout  # "complete" in the staff's words (issue 22)
+    assert {c["name"]: c["status"] for c in world.cases_json()}["张伟"] == "complete"
