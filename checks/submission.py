@@ -169,7 +169,8 @@ def _item_file(key: str, name: str, data: bytes | None, member_problem: Problem 
         return ItemFile(key, name, None, None, Problem("document", base, document))
     check = inspect_picture(data, rules.accepted_kinds_for(key), rules.min_picture_side)
     kind = check.kind
-    if check.problem is None and kind == "pdf":
+    # A scanned form is rendered; a PDF that [rules] allow_pdf lets through elsewhere stays one.
+    if check.problem is None and kind == "pdf" and key in rules.pdf_items:
         rendered = first_page_jpeg(data)
         if rendered is None:
             return ItemFile(key, name, None, "pdf", Problem("undecodable", base, "pdf"))

@@ -6,11 +6,13 @@ from datetime import datetime, time, timedelta, tzinfo
 
 import email.utils
 
+from checks.findings import Problem
 from checks.names import writes_for_a_student
 from checks.questions import asks_something, own_words, says_something
 from checks.submission import Assessment
 from intake.models import Case
 from intake.process.reader import ReadMail
+from intake.pictures.readings import short_time
 from intake.process.stale import same_as_before
 from intake.record import cases
 
@@ -58,3 +60,20 @@ def next_digest_label(now: datetime, digest_time: str, zone: tzinfo) -> str:
     days = (at.date() - local.date()).days
     day = {0: "今天", 1: "明天"}.get(days, f"{at.month}月{at.day}日")
     return f"{day} {at:%H:%M}"
+
+
+def nucleic_acid_timing(case: Case, judgement, hours: int, now: datetime, digest_time: str,
+                        zone: tzinfo, extra: dict) -> list[Problem]:
+    """Until when the case's 核酸 counts (from its sampling as read, else its arrival), into
+    `extra`; a problem telling the student at once when that is before the next digest."""
+    nucleic = next((item for item in case.items if item.kind == "核酸" and item.usable), None)
+    start = judgement.sampled_at if judgement is not None and judgement.sampled_at else (
+        nucleic.received_at if nucleic is not None else None)
+    if start is None:
+        return []
+    expires = start + timedelta(hours=hours)
+    extra["valid_until"] = short_time(expires, zone)
+    if expires > next_digest_at(now, digest_time, zone):
+        return []
+    return [Problem("nucleic_acid_expires_before_digest", short_time(expires, zone),
+                    next_digest_label(now, digest_time, zone))]

@@ -26,8 +26,8 @@ from intake.record import cases
 from intake.models import Case, Mail, MailOutcome, Outbox, Question
 from intake.process.prepare import Prepared, prepare_mail
 from intake.process.reader import ReadMail
-from intake.process.asking import (is_question, next_digest_at, next_digest_label, parent_writing,
-                                   state_of)
+from intake.process.asking import (is_question, next_digest_label, nucleic_acid_timing,
+                                   parent_writing, state_of)
 from intake.process.stale import SUPERSEDED, same_as_before, supersedes, unsent_replies
 from intake.pictures.readings import REPLY_KINDS as BLOCKED_REPLIES, PictureFacts, short_time
 from intake.pictures.readings import pictures_to_read, refile_by_content
@@ -236,7 +236,10 @@ class Pipeline:
                 if judgement.blocked == POSITIVE:
                     self._alert(session, case, mail, sampled, now)
         if case is not None and "核酸" not in missing:
-            problems += self._nucleic_acid_timing(case, judgement, now, extra)
+            hours = (self.pictures.nucleic_acid_hours if self.pictures
+                     else self.replies.nucleic_acid_hours)
+            problems += nucleic_acid_timing(case, judgement, hours, now, self.digest_time,
+                                            self.zone, extra)
         if case is not None and not opened and same_as_before(assessment, changed):
             if any(row.case_id == case.id for row in known.unsent.get(read.sender.lower(), ())):
                 # The same files twice in one poll: the reply already waiting says it all.
@@ -259,22 +262,6 @@ class Pipeline:
         if case is None:
             return MailOutcome.SUBMISSION
         return MailOutcome.SUBMISSION if opened else MailOutcome.FOLLOW_UP
-
-    def _nucleic_acid_timing(self, case: Case, judgement, now: datetime, extra: dict) -> list[Problem]:
-        """Until when the case's 核酸 counts (from its sampling as read, else its arrival), into
-        `extra`; a problem telling the student at once when that is before the next digest."""
-        hours = self.pictures.nucleic_acid_hours if self.pictures else self.replies.nucleic_acid_hours
-        nucleic = next((item for item in case.items if item.kind == "核酸" and item.usable), None)
-        start = judgement.sampled_at if judgement is not None and judgement.sampled_at else (
-            nucleic.received_at if nucleic is not None else None)
-        if start is None:
-            return []
-        expires = start + timedelta(hours=hours)
-        extra["valid_until"] = short_time(expires, self.zone)
-        if expires > next_digest_at(now, self.digest_time, self.zone):
-            return []
-        return [Problem("nucleic_acid_expires_before_digest", short_time(expires, self.zone),
-                        self.next_digest(now))]
 
     def _question_asked(self, session: Session, mail: Mail, read: ReadMail, case: Case | None,
                         now: datetime, known: Known, problems=()) -> None:
