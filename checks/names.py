@@ -24,6 +24,8 @@ class SubmissionName:
     # What else the student wrote between the name and the suffix (年级, 学号, 班级, a phone
     # number): ignored; the reply says that name and department are enough.
     extras: tuple[str, ...] = ()
+    # The name as the student wrote it when the forms gave the case another (pinyin -> 汉字).
+    written: str | None = None
 
 
 # Parts students add to the rule that are neither a name nor a department.
@@ -109,3 +111,28 @@ _PARENT = re.compile(r"家长|爸爸|妈妈|父亲|母亲|孩子他|孩子她")
 def writes_for_a_student(display_name: str, own_words: str) -> bool:
     """A parent writing for the student (家长, 爸爸, 妈妈 in the sender's name or the text)."""
     return bool(_PARENT.search(display_name or "") or _PARENT.search(own_words or ""))
+
+
+_PINYIN = re.compile(r"^[A-Za-z][A-Za-z .·'-]*$")
+_CHINESE_NAME = re.compile(r"^[\u4e00-\u9fa5·]{2,6}$")
+
+
+def name_on_forms(facts_by_item: dict[str, dict | None]) -> str | None:
+    """The Chinese name the signed forms read (情况说明 first, then 承诺书), if a clear one."""
+    for key in ("情况说明", "承诺书"):
+        name = ((facts_by_item.get(key) or {}).get("姓名") or "").strip()
+        if _CHINESE_NAME.match(name):
+            return name
+    return None
+
+
+def with_name_from_forms(who: SubmissionName | None, form_name: str | None,
+                         default_department: str) -> SubmissionName | None:
+    """The forms' Chinese name for a pinyin one (the written one kept), or for none at all."""
+    if form_name is None:
+        return who
+    if who is None:
+        return SubmissionName(form_name, default_department) if default_department else None
+    if _PINYIN.match(who.name):
+        return SubmissionName(form_name, who.department, who.extras, written=who.name)
+    return who

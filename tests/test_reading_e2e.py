@@ -367,3 +367,16 @@ def test_a_result_that_expires_before_the_next_digest_is_told_at_once(world, clo
     assert "请今天再做一次核酸" in text
     [case] = world.cases_json()
     assert case["status"] == "complete"
+
+
+def test_a_pinyin_zip_name_takes_the_chinese_name_the_forms_read(world):
+    world.deliver(b.mail(sender=STUDENT, subject="健康宝弹窗材料", attachments=[
+        ("Wang Haoran+物理系+健康宝弹窗.zip",
+         b.utf8_zip(drawn.five(SAMPLED, name="王浩然", shown_name="王*")))]))
+    world.poll()
+    subject, text = _only_reply(world)
+    assert text.startswith("王浩然同学") and "已收齐" in subject
+    [case] = world.cases_json()
+    assert case["name"] == "王浩然" and case["department"] == "物理系"
+    shown = world.cli("case", "show", str(case["id"])).stdout
+    assert "Wang Haoran" in shown  # staff see the name as the student wrote it too

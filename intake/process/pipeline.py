@@ -7,18 +7,18 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone, tzinfo
+from dataclasses import dataclass
+from datetime import datetime, timezone, tzinfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from checks.addresses import normal_address
 from checks.classify import MailKind
 from checks.content_rules import POSITIVE
 from checks.findings import Problem
+from checks.names import name_on_forms, with_name_from_forms
 from checks.questions import own_words, says_something
 from checks.rules import Rules
 from checks.submission import Assessment, missing_items
@@ -28,7 +28,8 @@ from intake.process.prepare import Prepared, prepare_mail
 from intake.process.reader import ReadMail
 from intake.process.asking import (is_question, next_digest_label, nucleic_acid_timing,
                                    parent_writing, state_of)
-from intake.process.stale import SUPERSEDED, same_as_before, supersedes, unsent_replies
+from intake.process.known import Known, case_identity, reply_key
+from intake.process.stale import SUPERSEDED, same_as_before, supersedes
 from intake.pictures.readings import REPLY_KINDS as BLOCKED_REPLIES, PictureFacts, short_time
 from intake.pictures.readings import pictures_to_read, refile_by_content
 from intake.store.files import FileStore
@@ -43,68 +44,6 @@ IGNORED = {MailKind.OWN, MailKind.BOUNCE, MailKind.AUTO_REPLY}
 # What `intake quarantine` says of a mail with no address to answer (kept, never dropped).
 NO_SENDER_ERROR = ("NoSender: no address to answer could be read in From or Sender, and nothing "
                    "says a machine sent it; read the stored mail and contact the sender")
-
-
-def reply_key(mail_id: int) -> str:
-    """The outbox dedupe key of a mail's reply: processing it again cannot queue a second one."""
-    return f"reply:mail:{mail_id}"
-
-
-def case_identity(prepared: Prepared) -> tuple[str, str, str] | None:
-    """The identity of the case a submission's name points at; None without such a name."""
-    who = prepared.assessment.submission_name if prepared.assessment is not None else None
-    return cases.identity(prepared.read.sender, who) if who is not None else None
-
-
-@dataclass
-class Known:
-    """What the database held for mails processed together, read with one query each for all of
-    them instead of per mail: the cases their names point at, the replies already queued for them
-    and how many replies each sender got in the last day. The mails' own changes are added as
-    they are made (`copy` before a mail, to go back to if its changes are rolled back)."""
-    cases: dict[tuple[str, str, str], Case | None] = field(default_factory=dict)  # None: no case
-    queued: set[str] = field(default_factory=set)
-    replies_today: Counter = field(default_factory=Counter)  # by recipient
-    # Inserted for the group's mails at once (open_cases), not yet opened by one of them.
-    unopened: dict[tuple[str, str, str], Case] = field(default_factory=dict)
-    # Replies to these senders not yet handed to the SMTP server (by recipient): a later mail's
-    # reply supersedes them. Locked for this transaction, so no sender claims them meanwhile.
-    unsent: dict[str, list[Outbox]] = field(default_factory=dict)
-
-    def copy(self) -> Known:
-        return Known(dict(self.cases), set(self.queued), Counter(self.replies_today),
-                     dict(self.unopened), {key: list(rows) for key, rows in self.unsent.items()})
-
-    def restore(self, earlier: Known) -> None:
-        self.cases, self.queued = earlier.cases, earlier.queued
-        self.replies_today, self.unopened = earlier.replies_today, earlier.unopened
-        self.unsent = earlier.unsent
-
-    @classmethod
-    def look_up(cls, session: Session, mails: list[tuple[int, Prepared]], now: datetime) -> Known:
-        known = cls()
-        senders = {prepared.read.sender for _, prepared in mails}
-        names = {identity for _, prepared in mails
-                 if (identity := case_identity(prepared)) is not None}
-        # Nothing these mails add before their look-ups can change the answers: the mails' own
-        # changes are added to `known` as they are made.
-        with session.no_autoflush:
-            if names:
-                found = session.scalars(select(Case).where(
-                    Case.sender.in_({sender for sender, _, _ in names})))
-                by_identity = {(case.sender, case.name, case.department): case for case in found}
-                known.cases = {key: by_identity.get(key) for key in names}
-            known.queued = set(session.scalars(select(Outbox.dedupe_key).where(
-                Outbox.dedupe_key.in_([reply_key(mail_id) for mail_id, _ in mails]))))
-            if senders:
-                known.replies_today.update(dict(session.execute(
-                    select(Outbox.recipient, func.count(Outbox.id)).where(
-                        Outbox.kind.like("reply%"), Outbox.recipient.in_(senders),
-                        Outbox.created_at > now - timedelta(days=1))
-                    .group_by(Outbox.recipient)).all()))
-                for row in session.scalars(unsent_replies({sender.lower() for sender in senders})):
-                    known.unsent.setdefault(row.recipient, []).append(row)
-        return known
 
 
 @dataclass(frozen=True)
@@ -138,6 +77,8 @@ class Pipeline:
         if self.pictures is None or prepared.assessment is None:
             return prepared
         assessment, read_facts = refile_by_content(prepared.assessment, facts_by_sha)
+        assessment.submission_name = with_name_from_forms(
+            assessment.submission_name, name_on_forms(read_facts), self.rules.department)
         return dataclasses.replace(prepared, assessment=assessment, read_facts=read_facts)
 
     def open_cases(self, session: Session, known: Known, mails: list[Prepared],
@@ -196,6 +137,9 @@ class Pipeline:
             else:
                 case = known.cases[identity]
             known.cases[identity] = case
+            if who.written and opened:  # staff see both: 汉字 from the forms, pinyin as written
+                cases.record_event(session, at=now, kind="name_from_forms", case=case, mail=mail,
+                                   written=who.written)
         else:
             case = (cases.case_answered_by(session, read.sender, read.references)
                     or cases.sole_case_of(session, read.sender))
@@ -236,10 +180,8 @@ class Pipeline:
                 if judgement.blocked == POSITIVE:
                     self._alert(session, case, mail, sampled, now)
         if case is not None and "核酸" not in missing:
-            hours = (self.pictures.nucleic_acid_hours if self.pictures
-                     else self.replies.nucleic_acid_hours)
-            problems += nucleic_acid_timing(case, judgement, hours, now, self.digest_time,
-                                            self.zone, extra)
+            problems += nucleic_acid_timing(case, judgement, self.replies.nucleic_acid_hours, now,
+                                            self.digest_time, self.zone, extra)
         if case is not None and not opened and same_as_before(assessment, changed):
             if any(row.case_id == case.id for row in known.unsent.get(read.sender.lower(), ())):
                 # The same files twice in one poll: the reply already waiting says it all.

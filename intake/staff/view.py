@@ -33,7 +33,7 @@ OUTBOX_STATUS = {"pending": "待发送", "sent": "已发送", "failed": "发送�
 EVENT_KIND = {"opened": "登记", "item_received": "收到材料", "item_rejected": "材料不可用",
               "status": "状态变化", "reply_queued": "回复已排队", "reply_suppressed": "回复已抑制",
               "reply_superseded": "回复被取代，未发送", "question": "学生提问",
-              "question_answered": "已答复提问", "reply_skipped": "重复邮件，未再回复",
+              "question_answered": "已答复提问", "name_from_forms": "姓名按表格（来信写法另记）", "reply_skipped": "重复邮件，未再回复",
               "forwarded": "已报送", "held_back": "核酸超时，暂缓报送", "held": "暂缓",
               "released": "取消暂缓", "rejected": "审核未通过", "approved": "审核通过",
               "note": "备注", "exported": "导出材料", "purged": "已清除", "reprocessed": "重新检查",
