@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from checks.findings import Problem
 from checks.rules import ArchiveLimits
-from checks.sniff import sniff_kind
+from checks.sniff import document_kind, sniff_kind
 
 _UTF8_FLAG = 0x800
 _ENCRYPTED_FLAG = 0x1
@@ -231,7 +231,7 @@ def unpack(data: bytes, archive_name: str, limits: ArchiveLimits, depth: int = 0
             if member.data is not None:
                 budget -= len(member.data)
             nested_kind = sniff_kind(member.data) if member.data else None
-            if nested_kind == "zip":
+            if nested_kind == "zip" and document_kind(member.basename) is None:
                 if depth >= limits.max_nesting:
                     contents.problems.append(Problem("too_deep", member.basename))
                     continue

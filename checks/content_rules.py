@@ -158,6 +158,11 @@ def flags_for(facts: dict[str, dict | None], submitted_name: str, hours: int = 4
     return flags
 
 
+def department_flags(department: str, rules) -> list[str]:
+    """A case from a department that is not this mailbox's (nor one of its aliases)."""
+    return [f"院系不是本院系：{department}"] if rules.is_foreign_department(department) else []
+
+
 def judge(facts: dict[str, dict | None], submitted_name: str, nucleic_acid_arrived: datetime | None,
           hours: int) -> Judgement:
     """The rules on a case's readings, keyed by the item each picture is filed under."""

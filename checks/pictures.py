@@ -31,9 +31,10 @@ _ENDINGS = {"jpeg": b"\xff\xd9", "png": b"IEND\xaeB`\x82"}
 class PictureCheck:
     kind: str | None
     problem: str | None  # None when the picture is usable
+    detail: str | None = None  # too_small: "64×48|240" (its size | the least side)
 
 
-def inspect_picture(data: bytes, accepted_kinds: frozenset[str]) -> PictureCheck:
+def inspect_picture(data: bytes, accepted_kinds: frozenset[str], min_side: int = 0) -> PictureCheck:
     if not data:
         return PictureCheck(None, "empty")
     kind = sniff_kind(data)
@@ -48,6 +49,9 @@ def inspect_picture(data: bytes, accepted_kinds: frozenset[str]) -> PictureCheck
         with warnings.catch_warnings():
             warnings.simplefilter("error", pillow.DecompressionBombWarning)
             with pillow.open(io.BytesIO(data)) as image:
+                width, height = image.size
+                if min(width, height) < min_side:  # a thumbnail: nothing on it can be read
+                    return PictureCheck(kind, "too_small", f"{width}×{height}|{min_side}")
                 if kind in _ENDINGS and data.endswith(_ENDINGS[kind]):
                     return PictureCheck(kind, None)
                 # Anything else (data after the end marker, other kinds) is decoded. A reduced-size

@@ -42,8 +42,17 @@ class Rules:
     name_suffix: str = "健康宝弹窗"
     picture_kinds: frozenset[str] = frozenset({"jpeg", "png", "heif", "webp"})
     allow_pdf: bool = False
+    # Forms students scan (扫描全能王): PDF accepted for these whatever allow_pdf says, its first
+    # page taken as the picture.
+    pdf_items: tuple[str, ...] = ("承诺书", "情况说明")
+    # Smaller than this (pixels, each side) shows nothing legible: a thumbnail, not the picture.
+    min_picture_side: int = 200
     limits: ArchiveLimits = field(default_factory=ArchiveLimits)
     question_keywords: tuple[str, ...] = ("健康宝", "弹窗")
+    # [department] name and aliases: what students write (物院, 物理系) becomes the one name the
+    # register, the digest and the filters use. Empty: department names are kept as written.
+    department: str = ""
+    department_aliases: tuple[str, ...] = ()
     cloud_link_patterns: tuple[str, ...] = (
         r"mail\.163\.com/large-attachment-download",
         r"mail\.126\.com/large-attachment-download",
@@ -55,6 +64,16 @@ class Rules:
         r"网盘附件",
     )
 
+    def canonical_department(self, written: str) -> str:
+        """The configured department for one of its aliases; anything else as written."""
+        folded = written.replace(" ", "").replace("(", "（").replace(")", "）")
+        return self.department if self.department and folded in self.department_aliases else written
+
+    def is_foreign_department(self, department: str) -> bool:
+        """A department that is neither ours nor one of its aliases (only when ours is set)."""
+        return bool(self.department) and department != self.department \
+            and department not in self.department_aliases
+
     def item(self, key: str) -> ItemRule:
         for rule in self.items:
             if rule.key == key:
@@ -64,6 +83,9 @@ class Rules:
     @property
     def item_keys(self) -> tuple[str, ...]:
         return tuple(rule.key for rule in self.items)
+
+    def accepted_kinds_for(self, key: str) -> frozenset[str]:
+        return self.accepted_kinds | ({"pdf"} if key in self.pdf_items else frozenset())
 
     @property
     def accepted_kinds(self) -> frozenset[str]:

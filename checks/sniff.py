@@ -52,7 +52,18 @@ def extension(name: str) -> str:
 
 
 # Office files are zips inside; a student's 情况说明.docx is a document, not an archive to open.
-_DOCUMENT_EXTENSIONS = {".docx", ".xlsx", ".pptx", ".odt", ".ods", ".wps", ".ofd", ".epub", ".apk"}
+_DOCUMENT_EXTENSIONS = {".docx", ".xlsx", ".pptx", ".odt", ".ods", ".wps", ".ofd", ".epub", ".apk",
+                        ".doc", ".xls", ".ppt", ".et", ".dps", ".rtf", ".pages", ".numbers"}
+# What a student is told a document is (by its extension), instead of its internal parts.
+DOCUMENT_KINDS = {".docx": "Word 文档", ".doc": "Word 文档", ".rtf": "Word 文档", ".odt": "文档",
+                  ".pages": "Pages 文档", ".wps": "WPS 文档", ".et": "WPS 表格", ".dps": "WPS 演示",
+                  ".xlsx": "Excel 表格", ".xls": "Excel 表格", ".ods": "表格", ".numbers": "表格",
+                  ".pptx": "PowerPoint 演示文稿", ".ppt": "PowerPoint 演示文稿", ".ofd": "OFD 文档"}
+
+
+def document_kind(name: str) -> str | None:
+    """"Word 文档" for 情况说明.docx: an office file, to be signed, photographed or scanned."""
+    return DOCUMENT_KINDS.get(extension(name))
 
 
 def looks_like_archive(name: str, data: bytes) -> bool:

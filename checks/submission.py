@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 
 from checks.archive import member_names, unpack
 from checks.findings import Problem
-from checks.names import SubmissionName, parse_submission_name
+from checks.names import SubmissionName, name_in_text, parse_submission_name
 from checks.pictures import inspect_picture
 from checks.rules import Rules
-from checks.sniff import looks_like_archive, looks_like_picture
+from checks.pdf import first_page_jpeg
+from checks.sniff import document_kind, looks_like_archive, looks_like_picture
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,9 @@ class Assessment:
     unmatched: list[str] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     archive_names: list[str] = field(default_factory=list)
+    # Usable pictures whose names match no item (IMG_20261206_101122.jpg, mmexport….jpg), by
+    # their file name: with reading on they are filed by what they show, else listed as unmatched.
+    unnamed: dict[str, ItemFile] = field(default_factory=dict)
 
     @property
     def brought_anything(self) -> bool:
@@ -121,6 +125,13 @@ def assess(attachments: list[Attachment], subject: str, rules: Rules, body: str 
             break
     if submission_name is None:
         submission_name = parse_submission_name(subject, rules.name_suffix)
+    if submission_name is None:  # then the text: 我是周航，物理学院 (the department ours if unsaid)
+        submission_name = name_in_text(f"{subject}\n{body}", rules.name_suffix, rules.department)
+    if submission_name is not None:
+        if submission_name.extras:
+            problems.append(Problem("extra_name_parts", "", str(len(submission_name.extras))))
+        submission_name = SubmissionName(submission_name.name,
+                                         rules.canonical_department(submission_name.department))
 
     assessment = Assessment(submission_name, problems=problems, archive_names=archive_names)
     for name, data, member_problem, doubtful_name in candidates:
@@ -130,6 +141,10 @@ def assess(attachments: list[Attachment], subject: str, rules: Rules, body: str 
                 assessment.problems.append(member_problem)
             else:
                 assessment.unmatched.append(posixpath.basename(name))
+                if data is not None:
+                    found = _item_file("", name, data, None, rules)
+                    if found.usable:
+                        assessment.unnamed.setdefault(posixpath.basename(name), found)
             if doubtful_name:
                 assessment.problems.append(Problem("doubtful_name", posixpath.basename(name)))
             continue
@@ -148,9 +163,20 @@ def _item_file(key: str, name: str, data: bytes | None, member_problem: Problem 
                rules: Rules) -> ItemFile:
     if member_problem is not None or data is None:
         return ItemFile(key, name, None, None, member_problem or Problem("member_corrupt", name))
-    check = inspect_picture(data, rules.accepted_kinds)
-    problem = Problem(check.problem, posixpath.basename(name), check.kind or "") if check.problem else None
-    return ItemFile(key, name, data, check.kind, problem, hashlib.sha256(data).hexdigest())
+    base = posixpath.basename(name)
+    document = document_kind(name)
+    if document is not None:  # never its internal parts: what it is, and what to do instead
+        return ItemFile(key, name, None, None, Problem("document", base, document))
+    check = inspect_picture(data, rules.accepted_kinds_for(key), rules.min_picture_side)
+    kind = check.kind
+    # A scanned form is rendered; a PDF that [rules] allow_pdf lets through elsewhere stays one.
+    if check.problem is None and kind == "pdf" and key in rules.pdf_items:
+        rendered = first_page_jpeg(data)
+        if rendered is None:
+            return ItemFile(key, name, None, "pdf", Problem("undecodable", base, "pdf"))
+        data, kind = rendered, "jpeg"
+    problem = Problem(check.problem, base, check.detail or check.kind or "") if check.problem else None
+    return ItemFile(key, name, data, kind, problem, hashlib.sha256(data).hexdigest())
 
 
 def missing_items(present_usable: set[str], rules: Rules) -> list[str]:

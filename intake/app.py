@@ -182,9 +182,10 @@ def reply_writer(settings: Settings, templates: TemplateRenderer) -> ReplyWriter
     """The student replies, signed by the department, with the operator's blank forms."""
     forms = {key: FileAttachment(path.name, path.read_bytes())
              for key, path in settings.replies.attachments.items()}
-    return ReplyWriter(templates, settings.rules.to_rules(), settings.smtp.sender,
+    return ReplyWriter(templates, settings.submission_rules(), settings.smtp.sender,
                        settings.smtp.sender_name, settings.digest.office_name,
-                       signature=Signature(settings.department.name, settings.department.contact),
+                       signature=Signature(settings.department.name, settings.department.contact,
+                                           settings.department.duty_contact),
                        forms=forms, nucleic_acid_hours=settings.digest.nucleic_acid_hours)
 
 
@@ -203,7 +204,7 @@ def digest_service(settings: Settings, sessions: sessionmaker, store: FileStore,
     return DigestService(sessions, store, templates, writer, DigestOptions(
         addressing=digest_addressing(settings),
         max_message_bytes=digest.max_message_bytes, send_empty=digest.send_empty,
-        nucleic_acid_hours=digest.nucleic_acid_hours, item_keys=settings.rules.to_rules().item_keys,
+        nucleic_acid_hours=digest.nucleic_acid_hours, item_keys=settings.submission_rules().item_keys,
         zone=settings.zone, require_approval=digest.require_approval, send_time=digest.time,
         opinion=settings.department.opinion, desk_url=settings.web.public_url),
         clock, failpoint)
@@ -216,7 +217,7 @@ def build_daemon(settings: Settings, clock: Callable[[], datetime] = utc_now,
     the database alone instead, `open_database`)."""
     failpoint = failpoint or Failpoints.from_environment()
     logging.getLogger().setLevel(settings.logging.level)
-    rules = settings.rules.to_rules()
+    rules = settings.submission_rules()
     engine = make_engine(settings.database.url, settings.database.busy_timeout_seconds)
     create_schema(engine)
     sessions = session_factory(engine)
@@ -229,7 +230,8 @@ def build_daemon(settings: Settings, clock: Callable[[], datetime] = utc_now,
     pipeline = Pipeline(rules=rules, store=store, replies=writer,
                         own_addresses=settings.own_addresses,
                         replies_per_sender_per_day=settings.replies.per_sender_per_day,
-                        pictures=pictures, alert_recipients=settings.alert_recipients)
+                        pictures=pictures, alert_recipients=settings.alert_recipients,
+                        digest_time=settings.digest.time, zone=settings.zone)
     work = picture_work(settings, sessions, store, pipeline, clock, reader, failpoint)
     mailbox = Mailbox(mailbox_endpoint(settings, with_secret=not read_only))
     box = settings.mailbox
@@ -260,7 +262,7 @@ def build_desk(settings: Settings, *, clock: Callable[[], datetime] = utc_now,
     # Imported here: the daemon and the CLI never load Flask.
     from intake.web import create_app
     from intake.web.desk import IDLE, LONGEST, DeskContext
-    rules = settings.rules.to_rules()
+    rules = settings.submission_rules()
     engine = make_engine(settings.database.url, settings.database.busy_timeout_seconds)
     # make_engine already gives SQLite writers BEGIN IMMEDIATE: the desk waits for the daemon.
     create_schema(engine)

@@ -1,6 +1,7 @@
 """The operator's TOML configuration, validated; only the composition root loads it."""
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import os
 import re
@@ -182,12 +183,20 @@ class RepliesSettings(_Section):
     # Blank forms sent with replies that ask for an item: item key -> file, e.g.
     # 承诺书 = "forms/附件1 承诺书.docx"; the attachment keeps the file's own name.
     attachments: dict[str, _Path] = {}
+    # A student's question unanswered this many hours makes `intake status` ask for attention.
+    question_hours: int = Field(24, ge=1)
 
 
 class DepartmentSettings(_Section):
     """Who the students and the office are dealing with: printed at the end of every mail."""
     name: str = ""     # e.g. 物理系
     contact: str = ""  # a person to ask: teacher, phone and e-mail, or an office and its hours
+    # What students write for `name` (物院, 物理系): cases, the register, the digest and
+    # `--department` use `name` instead. Any other department is a flag for staff.
+    aliases: list[str] = []
+    # A phone answered outside office hours: a student whose 核酸 reads 阳性 is told to call it.
+    # Required when [pictures] read = true.
+    duty_contact: str = ""
     opinion: str = "情况属实、同意解除健康宝异常"  # 院系（处级部门）意见 in the register, for approved cases
 
 
@@ -255,9 +264,24 @@ class Settings(_Section):
                              "From addresses with 553)")
         return self
 
+    @model_validator(mode="after")
+    def _duty_contact_when_reading(self):
+        if self.pictures.read and not self.department.duty_contact.strip():
+            raise ValueError("department.duty_contact is required when [pictures] read = true: a "
+                             "student whose 核酸 reads 阳性 is told to call it; add duty_contact = "
+                             "\"值班电话 010-…\" under [department]")
+        return self
+
     @property
     def alert_recipients(self) -> tuple[str, ...]:
         return tuple(self.alerts.to if self.alerts.to is not None else self.digest.cc)
+
+    def submission_rules(self) -> Rules:
+        """The checks' rules, with the department and its aliases."""
+        aliases = tuple(alias.replace(" ", "").replace("(", "（").replace(")", "）")
+                        for alias in self.department.aliases)
+        return dataclasses.replace(self.rules.to_rules(), department=self.department.name,
+                                   department_aliases=aliases)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -302,7 +326,7 @@ def load_settings(path: Path) -> Settings:
 
 def _check_reply_attachments(settings: Settings) -> None:
     """Each blank form names a known item and is a readable file, so no reply goes out without it."""
-    item_keys = settings.rules.to_rules().item_keys
+    item_keys = settings.submission_rules().item_keys
     for key, file in settings.replies.attachments.items():
         where = f"replies.attachments.{key}"
         if key not in item_keys:

@@ -20,10 +20,12 @@ from notifier.wording import count_word, describe
 
 REPLY_KINDS = ("reply_complete", "reply_incomplete", "reply_instructions", "reply_cloud_link",
                "reply_renew_nucleic_acid", "reply_rejected", "reply_positive", "reply_popup_four",
-               "reply_not_beijing", "reply_no_popup", "reply_nucleic_acid_unclear")
+               "reply_not_beijing", "reply_no_popup", "reply_nucleic_acid_unclear", "reply_unchanged",
+               "reply_question", "reply_answer")
 _ASK_FOR_EVERYTHING = {"reply_instructions", "reply_cloud_link"}
-_PLACEHOLDER_NAME = "张伟"
-_PLACEHOLDER_DEPARTMENT = "物理系"
+# Never a stranger's name as if it were theirs: the rule is shown with what to put where.
+_PLACEHOLDER_NAME = "你的姓名"
+_PLACEHOLDER_DEPARTMENT = "你的院系"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Signature:
     """Who answers: the department's name and a person to ask, at the end of every mail."""
     department: str = ""
     contact: str = ""
+    duty_contact: str = ""  # a phone answered outside office hours (阳性)
 
 
 class ReplyWriter:
@@ -61,6 +64,10 @@ class ReplyWriter:
         self._hours = nucleic_acid_hours
 
     @property
+    def nucleic_acid_hours(self) -> int:
+        return self._hours
+
+    @property
     def item_keys(self) -> tuple[str, ...]:
         return self._rules.item_keys
 
@@ -68,7 +75,7 @@ class ReplyWriter:
         """What every mail's templates share, replies and digest alike: the sign-off, the office,
         the hours a 核酸 result is good for, and how many items the rules ask for (五)."""
         return {"department_name": self._signature.department or self._sender_name,
-                "contact": self._signature.contact, "sender_name": self._sender_name,
+                "contact": self._signature.contact, "duty_contact": self._signature.duty_contact, "sender_name": self._sender_name,
                 "office": self._office, "hours": self._hours,
                 "item_count": count_word(len(self.item_keys))}
 
@@ -76,9 +83,12 @@ class ReplyWriter:
         """The one instruction this reply gives: "full", "missing" or "none"."""
         if facts.kind in _ASK_FOR_EVERYTHING:
             return "full"
+        if facts.kind == "reply_question":  # how to submit, only to one who has no case yet
+            return "none" if facts.case_id else "full"
         if facts.kind == "reply_incomplete":
             return "missing" if facts.name and facts.received_all else "full"
-        return "none" if facts.kind == "reply_complete" else "missing"
+        return ("none" if facts.kind in {"reply_complete", "reply_unchanged", "reply_answer"}
+                else "missing")
 
     def asked_items(self, facts: ReplyFacts) -> list[str]:
         """The items this reply asks the student to send, in the rules' order."""
@@ -101,8 +111,12 @@ class ReplyWriter:
         example_department = department or self._signature.department or _PLACEHOLDER_DEPARTMENT
         asked = self.asked_items(facts)
         forms = self.forms_for(facts)
+        parent = bool(facts.extra.get("parent"))
+        greeting = "家长您好：" if parent else (f"{name}同学：" if name else "同学你好：")
         return {
             **self.signature_context(),
+            "greeting": greeting,
+            "parent": parent,    # a parent wrote for the student: greeted so, asked to copy them
             "name": name,
             "department": department,
             "name_known": bool(facts.name),
@@ -111,7 +125,11 @@ class ReplyWriter:
             "received_all": list(facts.received_all),
             "missing": [{"key": key, "hint": hints.get(key, "")} for key in facts.missing],
             "asked": [{"key": key, "hint": hints.get(key, ""), "file": f"{key}.jpg"} for key in asked],
-            "problems": [describe(problem) for problem in facts.problems],
+            "problems": [describe(problem) for problem in facts.problems
+                         if problem.code != "taken_as"],
+            # Pictures named as phones name them, filed by what they show: "IMG_…jpg → 核酸".
+            "filed": [f"{problem.subject} → {problem.detail}" for problem in facts.problems
+                      if problem.code == "taken_as"],
             "encrypted": any(problem.code == "encrypted" for problem in facts.problems),
             "unmatched": list(facts.unmatched),
             "items": items,
@@ -122,8 +140,12 @@ class ReplyWriter:
             "forwarded": False,
             "sampled_at": None,  # 核酸 sampling time as read from the picture, "11月19日 08:32"
             "places": [],        # 行程码 cities as read
-            "doubts": [],        # what could not be read for sure on the 核酸 picture
+            "doubts": [],
+            "valid_until": "",   # 已收齐: until when the 核酸 counts ("11月23日 14:05")        # what could not be read for sure on the 核酸 picture
             "sender": "",
+            "next_digest": "",   # "今天 17:00": when the next digest goes to the office
+            "state": "none",     # reply_question: what is said of the case
+            "answer": "", "question": "", "asked_subject": "",  # reply_answer: staff's answer
             **facts.extra,
         }
 

@@ -31,6 +31,12 @@ _SENTENCES = {
     "refiled": "图片「{subject}」的内容是{detail}，已按内容归为「{detail}」。",
     "shows_other": "图片「{subject}」的内容是{detail}，与另一张{detail}重复，不能算作它文件名所指的材料，请补交正确的图片。",
     "nucleic_acid_too_old": "核酸采样时间 {detail}，已超过 {subject} 小时，请重新检测后提交新的核酸结果截图（文件名「核酸.jpg」）。",
+    "extra_name_parts": "压缩包名（或主题）里姓名和院系之外的内容（年级、学号、班级、电话等）不需要，已忽略；下次只写「姓名+院系+健康宝弹窗」即可，这次无需重发。",
+    "taken_as": "{subject} → {detail}（按图片内容归类）",
+    "same_item_newer": "「{subject}」和「{newer}」都是{item}，采用了较新的「{newer}」。",
+    "document": "「{subject}」是{detail}，不能直接使用：需要签字后拍照或扫描（照片或 PDF 扫描件都可以）再发送。",
+    "too_small": "图片「{subject}」只有 {item} 像素，太小，看不清上面的字，不能使用；请发送原图（宽和高都至少 {newer} 像素，例如手机截图或照片原图，不要发缩略图）。",
+    "nucleic_acid_expires_before_digest": "你的核酸结果将于 {subject} 超过时限，早于下一次报送（{detail}），到时不能用。请今天再做一次核酸，出结果后直接回复本邮件，附上新的核酸截图（文件名「核酸.jpg」）。",
     "duplicate": "同一项材料「{detail}」收到了多个文件，我们采用了其中可用的一个（多余的文件：「{subject}」）。",
 }
 
@@ -39,8 +45,10 @@ def describe(problem: Problem) -> str:
     template = (_SENTENCES.get(f"{problem.code}/{problem.detail}") or
                 _SENTENCES.get(problem.code, "材料有问题：{code}（{subject}）"))
     kind = _KIND_NAMES.get(problem.detail, problem.detail or "未知格式的文件")
+    # Two values in one detail: "核酸|IMG_2.jpg" (same_item_newer), "64×48|240" (too_small).
+    item, _, newer = (problem.detail or "").partition("|")
     return template.format(subject=problem.subject, detail=problem.detail, kind=kind,
-                           code=problem.code)
+                           code=problem.code, item=item, newer=newer)
 
 
 _DIGITS = "零一二三四五六七八九"

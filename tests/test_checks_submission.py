@@ -79,7 +79,9 @@ def test_a_word_file_for_an_item_is_unusable_and_stray_files_are_named():
     files["情况说明.docx"] = b"PK\x03\x04 a word file"
     files["IMG_1.jpg"] = b.picture()
     found = assess([Attachment(n, d) for n, d in files.items()], "张伟+物理系+健康宝弹窗", RULES)
-    assert found.items["情况说明"].problem.code == "not_picture"
+    # Named as what it is (issue 21), never "not a picture" nor its internal parts.
+    assert found.items["情况说明"].problem.code == "document"
+    assert found.items["情况说明"].problem.detail == "Word 文档"
     assert "IMG_1.jpg" in found.unmatched
 
 

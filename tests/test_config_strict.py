@@ -56,3 +56,10 @@ def test_a_time_of_day_may_drop_the_leading_zero(tmp_path, written, meant):
 def test_paths_and_numbers_written_normally_still_load(tmp_path):
     settings = load_settings(_config(tmp_path, "timeout_seconds = 60", "timeout_seconds = 60"))
     assert settings.mailbox.timeout_seconds == 60 and settings.storage.path.is_absolute()
+
+
+def test_reading_the_pictures_needs_a_duty_contact(tmp_path):
+    # Issue 21: a 阳性 result is told to call a phone answered outside office hours.
+    config = _config(tmp_path, 'duty_contact = "学院值班电话', '# duty_contact = "学院值班电话')
+    with pytest.raises(ConfigError, match="department.duty_contact is required"):
+        load_settings(config)

@@ -410,3 +410,29 @@ def test_what_was_read_is_shown_labelled_and_alerts_come_first(world):
     queue = browser.get("/cases").get_data(as_text=True)
     assert queue.index("王芳") < min(queue.index("张伟"), queue.index("李喆"))
     assert 'class="tag alert">阳性' in queue
+
+
+def test_questions_wait_on_the_desk_and_an_answer_is_a_threaded_reply(world):
+    # Issue 21: a student's question reaches a person, who answers it from the desk.
+    for sender, text in (("zw@example.test", "请问什么时候报送？"), ("lz@example.test", "核酸要重做吗？")):
+        world.deliver(b.mail(sender=sender, subject="健康宝弹窗", body=text,
+                             message_id=f"<ask-{sender}>"))
+    world.poll()
+    world.smtp.clear()
+    phys = signed_in(world, "phys").get("/questions").get_data(as_text=True)
+    assert "请问什么时候报送？" in phys and "核酸要重做吗" not in phys  # 李喆 is 化学系
+    page = signed_in(world).get("/questions").get_data(as_text=True)
+    assert "请问什么时候报送？" in page and "核酸要重做吗？" in page
+    question_id = re.search(r'id="question-(\d+)"', page).group(1)
+    browser = signed_in(world)
+    browser.get("/questions")
+    done = browser.post(f"/questions/{question_id}/answer", {"answer": "今天 17:00 报送。"})
+    assert done.status_code == 302
+    world.poll()  # the daemon sends what the desk queued
+    [reply] = world.smtp.to("zw@example.test")
+    assert reply.message["In-Reply-To"] == "<ask-zw@example.test>"
+    assert "今天 17:00 报送。" in reply.message.get_body(preferencelist=("plain",)).get_content()
+    after = browser.get("/questions").get_data(as_text=True)
+    assert "请问什么时候报送？" not in after and "核酸要重做吗？" in after
+    case_page = browser.get(f"/cases/{world.ids['张伟']}").get_data(as_text=True)
+    assert "今天 17:00 报送。" in case_page or "已答复提问" in case_page

@@ -333,10 +333,10 @@ def test_mail_after_forwarding_is_acknowledged_as_already_forwarded(world):
 
 
 def _exif_rotated_heic_with_gps() -> bytes:
-    """An iPhone photo: stored 300x100, EXIF orientation 6 (view it rotated), GPS position."""
+    """An iPhone photo: stored 600x200, EXIF orientation 6 (view it rotated), GPS position."""
     from PIL import Image
-    image = Image.new("RGB", (300, 100), "white")
-    image.paste((255, 0, 0), (0, 0, 40, 100))
+    image = Image.new("RGB", (600, 200), "white")
+    image.paste((255, 0, 0), (0, 0, 80, 200))
     exif = Image.Exif()
     exif[0x0112] = 6
     exif[0x8825] = {1: "N", 2: (39.0, 54.0, 0.0)}
@@ -369,7 +369,7 @@ def test_the_office_gets_upright_jpegs_without_gps_and_a_signed_digest(world, cl
     archive = zipfile.ZipFile(io.BytesIO(_attachments(message)["张伟+物理系+健康宝弹窗.zip"]))
     assert sorted(archive.namelist()) == sorted(f"{item}.jpg" for item in b.ITEMS)
     photo = Image.open(io.BytesIO(archive.read("核酸.jpg")))
-    assert photo.format == "JPEG" and photo.size == (100, 300)
+    assert photo.format == "JPEG" and photo.size == (200, 600)
     red, green, _ = photo.convert("RGB").getpixel((50, 10))
     assert red > 200 and green < 80, "upright: the red band is at the top"
     assert 0x8825 not in photo.getexif() and 0x0112 not in photo.getexif()

@@ -105,7 +105,7 @@ def test_an_unknown_name_gets_the_full_instructions_with_the_rule():
     rendered = _render(_writer(), facts)
     assert _instruction_count(rendered.text) == 1 and "请这样发送" in rendered.text
     assert "换成你自己的姓名和院系" in rendered.text and "不必重发" not in rendered.text
-    assert rendered.text.startswith("同学：")
+    assert rendered.text.startswith("同学你好：") and "张伟" not in rendered.text  # no stranger's name
 
 
 def _attached(mail):

@@ -83,6 +83,9 @@ def test_nucleic_acid_sampled_more_than_48_hours_before_arrival(world, clock):
     _send(world, drawn.five(SAMPLED))
     subject, text = _only_reply(world)
     assert "核酸采样时间 11月21日 14:05，已超过 48 小时" in text
+    # One reply never lists an item both as usable and as missing.
+    usable = next(line for line in text.splitlines() if line.startswith("本次收到并可用的材料"))
+    assert "核酸" not in usable and "核酸" in text.split("还缺少或不可用的材料")[1]
     [case] = world.cases_json()
     assert case["status"] == "incomplete" and case["missing"] == ["核酸"]
 
@@ -91,6 +94,7 @@ def test_positive_result_alerts_staff_at_once_and_is_never_forwarded(world):
     _send(world, drawn.five(SAMPLED, result="阳性"))
     subject, text = _only_reply(world)
     assert "请立即电话联系学院老师" in text and "已收齐" not in subject
+    assert "请留在原地" in text and "学院值班电话 010-62751111" in text  # answered out of hours
     [alert] = world.replies_to(STAFF)
     assert "核酸阳性" in alert.message["Subject"] and "张伟" in body_text(alert.message)
     [case] = world.cases_json()
@@ -111,7 +115,9 @@ def test_popup_four_is_told_it_clears_itself(world):
 def test_itinerary_without_beijing_is_told_the_process_is_for_beijing(world):
     _send(world, drawn.five(SAMPLED, places="上海市"))
     subject, text = _only_reply(world)
-    assert "只适用于在北京的同学" in text and "社区" in text and "上海市" in text
+    assert "只适用于在北京的同学" in text and "上海市" in text
+    # Issue 21: what the office says, not "contact your community".
+    assert "社区" not in text and "返回北京后" in text and "请在北京做一次核酸" in text
     assert world.cases_json()[0]["status"] == "held"
 
 
@@ -315,3 +321,62 @@ def test_positive_popup_four_and_not_beijing_are_states_of_their_own(world):
     history = world.cli("case", "show", str(case_id)).stdout.split("经过：")[1]
     assert "核酸阳性" in history and "阳性结果通知" in history
     assert "=" not in history and "reply_" not in history and "positive" not in history
+
+
+# Issue 21: pictures are what they show, whatever their names.
+PHONE_NAMES = {"承诺书.jpg": "IMG_20261206_101122.jpg",
+               "健康宝.png": "Screenshot_2026-12-06-10-11-22-123_com.tencent.mm.png",
+               "行程码.jpg": "mmexport1733451122.jpg",
+               "核酸.png": "微信图片_20261206.png",
+               "情况说明.jpg": "IMG_20261206_101200.jpg"}
+
+
+def test_loose_pictures_named_by_the_phone_are_filed_by_content(world):
+    files = {PHONE_NAMES[name]: data for name, data in drawn.five(SAMPLED).items()}
+    # A second 核酸, newer by its name: it is kept, and the student told so.
+    files["IMG_20261206_111500.png"] = drawn.png(drawn.nucleic_acid(SAMPLED + timedelta(hours=1)))
+    world.deliver(b.mail(sender=STUDENT, subject="张伟+物理系+健康宝弹窗",
+                         attachments=list(files.items())))
+    world.poll()
+    subject, text = _only_reply(world)
+    assert "已收齐" in subject, text
+    assert "IMG_20261206_101122.jpg → 承诺书" in text and "mmexport1733451122.jpg → 行程码" in text
+    assert "Screenshot_2026-12-06-10-11-22-123_com.tencent.mm.png → 健康宝" in text
+    assert "采用了较新的「IMG_20261206_111500.png」" in text
+    assert "里面还没有可用的材料" not in text and "请这样发送" not in text
+    [case] = world.cases_json()
+    assert case["status"] == "complete" and case["missing"] == []
+    assert case["facts"]["核酸"]["sampled_at"] == "2026-11-21T15:05:00+08:00"
+
+
+# Issue 21: tell people what will happen, and when.
+
+def test_complete_reply_says_when_it_goes_and_until_when_the_result_counts(world):
+    _send(world, drawn.five(SAMPLED))
+    subject, text = _only_reply(world)
+    assert "已收齐" in subject
+    assert "今天 17:00的汇总中" in text and "你的核酸结果有效至 11月23日 14:05" in text
+    assert "请今天再做一次核酸" not in text
+
+
+def test_a_result_that_expires_before_the_next_digest_is_told_at_once(world, clock):
+    clock.advance(hours=10)  # 20:05: the next digest is tomorrow 17:00, after 14:05 tomorrow
+    _send(world, drawn.five(SAMPLED))
+    subject, text = _only_reply(world)
+    assert "将于 11月23日 14:05 超过时限" in text and "明天 17:00" in text
+    assert "请今天再做一次核酸" in text
+    [case] = world.cases_json()
+    assert case["status"] == "complete"
+
+
+def test_a_pinyin_zip_name_takes_the_chinese_name_the_forms_read(world):
+    world.deliver(b.mail(sender=STUDENT, subject="健康宝弹窗材料", attachments=[
+        ("Wang Haoran+物理系+健康宝弹窗.zip",
+         b.utf8_zip(drawn.five(SAMPLED, name="王浩然", shown_name="王*")))]))
+    world.poll()
+    subject, text = _only_reply(world)
+    assert text.startswith("王浩然同学") and "已收齐" in subject
+    [case] = world.cases_json()
+    assert case["name"] == "王浩然" and case["department"] == "物理系"
+    shown = world.cli("case", "show", str(case["id"])).stdout
+    assert "Wang Haoran" in shown  # staff see the name as the student wrote it too

@@ -63,7 +63,7 @@ def reprocess(obj: Context, since, dry_run: bool, yes: bool, send_corrections: b
 
 def _reprocess(obj: Context, app: App, since, dry_run: bool, yes: bool, send_corrections: bool) -> None:
     from intake.ops.reprocess import dropped_as_bounces, reprocess as run_reprocess
-    rules = obj.settings.rules.to_rules()
+    rules = obj.settings.submission_rules()
     since_at = since.replace(tzinfo=obj.settings.zone) if since else None
 
     def run(apply: bool):

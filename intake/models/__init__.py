@@ -5,9 +5,9 @@ is how the rest of intake/ names them (`from intake.models import Case`).
 """
 from intake.models.base import Base, UtcDateTime
 from intake.models.daemon import (Case, Digest, Event, FolderState, Item, Mail, MailOutcome, Outbox,
-                                  PictureJob, Reading)
+                                  PictureJob, Question, Reading)
 from intake.models.desk import ADMIN, REVIEWER, ROLES, AuditEntry, LoginAttempt, StaffAccount, WebSession
 
 __all__ = ["Base", "UtcDateTime", "Case", "Digest", "Event", "FolderState", "Item", "Mail", "MailOutcome",
-           "Outbox", "PictureJob", "Reading", "ADMIN", "REVIEWER", "ROLES", "AuditEntry", "LoginAttempt",
+           "Outbox", "PictureJob", "Question", "Reading", "ADMIN", "REVIEWER", "ROLES", "AuditEntry", "LoginAttempt",
            "StaffAccount", "WebSession"]

@@ -203,3 +203,23 @@ class PictureJob(Base):
     facts: Mapped[dict | None] = mapped_column(JSON)  # None when done: unreadable
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     read_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class Question(Base):
+    """Something a student asked that a person must answer: on the sender's case when there is
+    one. Answered from the desk (a threaded reply through the outbox), which closes it."""
+
+    __tablename__ = "question"
+    __table_args__ = (Index("ix_question_open", "status", "asked_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("case.id"), index=True)
+    mail_id: Mapped[int] = mapped_column(ForeignKey("mail.id"), unique=True)
+    sender: Mapped[str] = mapped_column(String(320), index=True)
+    asked_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    text: Mapped[str] = mapped_column(Text, default="")  # the student's own words, quote cut off
+    status: Mapped[str] = mapped_column(String(16), default="open")  # open, answered
+    answered_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    answered_by: Mapped[str | None] = mapped_column(String(100))
+    answer: Mapped[str | None] = mapped_column(Text)

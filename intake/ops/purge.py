@@ -11,7 +11,7 @@ from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.orm import sessionmaker
 
 from intake.record.cases import record_event
-from intake.models import Case, Mail, MailOutcome, Outbox, PictureJob, Reading
+from intake.models import Case, Mail, MailOutcome, Outbox, PictureJob, Question, Reading
 from intake.store.files import FileStore
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,8 @@ def purge(sessions: sessionmaker, store: FileStore, now: datetime, older_than_da
         old_mails = session.scalars(select(Mail).where(
             Mail.fetched_at < cutoff, Mail.outcome.not_in(_OPEN_OUTCOMES),
             or_(Mail.raw_path.is_not(None), Mail.sender.is_not(None)))).all()
+        # A student's question is their own words: it goes with their mail.
+        session.execute(delete(Question).where(Question.asked_at < cutoff))
         doomed_raw = set()
         for mail in old_mails:
             if mail.raw_path:
@@ -63,7 +65,7 @@ def purge(sessions: sessionmaker, store: FileStore, now: datetime, older_than_da
         still_used = set(session.scalars(select(Mail.raw_path).where(
             Mail.raw_path.in_(doomed_raw))).all()) if doomed_raw else set()
         old_outbox = session.scalars(select(Outbox).where(
-            Outbox.created_at < cutoff, Outbox.status.in_(["sent", "failed"]),
+            Outbox.created_at < cutoff, Outbox.status.in_(["sent", "failed", "superseded"]),
             Outbox.recipient.not_like("purged-%"))).all()
         for row in old_outbox:
             row.raw, row.recipients, row.recipient = b"", [], f"purged-{row.id}@invalid"

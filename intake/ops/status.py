@@ -12,6 +12,7 @@ from intake.daemon import digest_trigger
 from intake.db.engine import read_session
 from intake.models import Case, Digest, Event, FolderState, Mail, MailOutcome, Outbox, PictureJob
 from intake.settings import Settings
+from intake.staff.questions import oldest_open
 from intake.staff.view import age as ago
 from intake.staff.view import iso
 
@@ -28,10 +29,19 @@ class Status:
     oldest_pending: str | None = None
     outbox_failed_recently: int = 0
     quarantined: int = 0
+    questions_open: int = 0  # students' questions nobody has answered yet
     pictures_waiting: int = 0  # queued or being read (picture_job), none when reading is off
     last_digest: dict | None = None
     next_runs: dict[str, str] = field(default_factory=dict)
     attention: list[str] = field(default_factory=list)
+
+
+def _questions(session, status: Status, hours: int, now: datetime, shown) -> None:
+    """Students' questions nobody answered: attention once the oldest waited `hours`."""
+    status.questions_open, oldest = oldest_open(session)
+    if oldest and now - oldest > timedelta(hours=hours):
+        status.attention.append(f"学生提问：{status.questions_open} 个待回复，最早的自 "
+                                f"{shown(oldest)} 起没有答复（`intake questions`）")
 
 
 def gather(sessions: sessionmaker, settings: Settings, now: datetime, stale_polls: int = 3,
@@ -88,6 +98,7 @@ def gather(sessions: sessionmaker, settings: Settings, now: datetime, stale_poll
         if status.quarantined:
             status.attention.append(f"隔离邮件：{status.quarantined} 封，"
                                     f"用 `intake quarantine` 查看")
+        _questions(session, status, settings.replies.question_hours, now, shown)
         status.pictures_waiting, oldest_picture = session.execute(
             select(func.count(), func.min(PictureJob.created_at)).where(PictureJob.status != "done")
         ).one()

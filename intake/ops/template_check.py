@@ -25,6 +25,12 @@ def sample_replies(item_keys: tuple[str, ...]) -> list[ReplyFacts]:
                    missing=item_keys[-1:], problems=[Problem("undecodable", "核酸.jpg")],
                    unmatched=["IMG_0001.jpg"]),
         ReplyFacts("reply_incomplete", missing=item_keys, problems=[Problem("encrypted", "材料.zip")]),
+        ReplyFacts("reply_unchanged", **who, received_all=item_keys),
+        ReplyFacts("reply_question", **who, received_all=item_keys,
+                   extra={"state": "complete", "next_digest": "今天 17:00"}),
+        ReplyFacts("reply_question", extra={"state": "none"}),
+        ReplyFacts("reply_answer", **who, extra={"answer": "今天 17:00 报送。", "question": "什么时候报送？",
+                                                 "asked_subject": "请问"}),
         ReplyFacts("reply_instructions"),
         ReplyFacts("reply_cloud_link"),
         ReplyFacts("reply_renew_nucleic_acid", **who,
@@ -72,7 +78,7 @@ def check_templates(renderer: TemplateRenderer, writer: ReplyWriter, item_keys: 
 def check_configured_templates(settings, templates: TemplateRenderer) -> Rendered:
     """check_templates for the operator's settings: what `check-config` and `intake run` call."""
     from intake.app import digest_addressing, reply_writer  # app imports this module
-    rules = settings.rules.to_rules()
+    rules = settings.submission_rules()
     writer = reply_writer(settings, templates)
     addressing = digest_addressing(settings)
     return check_templates(templates, writer, rules.item_keys, addressing, settings.zone)

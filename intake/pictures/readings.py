@@ -130,8 +130,10 @@ class PictureFacts:
 
 
 def pictures_to_read(assessment: Assessment) -> dict[str, bytes]:
-    """The usable pictures of a submission, by content hash (one reading serves copies)."""
-    return {found.sha256: found.data for found in assessment.items.values()
+    """The usable pictures of a submission, named or not, by content hash (one reading serves
+    copies)."""
+    return {found.sha256: found.data
+            for found in [*assessment.items.values(), *assessment.unnamed.values()]
             if found.usable and found.data is not None}
 
 
@@ -158,8 +160,42 @@ def refile_by_content(assessment: Assessment, facts_by_sha: dict[str, dict | Non
             problems.append(Problem("refiled", name, target))
         items[target] = dataclasses.replace(found, key=target)
         facts_by_key[target] = read[key]
+    unmatched = list(assessment.unmatched)
+    for target, name, found in _unnamed_by_content(assessment, facts_by_sha, items):
+        previous = items.get(target)
+        if previous is not None and previous.usable and previous.key == "":
+            older = posixpath.basename(previous.source_name)
+            problems.remove(Problem("taken_as", older, target))
+            problems.append(Problem("same_item_newer", older, f"{target}|{name}"))
+        items[target] = found
+        facts_by_key[target] = facts_by_sha.get(found.sha256)
+        problems.append(Problem("taken_as", name, target))
+        unmatched.remove(name)
+    items = {key: dataclasses.replace(found, key=key) for key, found in items.items()}
     ordered = {key: items[key] for key in [*assessment.items, *items] if key in items}
-    return dataclasses.replace(assessment, items=ordered, problems=problems), facts_by_key
+    return dataclasses.replace(assessment, items=ordered, problems=problems,
+                               unmatched=unmatched), facts_by_key
+
+
+def _unnamed_by_content(assessment: Assessment, facts_by_sha: dict[str, dict | None],
+                        items: dict) -> list[tuple[str, str, object]]:
+    """(item, file name, picture) for each unnamed picture whose content shows an item that no
+    named picture fills; of two showing one item, the newer comes last (it is kept)."""
+    chosen = []
+    for name, found in sorted(assessment.unnamed.items(), key=lambda pair: _taken_at(pair[0])):
+        shows = (facts_by_sha.get(found.sha256) or {}).get("looks_like")
+        named = items.get(shows)
+        if shows is None or (named is not None and named.usable and named.key != ""):
+            continue
+        chosen.append((shows, name, found))
+    return chosen
+
+
+def _taken_at(name: str) -> str:
+    """The moment a phone's file name carries (IMG_20261206_101122, mmexport1733451122…), as
+    sortable digits; names without one sort first, in the mail's order."""
+    digits = "".join(ch for ch in name if ch.isdigit())
+    return digits[:14].ljust(14, "0") if len(digits) >= 8 else ""
 
 
 def case_facts(session: Session, case: Case) -> dict[str, dict | None]:

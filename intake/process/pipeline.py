@@ -7,24 +7,29 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime, timezone, tzinfo
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from checks.addresses import normal_address
 from checks.classify import MailKind
 from checks.content_rules import POSITIVE
 from checks.findings import Problem
+from checks.names import name_on_forms, with_name_from_forms
+from checks.questions import own_words, says_something
 from checks.rules import Rules
 from checks.submission import Assessment, missing_items
 from intake.record import cases
-from intake.models import Case, Mail, MailOutcome, Outbox
+from intake.models import Case, Mail, MailOutcome, Outbox, Question
 from intake.process.prepare import Prepared, prepare_mail
 from intake.process.reader import ReadMail
+from intake.process.asking import (is_question, next_digest_label, nucleic_acid_timing,
+                                   parent_writing, state_of)
+from intake.process.known import Known, case_identity, reply_key
+from intake.process.stale import SUPERSEDED, same_as_before, supersedes
 from intake.pictures.readings import REPLY_KINDS as BLOCKED_REPLIES, PictureFacts, short_time
 from intake.pictures.readings import pictures_to_read, refile_by_content
 from intake.store.files import FileStore
@@ -41,62 +46,6 @@ NO_SENDER_ERROR = ("NoSender: no address to answer could be read in From or Send
                    "says a machine sent it; read the stored mail and contact the sender")
 
 
-def reply_key(mail_id: int) -> str:
-    """The outbox dedupe key of a mail's reply: processing it again cannot queue a second one."""
-    return f"reply:mail:{mail_id}"
-
-
-def case_identity(prepared: Prepared) -> tuple[str, str, str] | None:
-    """The identity of the case a submission's name points at; None without such a name."""
-    who = prepared.assessment.submission_name if prepared.assessment is not None else None
-    return cases.identity(prepared.read.sender, who) if who is not None else None
-
-
-@dataclass
-class Known:
-    """What the database held for mails processed together, read with one query each for all of
-    them instead of per mail: the cases their names point at, the replies already queued for them
-    and how many replies each sender got in the last day. The mails' own changes are added as
-    they are made (`copy` before a mail, to go back to if its changes are rolled back)."""
-    cases: dict[tuple[str, str, str], Case | None] = field(default_factory=dict)  # None: no case
-    queued: set[str] = field(default_factory=set)
-    replies_today: Counter = field(default_factory=Counter)  # by recipient
-    # Inserted for the group's mails at once (open_cases), not yet opened by one of them.
-    unopened: dict[tuple[str, str, str], Case] = field(default_factory=dict)
-
-    def copy(self) -> Known:
-        return Known(dict(self.cases), set(self.queued), Counter(self.replies_today),
-                     dict(self.unopened))
-
-    def restore(self, earlier: Known) -> None:
-        self.cases, self.queued = earlier.cases, earlier.queued
-        self.replies_today, self.unopened = earlier.replies_today, earlier.unopened
-
-    @classmethod
-    def look_up(cls, session: Session, mails: list[tuple[int, Prepared]], now: datetime) -> Known:
-        known = cls()
-        senders = {prepared.read.sender for _, prepared in mails}
-        names = {identity for _, prepared in mails
-                 if (identity := case_identity(prepared)) is not None}
-        # Nothing these mails add before their look-ups can change the answers: the mails' own
-        # changes are added to `known` as they are made.
-        with session.no_autoflush:
-            if names:
-                found = session.scalars(select(Case).where(
-                    Case.sender.in_({sender for sender, _, _ in names})))
-                by_identity = {(case.sender, case.name, case.department): case for case in found}
-                known.cases = {key: by_identity.get(key) for key in names}
-            known.queued = set(session.scalars(select(Outbox.dedupe_key).where(
-                Outbox.dedupe_key.in_([reply_key(mail_id) for mail_id, _ in mails]))))
-            if senders:
-                known.replies_today.update(dict(session.execute(
-                    select(Outbox.recipient, func.count(Outbox.id)).where(
-                        Outbox.kind.like("reply%"), Outbox.recipient.in_(senders),
-                        Outbox.created_at > now - timedelta(days=1))
-                    .group_by(Outbox.recipient)).all()))
-        return known
-
-
 @dataclass(frozen=True)
 class Pipeline:
     rules: Rules
@@ -106,6 +55,11 @@ class Pipeline:
     replies_per_sender_per_day: int = 8
     pictures: PictureFacts | None = None  # None: [pictures] read = false, names decide alone
     alert_recipients: tuple[str, ...] = ()
+    digest_time: str = "17:00"  # digest.time, in `zone`: when a complete case goes to the office
+    zone: tzinfo = timezone.utc
+
+    def next_digest(self, now: datetime) -> str:
+        return next_digest_label(now, self.digest_time, self.zone)
 
     def prepare(self, raw: bytes) -> Prepared:
         """Everything about one mail that needs neither the database nor the OCR engine
@@ -123,6 +77,8 @@ class Pipeline:
         if self.pictures is None or prepared.assessment is None:
             return prepared
         assessment, read_facts = refile_by_content(prepared.assessment, facts_by_sha)
+        assessment.submission_name = with_name_from_forms(
+            assessment.submission_name, name_on_forms(read_facts), self.rules.department)
         return dataclasses.replace(prepared, assessment=assessment, read_facts=read_facts)
 
     def open_cases(self, session: Session, known: Known, mails: list[Prepared],
@@ -181,11 +137,13 @@ class Pipeline:
             else:
                 case = known.cases[identity]
             known.cases[identity] = case
+            if who.written and opened:  # staff see both: 汉字 from the forms, pinyin as written
+                cases.record_event(session, at=now, kind="name_from_forms", case=case, mail=mail,
+                                   written=who.written)
         else:
             case = (cases.case_answered_by(session, read.sender, read.references)
                     or cases.sole_case_of(session, read.sender))
-        received = [key for key, found in assessment.items.items() if found.usable]
-        judgement = None
+        judgement, changed = None, []
         if case is not None:
             mail.case_id = case.id
             changed = cases.merge_items(session, case, assessment, mail, self.store, now)
@@ -195,7 +153,14 @@ class Pipeline:
                 # the 48 hours (an item's received_at).
                 self.pictures.store(session, case, read_facts, changed, now, now)
                 judgement = self.pictures.apply(session, case, now, self.rules.item_keys, mail)
-        have = cases.usable_keys(case) if case else set(received)
+        brought = [key for key, found in assessment.items.items() if found.usable]
+        if is_question(read, case, opened, brought, assessment, changed):
+            self._question_asked(session, mail, read, case, now, known, assessment.problems)
+            return MailOutcome.QUESTION
+        have = cases.usable_keys(case) if case else set(brought)
+        # What the rules on the case then took away (a 核酸 sampled too long ago) is missing, and
+        # so not also listed as received: one reply never says both of one item.
+        received = [key for key in brought if key in have]
         missing = missing_items(have, self.rules)
         problems = list(assessment.problems)
         problems += [found.problem for found in assessment.items.values()
@@ -214,6 +179,16 @@ class Pipeline:
                 extra["doubts"] = judgement.doubts
                 if judgement.blocked == POSITIVE:
                     self._alert(session, case, mail, sampled, now)
+        if case is not None and "核酸" not in missing:
+            problems += nucleic_acid_timing(case, judgement, self.replies.nucleic_acid_hours, now,
+                                            self.digest_time, self.zone, extra)
+        if case is not None and not opened and same_as_before(assessment, changed):
+            if any(row.case_id == case.id for row in known.unsent.get(read.sender.lower(), ())):
+                # The same files twice in one poll: the reply already waiting says it all.
+                cases.record_event(session, at=now, kind="reply_skipped", case=case, mail=mail,
+                                   reason="same as the mail before")
+                return MailOutcome.FOLLOW_UP
+            kind = "reply_unchanged" if kind in {"reply_complete", "reply_incomplete"} else kind
         facts = ReplyFacts(
             kind=kind,
             name=case.name if case else None,
@@ -222,12 +197,32 @@ class Pipeline:
             received=received,
             received_all=[key for key in self.rules.item_keys if key in have],
             missing=missing, problems=problems, unmatched=assessment.unmatched,
-            extra={"forwarded": case is not None and case.digest_id is not None, **extra},
+            extra={"forwarded": case is not None and case.digest_id is not None,
+                   "next_digest": self.next_digest(now), **extra},
         )
         self._queue_reply(session, mail, read, facts, case, now, known)
         if case is None:
             return MailOutcome.SUBMISSION
         return MailOutcome.SUBMISSION if opened else MailOutcome.FOLLOW_UP
+
+    def _question_asked(self, session: Session, mail: Mail, read: ReadMail, case: Case | None,
+                        now: datetime, known: Known, problems=()) -> None:
+        """Record the question where staff see it and tell the student a person will answer."""
+        if case is not None:
+            mail.case_id = case.id
+        session.add(Question(case_id=case.id if case else None, mail_id=mail.id,
+                             sender=read.sender, asked_at=now, subject=read.subject[:500],
+                             text=own_words(read.body_text)[:4000], status="open"))
+        cases.record_event(session, at=now, kind="question", case=case, mail=mail)
+        have = cases.usable_keys(case) if case else set()
+        facts = ReplyFacts(
+            kind="reply_question", name=case.name if case else None,
+            department=case.department if case else None, case_id=case.id if case else None,
+            received_all=[key for key in self.rules.item_keys if key in have],
+            missing=missing_items(have, self.rules) if case else [],
+            problems=list(problems),
+            extra={"state": state_of(case), "next_digest": self.next_digest(now)})
+        self._queue_reply(session, mail, read, facts, case, now, known)
 
     def _alert(self, session: Session, case: Case, mail: Mail, sampled: str | None,
                now: datetime) -> None:
@@ -258,9 +253,19 @@ class Pipeline:
             cases.record_event(session, at=now, kind="reply_suppressed", case=case, mail=mail,
                                reason="per-sender cap", cap=self.replies_per_sender_per_day)
             return
+        if parent_writing(read):  # greeted as 家长, asked to copy the student next time
+            facts = dataclasses.replace(facts, extra={**facts.extra, "parent": True})
         outgoing = self.replies.write(facts, read.sender, now, read.message_id, read.references)
-        queue(session, key=key, kind=facts.kind, outgoing=outgoing, now=now, case=case, mail=mail,
-              recipient=read.sender)
+        row = queue(session, key=key, kind=facts.kind, outgoing=outgoing, now=now, case=case,
+                    mail=mail, recipient=read.sender)
+        waiting = known.unsent.setdefault(row.recipient, [])
+        for stale in [earlier for earlier in waiting if supersedes(earlier, case)]:
+            # Made stale by this mail, in the transaction that queues its reply.
+            stale.status = SUPERSEDED
+            waiting.remove(stale)
+            cases.record_event(session, at=now, kind="reply_superseded", case=case, mail=mail,
+                               outbox=stale.dedupe_key, reply=stale.kind)
+        waiting.append(row)
         known.queued.add(key)
         known.replies_today[read.sender] += 1
         cases.record_event(session, at=now, kind="reply_queued", case=case, mail=mail,
@@ -308,13 +313,22 @@ def _ignored_report(pipeline: Pipeline, session: Session, mail: Mail, prepared: 
 
 def _ignored_other(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
                    now: datetime, known: Known) -> str:
+    # Words of the student's own in answer to one of our mails reach a person; other mail that
+    # neither carries materials nor names the process is not ours to answer.
+    read = prepared.read
+    case = cases.case_answered_by(session, read.sender, read.references)
+    if case is not None and says_something(read.body_text):
+        pipeline._question_asked(session, mail, read, case, now, known)
+        return MailOutcome.QUESTION
     return MailOutcome.IGNORED_OTHER
 
 
 def _question(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
               now: datetime, known: Known) -> str:
-    pipeline._queue_reply(session, mail, prepared.read, ReplyFacts("reply_instructions"), None, now,
-                          known)
+    read = prepared.read
+    case = (cases.case_answered_by(session, read.sender, read.references)
+            or cases.sole_case_of(session, read.sender))
+    pipeline._question_asked(session, mail, read, case, now, known)
     return MailOutcome.QUESTION
 
 

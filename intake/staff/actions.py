@@ -23,6 +23,7 @@ from intake.errors import IntakeError
 from intake.models import Case, Event, Mail, Outbox
 from intake.process.pipeline import queue
 from intake.pictures.readings import case_facts
+from intake.staff.questions import answer_question
 from intake.staff.view import iso
 from intake.store.files import FileStore, material_name, sha256_hex
 from notifier.replies import ReplyFacts, ReplyWriter
@@ -173,6 +174,11 @@ class StaffDesk:
 
     def _case(self, session: Session, case_id: int, expected_version: int | None = None) -> Case:
         return lock_case(session, case_id, expected_version)
+
+    def answer(self, question_id: int, text: str, by: str, also: Also = None):
+        """Answer a student's question (intake/staff/questions.py)."""
+        with self._transaction(also) as session:
+            return answer_question(session, self.replies, question_id, text, by, self.clock())
 
     def hold(self, case_id: int, reason: str, by: str, expected_version: int | None = None,
              also: Also = None) -> Case:

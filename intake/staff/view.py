@@ -22,13 +22,18 @@ MAIL_OUTCOME = {"pending": "待处理", "submission": "提交材料", "follow-up
 REPLY_KIND = {"reply_complete": "已收齐回复", "reply_incomplete": "补交提醒",
               "reply_instructions": "提交说明", "reply_cloud_link": "网盘链接说明",
               "reply_renew_nucleic_acid": "补交核酸提醒", "reply_rejected": "审核未通过通知",
+              "reply_unchanged": "重复发送回复", "reply_question": "问题已收到回复",
+              "reply_answer": "老师答复",
               "digest": "汇总邮件", "digest-resend": "汇总邮件（重发）",
               "reply_positive": "阳性结果通知", "reply_popup_four": "温馨提示④说明",
               "reply_not_beijing": "不在北京说明", "alert_positive": "阳性提醒（给老师）",
               "approval_reminder": "待审核提醒（给老师）"}
-OUTBOX_STATUS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败"}
+OUTBOX_STATUS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败",
+                 "superseded": "未发送（被后一封回复取代）"}
 EVENT_KIND = {"opened": "登记", "item_received": "收到材料", "item_rejected": "材料不可用",
               "status": "状态变化", "reply_queued": "回复已排队", "reply_suppressed": "回复已抑制",
+              "reply_superseded": "回复被取代，未发送", "question": "学生提问",
+              "question_answered": "已答复提问", "name_from_forms": "姓名按表格（来信写法另记）", "reply_skipped": "重复邮件，未再回复",
               "forwarded": "已报送", "held_back": "核酸超时，暂缓报送", "held": "暂缓",
               "released": "取消暂缓", "rejected": "审核未通过", "approved": "审核通过",
               "note": "备注", "exported": "导出材料", "purged": "已清除", "reprocessed": "重新检查",
@@ -208,6 +213,8 @@ def status_lines(found, zone: tzinfo, now: datetime) -> list[str]:
     rows.append(["隔离邮件", f"{found.quarantined} 封"])
     if found.pictures_waiting:
         rows.append(["读图队列", f"{found.pictures_waiting} 张图片待读"])
+    if found.questions_open:
+        rows.append(["学生提问", f"{found.questions_open} 个待回复（`intake questions`）"])
     last = found.last_digest
     rows.append(["上次汇总", f"#{last['id']}（{last['date']}），生成于 {shown(last['made_at'], zone)}，"
                              f"报送 {last['cases']} 人" if last else "无"])

@@ -73,7 +73,7 @@ def create_app(desk: DeskContext, *, testing: bool = False) -> Flask:
     CSRFProtect(app)
     app.extensions["desk"] = desk
 
-    from intake.web import views
+    from intake.web import questions, views  # noqa: F401  (questions adds its pages to views')
     app.register_blueprint(views.blueprint)
 
     @app.after_request

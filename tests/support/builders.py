@@ -23,7 +23,7 @@ FIXTURE_ID_NUMBER = "110105200001011234"
 FIXTURE_PHONE = "13912345678"
 
 
-def picture(fmt: str = "JPEG", color=(200, 30, 30), size=(64, 48)) -> bytes:
+def picture(fmt: str = "JPEG", color=(200, 30, 30), size=(320, 240)) -> bytes:
     image = Image.new("RGB", size, color)
     buffer = io.BytesIO()
     options = {"comment": f"ID {FIXTURE_ID_NUMBER} tel {FIXTURE_PHONE}".encode()} if fmt == "JPEG" else {}

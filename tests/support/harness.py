@@ -28,14 +28,15 @@ REPO = Path(__file__).resolve().parents[2]
 class Harness:
     def __init__(self, *, dovecot: Dovecot, smtp: SmtpCapture, user: str, db_url: str,
                  tmp_path: Path, extra_config: str = "", clock=None, reader=None,
-                 forward_unapproved: bool = True):
+                 forward_unapproved: bool = True, department_config: str = ""):
         self.dovecot, self.smtp, self.user, self.db_url = dovecot, smtp, user, db_url
         self.address = f"{user}@example.test"
         self.storage = tmp_path / "storage"
         self.config = write_config(tmp_path / "intake.toml", dovecot=dovecot, smtp=smtp,
                                    user=user, db_url=db_url, storage=self.storage,
                                    extra=extra_config, read_pictures=reader is not None,
-                                   forward_unapproved=forward_unapproved)
+                                   forward_unapproved=forward_unapproved,
+                                   department=department_config)
         self.clock = clock
         self.reader = reader  # the test session's one OCR engine, when pictures are read
         self.deliver(b"From: postmaster@example.test\r\nSubject: mailbox created\r\n"

@@ -66,7 +66,8 @@ TEMPLATES = Path(__file__).resolve().parents[2] / "notifier" / "templates"
 
 def write_config(path: Path, *, dovecot: Dovecot, smtp: SmtpCapture, user: str, db_url: str,
                  storage: Path, extra: str = "", folders=("INBOX", "Junk"),
-                 read_pictures: bool = False, forward_unapproved: bool = True) -> Path:
+                 read_pictures: bool = False, forward_unapproved: bool = True,
+                 department: str = "") -> Path:
     folder_list = ", ".join(f'"{f}"' for f in folders)
     # OCR is slow: only the tests about reading pictures turn it on.
     # Last, so that `extra` may continue the [digest] section.
@@ -99,6 +100,8 @@ path = "{storage}"
 [department]
 name = "物理系"
 contact = "王老师 010-62750000"
+duty_contact = "学院值班电话 010-62751111"
+{department}
 
 [digest]
 to = ["changping@example.test"]
