@@ -72,8 +72,9 @@ def nucleic_acid_timing(case: Case, judgement, hours: int, now: datetime, digest
     if start is None:
         return []
     expires = start + timedelta(hours=hours)
-    extra["valid_until"] = short_time(expires, zone)
+    valid_until = short_time(expires, zone) or ""  # never empty: `expires` is a time
+    extra["valid_until"] = valid_until
     if expires > next_digest_at(now, digest_time, zone):
         return []
-    return [Problem("nucleic_acid_expires_before_digest", short_time(expires, zone),
+    return [Problem("nucleic_acid_expires_before_digest", valid_until,
                     next_digest_label(now, digest_time, zone))]
