@@ -20,7 +20,7 @@ ADDRESS_HEADERS = ("from", "sender", "reply-to", "to", "cc", "return-path")
 
 # Return-Path is not among the registry's address headers; it holds one angle-addr, `<>` or not.
 _REGISTRY = HeaderRegistry()
-_REGISTRY.map_to_type("return-path", AddressHeader)
+_REGISTRY.map_to_type("return-path", AddressHeader)  # type: ignore[arg-type]  # typeshed: a mixin, not BaseHeader
 # An address a reply can go to: something@somewhere, with nothing a parser left half-done in it
 # (white space, quotes, brackets). Non-ASCII is allowed (RFC 6532).
 _ANSWERABLE = re.compile(r"[^\s@\"<>()\[\],;:\\]+@[^\s@\"<>()\[\],;:\\]+")

@@ -55,11 +55,8 @@ class ArchiveContents:
 
 def decode_member_name(raw: bytes, utf8_flag: bool, extra: bytes = b"") -> str:
     """A zip member name as the student saw it when they made the archive."""
-    unicode_path = _unicode_path_extra(raw, extra)
-    if unicode_path is not None:
-        text = unicode_path
-    else:
-        text = None
+    text = _unicode_path_extra(raw, extra)
+    if text is None:
         for codec in (("utf-8",) if utf8_flag else ()) + ("utf-8", "gb18030"):
             try:
                 text = raw.decode(codec)
@@ -231,7 +228,7 @@ def unpack(data: bytes, archive_name: str, limits: ArchiveLimits, depth: int = 0
             if member.data is not None:
                 budget -= len(member.data)
             nested_kind = sniff_kind(member.data) if member.data else None
-            if nested_kind == "zip" and document_kind(member.basename) is None:
+            if member.data and nested_kind == "zip" and document_kind(member.basename) is None:
                 if depth >= limits.max_nesting:
                     contents.problems.append(Problem("too_deep", member.basename))
                     continue

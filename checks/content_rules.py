@@ -35,7 +35,7 @@ def refile(named: dict[str, str | None]) -> dict[str, str | None]:
     """
     filed: dict[str, str | None] = {}
     stays = {key for key, shows in named.items() if shows is None or shows == key}
-    taken = set(stays)
+    taken: set[str | None] = set(stays)
     for key in stays:
         filed[key] = key
     for key, shows in named.items():

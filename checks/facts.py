@@ -55,7 +55,9 @@ def read_facts(lines: list[TextLine], zone: tzinfo, mail_date: datetime | None =
         facts.update(_statement(lines, text))
     elif kind == PLEDGE:
         facts.update(_pledge(lines, text))
-    return settle_years(facts, mail_date, zone) if mail_date is not None else facts
+    if mail_date is None:
+        return facts
+    return settle_years(facts, mail_date, zone) or facts
 
 
 def settle_years(facts: dict | None, mail_date: datetime, zone: tzinfo) -> dict | None:
@@ -225,9 +227,9 @@ def _records(page: _Page, labels: tuple[str, ...]) -> list[_Record]:
 
 def _page_reference(page: _Page, zone: tzinfo) -> datetime | None:
     """The latest date the page prints with a year beside a label such as 查询时间."""
-    found = [record.stamp.at(zone) for record in _records(page, _PAGE_DATE_LABELS)
-             if record.stamp is not None and record.stamp.year is not None]
-    found = [moment for moment in found if moment is not None]
+    moments = [record.stamp.at(zone) for record in _records(page, _PAGE_DATE_LABELS)
+               if record.stamp is not None and record.stamp.year is not None]
+    found = [moment for moment in moments if moment is not None]
     return max(found) if found else None
 
 
@@ -247,11 +249,12 @@ def _nucleic_acid(lines: list[TextLine], zone: tzinfo) -> dict:
     verdicts = [verdict for verdict in _verdicts(page) if verdict.role != REFERENCE]
     doubts: list[str] = []
     newest: _Record | None = None
-    readable = [record for record in records if record.stamp is not None]
+    newest_stamp: Stamp | None = None
+    readable = [(record, record.stamp) for record in records if record.stamp is not None]
     if readable and len(readable) == len(records):
-        months = {record.stamp.month for record in readable}
+        months = {stamp.month for _, stamp in readable}
         wraps = max(months) >= 11 and min(months) <= 2
-        newest = max(readable, key=lambda record: _order_key(record.stamp, reference, zone, wraps))
+        newest, newest_stamp = max(readable, key=lambda pair: _order_key(pair[1], reference, zone, wraps))
         mine = [verdict for verdict in verdicts if _record_of(verdict, records, verdicts) is newest]
     else:
         mine = verdicts  # which record is newest is unknown: only a page-wide agreement counts
@@ -261,22 +264,24 @@ def _nucleic_acid(lines: list[TextLine], zone: tzinfo) -> dict:
         doubts.append("核酸检测结果：阴性、阳性均有")
     result_score = min((verdict.line.score for verdict in mine), default=None)
     sampled = None
-    if newest is not None:
-        moment = newest.stamp.settled(zone, reference)
-        sampled = _iso(moment) if moment else newest.stamp.iso()
-    tested = [record for record in _records(page, _TESTED_LABELS) if record.stamp is not None]
+    if newest_stamp is not None:
+        moment = newest_stamp.settled(zone, reference)
+        sampled = _iso(moment) if moment else newest_stamp.iso()
+    tested = [(record, record.stamp) for record in _records(page, _TESTED_LABELS) if record.stamp is not None]
     tested_at = None
     if tested:
-        chosen = min(tested, key=lambda record: abs(record.y - newest.y)) if newest else tested[0]
-        moment = chosen.stamp.settled(zone, reference)
-        tested_at = _iso(moment) if moment else chosen.stamp.iso()
+        anchor = newest
+        _, chosen = (min(tested, key=lambda pair: abs(pair[0].y - anchor.y)) if anchor is not None
+                     else tested[0])
+        moment = chosen.settled(zone, reference)
+        tested_at = _iso(moment) if moment else chosen.iso()
     scores = {}
     if result is not None and result_score is not None:
         scores["result"] = round(result_score, 3)
-    if sampled is not None:
+    if sampled is not None and newest is not None:
         scores["sampled_at"] = round(newest.score, 3)
-    facts = {"result": result, "sampled_at": sampled, "tested_at": tested_at,
-             "name": _first_value(lines, "姓名")}
+    facts: dict[str, object] = {"result": result, "sampled_at": sampled, "tested_at": tested_at,
+                                "name": _first_value(lines, "姓名")}
     if scores:
         facts["scores"] = scores
     if doubts:
@@ -365,7 +370,7 @@ def _statement(lines: list[TextLine], text: str) -> dict:
                    ("现住址", "身体健康状况", "是否去过中高风险地区", "近7天行程轨迹")})
     fields["手机号码"] = _phone(_first_value(lines, "手机号码", "联系电话")) or None
     fields["身份证号"] = _id_number(_first_value(lines, "身份证号") or "") or _id_number(text)
-    found = {"姓名": fields["姓名"], "现住址": fields["现住址"], "手机号码": fields["手机号码"],
+    found: dict[str, str | bool | None] = {"姓名": fields["姓名"], "现住址": fields["现住址"], "手机号码": fields["手机号码"],
              "身体健康状况": fields["身体健康状况"], "身份证号": fields["身份证号"],
              "是否去过中高风险地区": fields["是否去过中高风险地区"],
              "近7天行程轨迹": fields["近7天行程轨迹"]}

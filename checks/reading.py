@@ -153,8 +153,11 @@ class Stamp:
     second: int = 0
 
     def at(self, zone: tzinfo, year: int | None = None) -> datetime | None:
+        year = year or self.year
+        if year is None:
+            return None
         try:
-            return datetime(year or self.year, self.month, self.day, self.hour, self.minute,
+            return datetime(year, self.month, self.day, self.hour, self.minute,
                             self.second, tzinfo=zone)
         except (ValueError, TypeError):
             return None

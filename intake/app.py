@@ -28,7 +28,7 @@ from intake.pictures.ocr import PictureReader, ReaderOptions
 from intake.pictures.jobs import PictureWork
 from intake.process.groups import stored_pictures
 from intake.process.pipeline import Pipeline
-from intake.pictures.pool import InlinePool, reading_pool
+from intake.pictures.pool import InlinePool, ReadingPool, reading_pool
 from intake.pictures.readings import PictureFacts
 from intake.fetch.poller import PollReport, Poller, PollSettings
 from intake.settings import Settings, secret
@@ -170,6 +170,7 @@ def picture_work(settings: Settings, sessions: sessionmaker, store: FileStore, p
     """
     if pipeline.pictures is None:
         return None
+    pool: ReadingPool
     if reader is not None:
         pool = InlinePool(pipeline.pictures)
     else:

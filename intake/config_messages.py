@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pydantic import ValidationError
+from pydantic_core import ErrorDetails
 
 # What a key of each kind looks like in TOML, for the fix.
 _TYPE_FIXES = {
@@ -30,7 +31,7 @@ def explain(err: ValidationError) -> str:
     return "invalid configuration:\n  " + "\n  ".join(lines)
 
 
-def _line(problem: dict) -> str:
+def _line(problem: ErrorDetails) -> str:
     key = ".".join(str(part) for part in problem["loc"])
     kind = problem["type"]
     context = problem.get("ctx") or {}

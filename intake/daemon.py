@@ -86,7 +86,7 @@ class Daemon:
         except IntakeError as err:
             report, drained = None, None
             log.error("poll failed: %s", err)
-        if report is not None and report.ok:
+        if report is not None and report.ok and drained is not None:
             self._poll_failures, self._next_poll_allowed = 0, None
             log.info("poll done: %s; sent %d, waiting %d", dict(report.outcomes), drained.sent,
                      drained.retrying)

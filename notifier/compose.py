@@ -69,7 +69,7 @@ def build_message(*, sender: str, sender_name: str, to: Sequence[str], rendered:
         message["Cc"] = ", ".join(cc)
     # A Header object, not its encoded string: compat32 re-folds a long encoded string with a
     # blank first line, which webmail shows as a subject starting with a space.
-    message["Subject"] = Header(rendered.subject, "utf-8")
+    message["Subject"] = Header(rendered.subject, "utf-8")  # type: ignore[assignment]
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id
     if in_reply_to:

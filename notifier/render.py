@@ -33,10 +33,10 @@ class TemplateRenderer:
         # Templates are checked when a process starts (check-config, run) and used as checked:
         # an edit takes effect at the next start, not half-way through a burst. (Jinja would
         # otherwise also stat every file of a template each time it renders one.)
-        options = dict(loader=loader, undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
-                       auto_reload=False)
-        self._plain = jinja2.Environment(autoescape=False, **options)
-        self._html = jinja2.Environment(autoescape=True, **options)
+        self._plain = jinja2.Environment(autoescape=False, loader=loader, undefined=jinja2.StrictUndefined,
+                                         keep_trailing_newline=True, auto_reload=False)
+        self._html = jinja2.Environment(autoescape=True, loader=loader, undefined=jinja2.StrictUndefined,
+                                        keep_trailing_newline=True, auto_reload=False)
 
     def render(self, kind: str, context: dict) -> Rendered:
         subject = self._plain.get_template(f"{kind}.subject.j2").render(context)

@@ -8,8 +8,9 @@ Each reply gives one instruction. Which one is decided here, once, so that no te
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 from datetime import datetime
 
 from checks.findings import Problem
@@ -97,7 +98,8 @@ class ReplyWriter:
             return list(self.item_keys)
         if plan == "none":
             return []
-        wanted = {*facts.missing, *facts.extra.get("rejected_items", ())}
+        rejected = cast(Iterable[str], facts.extra.get("rejected_items", ()))
+        wanted = {*facts.missing, *rejected}
         return [key for key in self.item_keys if key in wanted]
 
     def forms_for(self, facts: ReplyFacts) -> list[FileAttachment]:
@@ -125,7 +127,7 @@ class ReplyWriter:
             "received_all": list(facts.received_all),
             "missing": [{"key": key, "hint": hints.get(key, "")} for key in facts.missing],
             "asked": [{"key": key, "hint": hints.get(key, ""), "file": f"{key}.jpg"} for key in asked],
-            "problems": [describe(problem) for problem in facts.problems
+            "problems": [describe(problem, len(self.item_keys)) for problem in facts.problems
                          if problem.code != "taken_as"],
             # Pictures named as phones name them, filed by what they show: "IMG_…jpg → 核酸".
             "filed": [f"{problem.subject} → {problem.detail}" for problem in facts.problems

@@ -71,6 +71,7 @@ def smtp_connection(endpoint: SmtpEndpoint) -> Iterator[SmtpConnection]:
     # Loading the CA store costs a noticeable part of a short poll: only when TLS is used.
     context = ssl.create_default_context(cafile=endpoint.ca_file) \
         if endpoint.security != "none" else None
+    client: smtplib.SMTP
     try:
         if endpoint.security == "ssl":
             client = smtplib.SMTP_SSL(endpoint.host, endpoint.port, timeout=endpoint.timeout,

@@ -15,9 +15,9 @@ _SENTENCES = {
     "not_zip": "「{subject}」不是有效的 zip 压缩包（只是改了扩展名），需要用压缩软件压缩成 zip。",
     "corrupt_archive": "压缩包「{subject}」已损坏，无法打开。",
     "overlapping": "压缩包「{subject}」结构异常，无法安全打开，请用常见压缩软件重新压缩后发送。",
-    "too_many_members": "压缩包「{subject}」里的文件过多（{detail} 个），请只放五张材料图片。",
+    "too_many_members": "压缩包「{subject}」里的文件过多（{detail} 个），请只放{count}张材料图片。",
     "archive_too_large": "压缩包「{subject}」解压后过大，请压缩图片尺寸后重新发送。",
-    "too_deep": "「{subject}」是压缩包里再套的压缩包，层数过多，请直接把五张图片压缩成一个 zip。",
+    "too_deep": "「{subject}」是压缩包里再套的压缩包，层数过多，请直接把{count}张图片压缩成一个 zip。",
     "member_too_large": "文件「{subject}」过大，请压缩图片或截图后重新发送。",
     "member_ratio": "文件「{subject}」解压后异常巨大，无法处理，请重新压缩后发送。",
     "member_encrypted": "压缩包里的文件「{subject}」设置了密码，我们无法打开。请去掉密码后重新压缩发送。",
@@ -41,14 +41,15 @@ _SENTENCES = {
 }
 
 
-def describe(problem: Problem) -> str:
+def describe(problem: Problem, item_count: int) -> str:
+    """The sentence telling the student what to fix; `item_count`: how many items the rules ask for."""
     template = (_SENTENCES.get(f"{problem.code}/{problem.detail}") or
                 _SENTENCES.get(problem.code, "材料有问题：{code}（{subject}）"))
     kind = _KIND_NAMES.get(problem.detail, problem.detail or "未知格式的文件")
     # Two values in one detail: "核酸|IMG_2.jpg" (same_item_newer), "64×48|240" (too_small).
     item, _, newer = (problem.detail or "").partition("|")
     return template.format(subject=problem.subject, detail=problem.detail, kind=kind,
-                           code=problem.code, item=item, newer=newer)
+                           code=problem.code, item=item, newer=newer, count=count_word(item_count))
 
 
 _DIGITS = "零一二三四五六七八九"

@@ -176,9 +176,16 @@ def test_attachment_names_are_quoted_rfc2047_words_that_decode_back():
 
 
 def test_problem_sentences_name_the_file():
-    assert "核酸.jpg" in describe(Problem("undecodable", "核酸.jpg"))
-    assert "GIF" in describe(Problem("type_not_allowed", "a.gif", "gif"))
-    assert describe(Problem("something-new", "x"))  # unknown codes still say something
+    assert "核酸.jpg" in describe(Problem("undecodable", "核酸.jpg"), 5)
+    assert "GIF" in describe(Problem("type_not_allowed", "a.gif", "gif"), 5)
+    assert describe(Problem("something-new", "x"), 5)  # unknown codes still say something
+
+
+def test_problem_sentences_count_the_configured_items():
+    # A sixth item in the rules is a config change: the sentences count from it, never say 五.
+    assert "只放六张材料图片" in describe(Problem("too_many_members", "a.zip", "40"), 6)
+    assert "把六张图片" in describe(Problem("too_deep", "b.zip"), 6)
+    assert "五" not in describe(Problem("too_many_members", "a.zip", "40"), 6)
 
 
 def _case(index: int, size: int) -> DigestCase:

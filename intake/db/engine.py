@@ -71,6 +71,8 @@ def schema_revisions(engine: Engine) -> tuple[str | None, str, bool]:
     from alembic.script import ScriptDirectory
 
     head = ScriptDirectory.from_config(_alembic(None)).get_current_head()
+    if head is None:
+        raise IntakeError("the installed package has no database migrations: reinstall intake")
     with engine.connect().execution_options(**READ_ONLY) as connection:
         current = MigrationContext.configure(connection).get_current_revision()
         has_tables = bool(inspect(connection).get_table_names())
@@ -127,7 +129,8 @@ def _head_from_files() -> str | None:
     for path in (MIGRATIONS / "versions").glob("*.py"):
         if path.name == "__init__.py":
             continue
-        found = dict(match.groups() for match in _REVISION.finditer(path.read_text(encoding="utf-8")))
+        source = path.read_text(encoding="utf-8")
+        found: dict[str, str | None] = {match[1]: match[2] for match in _REVISION.finditer(source)}
         if set(found) != {"revision", "down_revision"} or not found["revision"]:
             return None
         revisions.add(found["revision"])

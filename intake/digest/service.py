@@ -99,7 +99,7 @@ class DigestService:
         try:
             result = self._prepare(session, now, date, run_key)
             if result.skipped or dry_run_to is not None:
-                if dry_run_to is not None and not result.skipped:
+                if dry_run_to is not None and not result.skipped and result.digest_id is not None:
                     result.preview = _write_preview(session, result.digest_id, dry_run_to)
                 session.rollback()
             else:
@@ -134,7 +134,8 @@ class DigestService:
             query = query.where(Case.approved_at.is_not(None))
         ready = session.scalars(query.order_by(Case.completed_at, Case.id)
                                 .with_for_update(skip_locked=True)).all()
-        forward, held = [], []
+        forward: list[Case] = []
+        held: list[Case] = []
         for case in ready:
             nat = _item(case, NUCLEIC_ACID)
             too_old_now = self._held_back(nat.received_at if nat else None,
@@ -283,6 +284,8 @@ class DigestService:
     def _hold_back(self, session: Session, case: Case, now: datetime) -> None:
         """核酸 too old to forward: the item no longer counts, and the student is asked once."""
         nat = _item(case, NUCLEIC_ACID)
+        if nat is None:  # held for its time without one: nothing to take back
+            return
         received = nat.received_at
         nat.usable, nat.problem = False, "expired"
         case_store.record_event(session, at=now, kind="held_back", case=case,

@@ -152,7 +152,7 @@ class Poller:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="imap-fetch") as fetcher:
             chunk = next(chunks, None)
             bodies = fetcher.submit(self._fetch_bodies, chunk) if chunk else None
-            while chunk is not None:
+            while chunk is not None and bodies is not None:
                 fetched = bodies.result()
                 following = next(chunks, None)
                 bodies = fetcher.submit(self._fetch_bodies, following) if following else None

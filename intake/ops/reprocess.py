@@ -146,7 +146,7 @@ def _rebuild(session, case: Case, writer, store: FileStore, rules: Rules,
     for mail in mails:
         read = read_mail(store.read(mail.raw_path))
         assessment = assess(read.attachments, read.subject, rules, read.body_text)
-        read_facts = {}
+        read_facts: dict[str, dict | None] = {}
         if pictures is not None:
             assessment, read_facts = pictures.read_and_refile(assessment)
         changed = case_store.merge_items(session, case, assessment, mail, writer,

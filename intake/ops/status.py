@@ -64,7 +64,7 @@ def gather(sessions: sessionmaker, settings: Settings, now: datetime, stale_poll
             age = (now - last) if last else None
             status.folders.append({"folder": folder, "last_poll": local(last),
                                    "age_seconds": int(age.total_seconds()) if age else None})
-            if last is None or age > interval * stale_polls:
+            if age is None or age > interval * stale_polls:
                 status.attention.append(
                     f"文件夹「{folder}」："
                     + (f"超过 {stale_polls} 个收信间隔（每个 {settings.schedule.poll_seconds} 秒）"
@@ -82,19 +82,19 @@ def gather(sessions: sessionmaker, settings: Settings, now: datetime, stale_poll
                 Case.digest_id.is_(None), *([Case.department == scope] if scope else []))
             .group_by(Case.status)).all())
         status.outbox_pending = session.scalar(
-            select(func.count()).select_from(Outbox).where(Outbox.status == "pending"))
+            select(func.count()).select_from(Outbox).where(Outbox.status == "pending")) or 0
         oldest = session.scalar(select(func.min(Outbox.created_at)).where(Outbox.status == "pending"))
         status.oldest_pending = local(oldest)
         if oldest and now - oldest > timedelta(hours=1):
             status.attention.append(f"待发邮件：最早的一封自 {shown(oldest)} 起一直没有发出")
         status.outbox_failed_recently = session.scalar(
             select(func.count()).select_from(Outbox).where(
-                Outbox.status == "failed", Outbox.created_at >= now - timedelta(days=7)))
+                Outbox.status == "failed", Outbox.created_at >= now - timedelta(days=7))) or 0
         if status.outbox_failed_recently:
             status.attention.append(f"待发邮件：近 7 天有 {status.outbox_failed_recently} 封"
                                     f"发送失败、不再重试（见日志）")
         status.quarantined = session.scalar(select(func.count()).select_from(Mail).where(
-            Mail.outcome == MailOutcome.QUARANTINED))
+            Mail.outcome == MailOutcome.QUARANTINED)) or 0
         if status.quarantined:
             status.attention.append(f"隔离邮件：{status.quarantined} 封，"
                                     f"用 `intake quarantine` 查看")

@@ -3,6 +3,7 @@ student's inbox."""
 from __future__ import annotations
 
 from datetime import datetime, timezone, tzinfo
+from typing import Any
 
 import jinja2
 
@@ -16,34 +17,37 @@ from notifier.replies import ReplyFacts, ReplyWriter
 _NOW = datetime(2026, 11, 21, 9, 0, tzinfo=timezone.utc)
 
 
+def _about_a_student(kind: str, **facts: Any) -> ReplyFacts:
+    return ReplyFacts(kind, name="张伟", department="物理系", case_id=1, **facts)
+
+
 def sample_replies(item_keys: tuple[str, ...]) -> list[ReplyFacts]:
-    who = {"name": "张伟", "department": "物理系", "case_id": 1}
     return [
-        ReplyFacts("reply_complete", **who, received=item_keys, received_all=item_keys,
+        _about_a_student("reply_complete", received=item_keys, received_all=item_keys,
                    unmatched=["IMG_0001.jpg"]),
-        ReplyFacts("reply_incomplete", **who, received=item_keys[:-1], received_all=item_keys[:-1],
+        _about_a_student("reply_incomplete", received=item_keys[:-1], received_all=item_keys[:-1],
                    missing=item_keys[-1:], problems=[Problem("undecodable", "核酸.jpg")],
                    unmatched=["IMG_0001.jpg"]),
         ReplyFacts("reply_incomplete", missing=item_keys, problems=[Problem("encrypted", "材料.zip")]),
-        ReplyFacts("reply_unchanged", **who, received_all=item_keys),
-        ReplyFacts("reply_question", **who, received_all=item_keys,
+        _about_a_student("reply_unchanged", received_all=item_keys),
+        _about_a_student("reply_question", received_all=item_keys,
                    extra={"state": "complete", "next_digest": "今天 17:00"}),
         ReplyFacts("reply_question", extra={"state": "none"}),
-        ReplyFacts("reply_answer", **who, extra={"answer": "今天 17:00 报送。", "question": "什么时候报送？",
+        _about_a_student("reply_answer", extra={"answer": "今天 17:00 报送。", "question": "什么时候报送？",
                                                  "asked_subject": "请问"}),
         ReplyFacts("reply_instructions"),
         ReplyFacts("reply_cloud_link"),
-        ReplyFacts("reply_renew_nucleic_acid", **who,
+        _about_a_student("reply_renew_nucleic_acid",
                    missing=item_keys[-1:], received_all=item_keys[:-1],
                    extra={"nucleic_acid_at": "2026-11-19 08:00", "deadline": "11月21日 17:00"}),
-        ReplyFacts("reply_positive", **who, extra={"sampled_at": "11月21日 14:05"}),
-        ReplyFacts("reply_popup_four", **who),
-        ReplyFacts("reply_not_beijing", **who, extra={"places": ["上海市"]}),
-        ReplyFacts("reply_no_popup", **who),
-        ReplyFacts("reply_nucleic_acid_unclear", **who, extra={"doubts": ["核酸采样时间：未能识别"]}),
-        ReplyFacts("alert_positive", **who, extra={"sampled_at": "11月21日 14:05",
+        _about_a_student("reply_positive", extra={"sampled_at": "11月21日 14:05"}),
+        _about_a_student("reply_popup_four"),
+        _about_a_student("reply_not_beijing", extra={"places": ["上海市"]}),
+        _about_a_student("reply_no_popup"),
+        _about_a_student("reply_nucleic_acid_unclear", extra={"doubts": ["核酸采样时间：未能识别"]}),
+        _about_a_student("alert_positive", extra={"sampled_at": "11月21日 14:05",
                                                    "sender": "zhangwei@example.com"}),
-        ReplyFacts("reply_rejected", **who, missing=item_keys[:1],
+        _about_a_student("reply_rejected", missing=item_keys[:1],
                    extra={"reason": "承诺书没有签名", "rejected_items": list(item_keys[:1])}),
     ]
 
@@ -51,7 +55,7 @@ def sample_replies(item_keys: tuple[str, ...]) -> list[ReplyFacts]:
 def check_templates(renderer: TemplateRenderer, writer: ReplyWriter, item_keys: tuple[str, ...],
                     addressing: DigestAddressing, zone: tzinfo) -> Rendered:
     """Render every kind; returns the sample incomplete reply. Raises ConfigError naming the file."""
-    sample = None
+    sample: Rendered | None = None
     try:
         for facts in sample_replies(item_keys):
             rendered = renderer.render(facts.kind, writer.context(facts))
@@ -72,6 +76,8 @@ def check_templates(renderer: TemplateRenderer, writer: ReplyWriter, item_keys: 
                                            "waiting": 0})
     except jinja2.TemplateError as err:
         raise ConfigError(describe_template_error(err)) from err
+    if sample is None:
+        raise ValueError("sample_replies lost its reply_incomplete")
     return sample
 
 

@@ -44,7 +44,7 @@ def enqueue(session: Session, mail_id: int, shas: Iterable[str], now: datetime) 
     if session.get_bind().dialect.name == "postgresql":
         from sqlalchemy.dialects import postgresql as dialect
     else:
-        from sqlalchemy.dialects import sqlite as dialect
+        from sqlalchemy.dialects import sqlite as dialect  # type: ignore[no-redef]  # same insert API
     session.execute(dialect.insert(PictureJob).values(rows)
                     .on_conflict_do_nothing(index_elements=["sha256"]))
 

@@ -62,6 +62,8 @@ def _start_worker(parent: int, threads: int, zone: tzinfo, nucleic_acid_hours: i
 
 
 def _read_in_worker(data: bytes) -> dict | None:
+    if _worker_facts is None:
+        raise RuntimeError("the reading process was started without _start_worker")
     return _worker_facts.read(data)
 
 

@@ -20,7 +20,7 @@ from checks.content_rules import (NO_POPUP, NOT_BEIJING, POPUP_FOUR, POSITIVE, U
                                   certainty, judge, refile)
 from checks.facts import NUCLEIC_ACID, read_facts, settle_years
 from checks.findings import Problem
-from checks.submission import Assessment
+from checks.submission import Assessment, ItemFile
 from intake.record import cases as case_store
 from intake.errors import IntakeError
 from intake.models import Case, Item, Reading
@@ -51,6 +51,8 @@ REPLY_KINDS = {POSITIVE: "reply_positive", POPUP_FOUR: "reply_popup_four",
 
 def hold_reason(judgement: Judgement) -> str:
     """Why the reading holds the case, as staff read it (the unclear facts named)."""
+    if judgement.blocked is None:
+        raise ValueError("hold_reason of a reading that holds nothing")
     reason = HOLD_PREFIX + HOLD_REASONS[judgement.blocked]
     if judgement.blocked == UNCLEAR and judgement.doubts:
         reason += "（" + "；".join(judgement.doubts) + "）"
@@ -134,7 +136,7 @@ def pictures_to_read(assessment: Assessment) -> dict[str, bytes]:
     copies)."""
     return {found.sha256: found.data
             for found in [*assessment.items.values(), *assessment.unnamed.values()]
-            if found.usable and found.data is not None}
+            if found.usable and found.data is not None and found.sha256 is not None}
 
 
 def refile_by_content(assessment: Assessment, facts_by_sha: dict[str, dict | None]
@@ -144,7 +146,7 @@ def refile_by_content(assessment: Assessment, facts_by_sha: dict[str, dict | Non
     Returns the refiled assessment and the facts by the item each picture is now filed under.
     """
     read = {key: facts_by_sha[found.sha256] for key, found in assessment.items.items()
-            if found.usable and found.data is not None}
+            if found.usable and found.data is not None and found.sha256 is not None}
     shows = {key: (facts or {}).get("looks_like") for key, facts in read.items()}
     filed = refile(shows)
     items = {key: found for key, found in assessment.items.items() if key not in read}
@@ -154,7 +156,7 @@ def refile_by_content(assessment: Assessment, facts_by_sha: dict[str, dict | Non
         found = assessment.items[key]
         name = posixpath.basename(found.source_name)
         if target is None:
-            problems.append(Problem("shows_other", name, shows[key]))
+            problems.append(Problem("shows_other", name, shows[key] or ""))
             continue
         if target != key:
             problems.append(Problem("refiled", name, target))
@@ -168,7 +170,7 @@ def refile_by_content(assessment: Assessment, facts_by_sha: dict[str, dict | Non
             problems.remove(Problem("taken_as", older, target))
             problems.append(Problem("same_item_newer", older, f"{target}|{name}"))
         items[target] = found
-        facts_by_key[target] = facts_by_sha.get(found.sha256)
+        facts_by_key[target] = facts_by_sha.get(found.sha256 or "")
         problems.append(Problem("taken_as", name, target))
         unmatched.remove(name)
     items = {key: dataclasses.replace(found, key=key) for key, found in items.items()}
@@ -178,14 +180,16 @@ def refile_by_content(assessment: Assessment, facts_by_sha: dict[str, dict | Non
 
 
 def _unnamed_by_content(assessment: Assessment, facts_by_sha: dict[str, dict | None],
-                        items: dict) -> list[tuple[str, str, object]]:
+                        items: dict[str, ItemFile]) -> list[tuple[str, str, ItemFile]]:
     """(item, file name, picture) for each unnamed picture whose content shows an item that no
     named picture fills; of two showing one item, the newer comes last (it is kept)."""
     chosen = []
     for name, found in sorted(assessment.unnamed.items(), key=lambda pair: _taken_at(pair[0])):
-        shows = (facts_by_sha.get(found.sha256) or {}).get("looks_like")
+        shows = (facts_by_sha.get(found.sha256 or "") or {}).get("looks_like")
+        if shows is None:
+            continue
         named = items.get(shows)
-        if shows is None or (named is not None and named.usable and named.key != ""):
+        if named is not None and named.usable and named.key != "":
             continue
         chosen.append((shows, name, found))
     return chosen

@@ -26,6 +26,8 @@ def _start_checker(parent: int, rules: Rules, own_addresses: frozenset[str]) -> 
 
 
 def _check_in_worker(raw: bytes) -> Prepared:
+    if _worker_rules is None:
+        raise RuntimeError("the checking process was started without _start_checker")
     return without_attachment_bytes(prepare_mail(raw, *_worker_rules))
 
 

@@ -103,9 +103,9 @@ class Pipeline:
         the mails processed with this one (None: looked up for this one alone)."""
         if prepared is None:
             prepared = self.prepare(raw)
-            pictures = self.pictures_of(prepared)
-            if pictures:  # read here and now: a caller with no reading pool
-                prepared = self.with_facts(prepared, {sha: self.pictures.read(data)
+            pictures, reader = self.pictures_of(prepared), self.pictures
+            if pictures and reader is not None:  # read here and now: a caller with no reading pool
+                prepared = self.with_facts(prepared, {sha: reader.read(data)
                                                       for sha, data in pictures.items()})
         if known is None:
             known = Known.look_up(session, [(mail.id, prepared)], now)
@@ -166,13 +166,14 @@ class Pipeline:
         problems += [found.problem for found in assessment.items.values()
                      if found.problem is not None and found.problem not in problems]
         kind = "reply_complete" if case is not None and not missing else "reply_incomplete"
-        extra = {}
-        if judgement is not None:
+        extra: dict[str, object] = {}
+        # A judgement is made only on a case, with reading on.
+        if judgement is not None and case is not None and self.pictures is not None:
             sampled = short_time(judgement.sampled_at, self.pictures.zone)
             extra["sampled_at"] = sampled
             if judgement.too_old and "核酸" in missing:
                 problems.append(Problem("nucleic_acid_too_old", str(self.pictures.nucleic_acid_hours),
-                                        sampled))
+                                        sampled or "时间不明"))
             if judgement.blocked:
                 kind = BLOCKED_REPLIES[judgement.blocked]
                 extra["places"] = judgement.places
@@ -341,6 +342,8 @@ def _cloud_link(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prep
 
 def _submission(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
                 now: datetime, known: Known) -> str:
+    if prepared.assessment is None:
+        raise ValueError("a mail taken for a submission was not assessed (prepare_mail)")
     return pipeline._submission(session, mail, prepared.read, prepared.assessment,
                                 prepared.read_facts, now, known)
 

@@ -96,6 +96,6 @@ def _attachments(message: email.message.Message):
         if not name:
             continue
         payload = part.get_payload(decode=True)
-        if payload is None:
+        if not isinstance(payload, bytes):  # decode=True gives bytes, or None for a multipart
             payload = b""
         yield Attachment(name=name.replace("/", "_").replace("\\", "_"), data=payload)
