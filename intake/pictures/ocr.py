@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+from typing import Any
 from dataclasses import dataclass
 
 from checks.reading import TextLine
@@ -33,7 +34,7 @@ class ReaderOptions:
 class PictureReader:
     def __init__(self, options: ReaderOptions = ReaderOptions()):
         self._options = options
-        self._engine = None
+        self._engine: Any = None  # RapidOCR, loaded on first use (it costs seconds and ~300 MB)
         self._lock = threading.Lock()  # one reading at a time: the engine uses every core already
 
     def warm(self) -> float:
