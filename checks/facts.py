@@ -1,4 +1,4 @@
-"""What one picture says: which of the five items it shows, and the fields staff look at.
+"""What one picture says: which of the items it shows, and the fields staff look at.
 
 Input is the recognised text lines with their boxes; output is a plain dict (JSON-ready, times as
 ISO strings with their offset). A field that cannot be read is None, never a guess.

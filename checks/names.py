@@ -5,6 +5,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from checks.facts import PLEDGE, STATEMENT
+
 # Reply/forward prefixes as Chinese and Western clients write them, with either colon.
 _PREFIX = re.compile(
     r"^\s*(?:re|fw|fwd|aw|wg|回复|答复|转发|回覆|轉發)\s*[:：]\s*", re.IGNORECASE
@@ -119,7 +121,7 @@ _CHINESE_NAME = re.compile(r"^[\u4e00-\u9fa5·]{2,6}$")
 
 def name_on_forms(facts_by_item: dict[str, dict | None]) -> str | None:
     """The Chinese name the signed forms read (情况说明 first, then 承诺书), if a clear one."""
-    for key in ("情况说明", "承诺书"):
+    for key in (STATEMENT, PLEDGE):
         name = ((facts_by_item.get(key) or {}).get("姓名") or "").strip()
         if _CHINESE_NAME.match(name):
             return name

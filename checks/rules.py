@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 @dataclass(frozen=True)
 class ItemRule:
-    """One of the five required pictures: its canonical name and accepted file stems."""
+    """One of the required pictures ([rules] items): its canonical name and accepted file stems."""
 
     key: str
     spellings: tuple[str, ...]

@@ -1,4 +1,4 @@
-"""Which of the five items a mail brings, and what is wrong with it."""
+"""Which of the required items (rules.items) a mail brings, and what is wrong with it."""
 from __future__ import annotations
 
 import hashlib

@@ -1,8 +1,8 @@
 """The automatic replies to students, from what the checks found.
 
 Each reply gives one instruction. Which one is decided here, once, so that no template can say
-"send only what is missing" and "send all five in a zip" in the same mail:
-- "full": nothing usable has arrived, or we could not read a name: the five items and the rule;
+"send only what is missing" and "send them all in a zip" in the same mail:
+- "full": nothing usable has arrived, or we could not read a name: every item and the rule;
 - "missing": some items are in: reply with just the missing pictures, or send a new zip;
 - "none": nothing more to send.
 """

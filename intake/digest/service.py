@@ -20,6 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from checks.content_rules import flags_for, sampled_at, too_old
+from checks.facts import NUCLEIC_ACID
 from intake.record import cases as case_store
 from intake.db.engine import read_session
 from intake.pictures.readings import case_facts, load_case_facts, short_time
@@ -37,7 +38,6 @@ from notifier.wording import count_word
 
 log = logging.getLogger(__name__)
 
-NUCLEIC_ACID = "核酸"
 
 
 @dataclass(frozen=True)

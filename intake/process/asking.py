@@ -6,6 +6,7 @@ from datetime import datetime, time, timedelta, tzinfo
 
 import email.utils
 
+from checks.facts import NUCLEIC_ACID
 from checks.findings import Problem
 from checks.names import writes_for_a_student
 from checks.questions import asks_something, own_words, says_something
@@ -66,7 +67,7 @@ def nucleic_acid_timing(case: Case, judgement, hours: int, now: datetime, digest
                         zone: tzinfo, extra: dict) -> list[Problem]:
     """Until when the case's 核酸 counts (from its sampling as read, else its arrival), into
     `extra`; a problem telling the student at once when that is before the next digest."""
-    nucleic = next((item for item in case.items if item.kind == "核酸" and item.usable), None)
+    nucleic = next((item for item in case.items if item.kind == NUCLEIC_ACID and item.usable), None)
     start = judgement.sampled_at if judgement is not None and judgement.sampled_at else (
         nucleic.received_at if nucleic is not None else None)
     if start is None:

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from checks.addresses import normal_address
 from checks.classify import MailKind
 from checks.content_rules import POSITIVE
+from checks.facts import NUCLEIC_ACID
 from checks.findings import Problem
 from checks.names import name_on_forms, with_name_from_forms
 from checks.questions import own_words, says_something
@@ -171,7 +172,7 @@ class Pipeline:
         if judgement is not None and case is not None and self.pictures is not None:
             sampled = short_time(judgement.sampled_at, self.pictures.zone)
             extra["sampled_at"] = sampled
-            if judgement.too_old and "核酸" in missing:
+            if judgement.too_old and NUCLEIC_ACID in missing:
                 problems.append(Problem("nucleic_acid_too_old", str(self.pictures.nucleic_acid_hours),
                                         sampled or "时间不明"))
             if judgement.blocked:
@@ -180,7 +181,7 @@ class Pipeline:
                 extra["doubts"] = judgement.doubts
                 if judgement.blocked == POSITIVE:
                     self._alert(session, case, mail, sampled, now)
-        if case is not None and "核酸" not in missing:
+        if case is not None and NUCLEIC_ACID not in missing:
             problems += nucleic_acid_timing(case, judgement, self.replies.nucleic_acid_hours, now,
                                             self.digest_time, self.zone, extra)
         if case is not None and not opened and same_as_before(assessment, changed):
@@ -232,7 +233,7 @@ class Pipeline:
             log.warning("case=%s: a positive result was read but [alerts] to and digest.cc are "
                         "empty; nobody was alerted", case.id)
             return
-        nucleic = next(item for item in case.items if item.kind == "核酸")
+        nucleic = next(item for item in case.items if item.kind == NUCLEIC_ACID)
         key = f"alert:positive:case:{case.id}:{nucleic.sha256}"
         if session.scalar(select(Outbox.id).where(Outbox.dedupe_key == key)) is not None:
             return
