@@ -2,6 +2,10 @@
 
 `create_app(desk)` makes the Flask application around a DeskContext; the composition root
 (`intake.app.build_desk`, which `intake web` and gunicorn's `intake.web.wsgi:app` call) wires that.
+Its pages come in blueprints: `auth` (sign in and out), `cases` (the queue, a case, its pictures,
+actions and export), `questions` (待回复), `digests` (digests and the service's status) and `admin`
+(accounts, the audit log); what they share (the sign-in guard, scope, audit, error pages) is in
+`common`.
 """
 from __future__ import annotations
 
@@ -73,8 +77,10 @@ def create_app(desk: DeskContext, *, testing: bool = False) -> Flask:
     CSRFProtect(app)
     app.extensions["desk"] = desk
 
-    from intake.web import questions, views  # noqa: F401  (questions adds its pages to views')
-    app.register_blueprint(views.blueprint)
+    from intake.web import admin, auth, cases, common, digests, questions
+    common.install(app)  # the sign-in every page but the login form asks for, the error pages
+    for pages in (auth, cases, questions, digests, admin):
+        app.register_blueprint(pages.blueprint)
 
     @app.after_request
     def _security_headers(response):
