@@ -227,6 +227,8 @@ class StaffDesk:
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             written = []
             for item in items:
+                if item.path is None:
+                    continue
                 target = folder / material_name(item.kind, item.file_type)
                 descriptor = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
                 with os.fdopen(descriptor, "wb") as stream:

@@ -38,7 +38,7 @@ def _secret_key(settings: Settings) -> bytes:
     """From the environment variable web.secret_key_env, else a random key kept (0600) beside
     the stored materials, shared by every gunicorn worker on this machine."""
     if settings.web.secret_key_env:
-        return secret(settings.web.secret_key_env, "web.secret_key_env").encode()
+        return (secret(settings.web.secret_key_env, "web.secret_key_env") or "").encode()
     path = Path(settings.storage.path) / "web-secret-key"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -72,7 +72,7 @@ def create_app(desk: DeskContext, *, testing: bool = False) -> Flask:
     )
     app.session_interface = _TlsAwareCookies()
     if settings.web.proxy_hops:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=settings.web.proxy_hops,
+        app.wsgi_app = ProxyFix(app.wsgi_app,  # type: ignore[method-assign]  # Flask's documented way x_for=settings.web.proxy_hops,
                                 x_proto=settings.web.proxy_hops, x_host=settings.web.proxy_hops)
     CSRFProtect(app)
     app.extensions["desk"] = desk

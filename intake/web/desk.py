@@ -83,18 +83,18 @@ def log_in(session: Session, username: str, password: str, address: str,
     username = username.strip()[:64]
     address_failures = session.scalar(select(func.count()).select_from(LoginAttempt).where(
         LoginAttempt.address == address, LoginAttempt.succeeded.is_(False),
-        LoginAttempt.at > now - ADDRESS_WINDOW))
+        LoginAttempt.at > now - ADDRESS_WINDOW)) or 0
     if address_failures >= ADDRESS_FAILURES:
         raise LoginRefused(BLOCKED, "address blocked")
     account_failures = session.scalar(select(func.count()).select_from(LoginAttempt).where(
         LoginAttempt.username == username, LoginAttempt.succeeded.is_(False),
-        LoginAttempt.at > now - ACCOUNT_WINDOW))
+        LoginAttempt.at > now - ACCOUNT_WINDOW)) or 0
     if account_failures >= ACCOUNT_FAILURES:
         raise LoginRefused(WAIT, "account waiting")
     account = session.scalar(select(StaffAccount).where(StaffAccount.username == username))
-    good = accounts.password_matches(account, password) and not account.disabled
+    good = accounts.password_matches(account, password) and account is not None and not account.disabled
     session.add(LoginAttempt(username=username, address=address, at=now, succeeded=good))
-    if not good:
+    if account is None or not good:
         raise LoginRefused(WRONG, "wrong password or unknown user")
     log_out(session, replacing)
     session_id = secrets.token_urlsafe(32)
@@ -162,8 +162,8 @@ class AuditView:
         query = select(AuditEntry)
         query = query.where(AuditEntry.action == self.kind) if self.kind else \
             query.where(AuditEntry.action != LOGIN_FAILED)
-        return session.scalars(query.order_by(AuditEntry.id.desc()).offset(
-            (self.page - 1) * self.size).limit(self.size)).all()
+        return list(session.scalars(query.order_by(AuditEntry.id.desc()).offset(
+            (self.page - 1) * self.size).limit(self.size)))
 
 
 def audit(session: Session, *, at: datetime, actor: str, action: str, case_id: int | None = None,

@@ -142,8 +142,8 @@ def ranked(session: Session, wanted: QueueFilter, scope: str | None, zone: tzinf
     if not ids:
         return Ranking([], set(), set())
     matching = select(Case.id).where(*where)
-    flagged = set(session.scalars(select(Mail.case_id).distinct().where(
-        Mail.case_id.in_(matching), Mail.flagged.is_(True))))
+    flagged = {case_id for case_id in session.scalars(select(Mail.case_id).distinct().where(
+        Mail.case_id.in_(matching), Mail.flagged.is_(True))) if case_id is not None}
     by_reading, alerts = reading.flagged_and_alert_cases(session, matching)
     flagged |= by_reading
     if flagged or alerts:
