@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         err.show()
         sys.exit(err.exit_code)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        click.echo("已中止", err=True)
         sys.exit(130)
     except IntakeError as err:
         click.echo(f"intake: {err}", err=True)
@@ -113,5 +113,5 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"intake: {describe_template_error(err)}", err=True)
         sys.exit(ConfigError.exit_code)
     except SQLAlchemyError as err:
-        click.echo(f"intake: database error: {type(err).__name__}", err=True)
+        click.echo(f"intake: 数据库出错：{type(err).__name__}", err=True)
         sys.exit(1)
