@@ -276,6 +276,7 @@ def show_case(sessions: sessionmaker, case_id: int, zone: tzinfo, rules: Rules) 
             "approved_by": case.approved_by, "digest_id": case.digest_id,
             "missing": case_store.missing_keys(case, rules.item_keys),
             "items": [{"kind": item.kind, "usable": item.usable, "problem": item.problem,
+                       "problem_label": labels.label(labels.PROBLEMS, item.problem),
                        "file": item.original_name, "type": item.file_type,
                        "mail_id": item.mail_id, "received_at": local(item.received_at)}
                       for item in case.items],

@@ -71,6 +71,21 @@ DETAIL_KEYS = {"item": "材料", "reason": "原因", "cap": "上限", "digest": 
                "files": "文件数", "older_than_days": "保留天数", "error": "错误",
                "written": "来信写法", "question": "提问编号", "answer": "答复", "missing": "缺少材料",
                "outbox": "回复编号", "usable": "可用", "was": "原处理结果"}
+# Why an item cannot be used (checks' problem codes, notifier.wording says them to the student;
+# staff also set rejected, and the digest expired).
+PROBLEMS = {"empty": "空文件", "not_picture": "不是图片", "undecodable": "图片已损坏",
+            "type_not_allowed": "文件格式不接受", "shows_other": "内容是另一项材料",
+            "refiled": "已按内容归类", "taken_as": "已按内容归类", "too_small": "图片太小",
+            "document": "未签字的空白表格", "member_corrupt": "文件已损坏", "member_too_large": "文件过大",
+            "member_ratio": "解压后异常巨大", "member_encrypted": "文件设有密码",
+            "unsupported_method": "压缩方式不支持", "doubtful_name": "文件名无法识别",
+            "duplicate": "同一材料多个文件", "same_item_newer": "有较新的文件",
+            "nucleic_acid_too_old": "核酸超过时限", "nucleic_acid_expires_before_digest": "核酸将在报送前过期",
+            "encrypted": "压缩包设有密码", "rar": "RAR 压缩包", "7z": "7z 压缩包", "not_zip": "不是 zip",
+            "corrupt_archive": "压缩包已损坏", "overlapping": "压缩包结构异常",
+            "too_many_members": "压缩包文件过多", "archive_too_large": "压缩包解压后过大",
+            "too_deep": "压缩包层数过多", "extra_name_parts": "名称有多余内容",
+            "rejected": "审核退回，需重交", "expired": "核酸已过期"}
 # What was read on a picture (checks.facts), field by field.
 FACTS = {"looks_like": "内容", "result": "检测结果", "sampled_at": "核酸采样时间",
          "tested_at": "检测时间", "name": "姓名", "popup": "弹窗编号", "shown_at": "截图时间",

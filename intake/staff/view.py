@@ -77,7 +77,8 @@ def event_detail(kind: str, detail: dict | None) -> str:
     if kind in {"item_received", "item_rejected"}:
         usable = detail.get("usable", kind == "item_received")
         problem = detail.get("problem")
-        return f"{detail.get('item', '')}：" + ("可用" if usable and not problem else f"不可用（{problem}）")
+        return f"{detail.get('item', '')}：" + ("可用" if usable and not problem
+                                               else f"不可用（{label(labels.PROBLEMS, problem)}）")
     if kind == "note":
         return str(detail.get("text", ""))
     if kind in {"held", "rejected"}:
@@ -94,7 +95,8 @@ def _detail_value(value) -> str:
     if isinstance(value, list):
         return "、".join(str(part) for part in value)
     text = str(value)
-    return REASON.get(text) or REPLY_KIND.get(text) or MAIL_OUTCOME.get(text) or text
+    return (REASON.get(text) or REPLY_KIND.get(text) or MAIL_OUTCOME.get(text)
+            or labels.PROBLEMS.get(text) or text)
 
 
 def shown(moment: str | None, zone: tzinfo) -> str:
@@ -156,7 +158,7 @@ def case_lines(case: dict, zone: tzinfo) -> list[str]:
         ["已报送（汇总编号）", case["digest_id"] or "-"], ["审核人", case["approved_by"] or "-"],
         ["缺少材料", "、".join(case["missing"]) or "-"]])[1:]
     lines += ["", "材料："] + table(["  材料", "状态", "收到时间", "来自邮件", "原文件名"], [
-        [f"  {item['kind']}", "可用" if item["usable"] else f"不可用（{item['problem']}）",
+        [f"  {item['kind']}", "可用" if item["usable"] else f"不可用（{label(labels.PROBLEMS, item['problem'])}）",
          when(item["received_at"]), item["mail_id"], item["file"]] for item in case["items"]])
     lines += ["", "邮件："] + table(["  邮件编号", "文件夹", "UID", "处理结果", "收取时间"], [
         [f"  {mail['id']}", mail["folder"], mail["uid"], label(MAIL_OUTCOME, mail["outcome"]),
