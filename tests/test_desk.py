@@ -133,7 +133,7 @@ def test_login_cookie_queue_case_pictures_and_audit(world):
     assert case.status_code == 200 and case.headers["Cache-Control"] == "no-store"
     page = case.get_data(as_text=True)
     assert "缺少：<b>核酸</b>" in page and page.count("<img ") == 4
-    assert "reply_incomplete" in page and "历史" in page
+    assert "补交提醒" in page and "reply_incomplete" not in page and "历史" in page
     picture = browser.get(f"/cases/{case_id}/pictures/承诺书")
     assert picture.status_code == 200 and picture.mimetype == "image/jpeg"
     assert picture.headers["Cache-Control"] == "no-store"

@@ -29,7 +29,7 @@ def test_migrations_build_exactly_the_models(db_url):
 def test_cli_migrate_and_refusals(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password):
     world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url, tmp_path=tmp_path)
     fresh = world.cli("migrate")
-    assert fresh.returncode == 0 and f"空 → {HEAD}" in fresh.stdout
+    assert fresh.returncode == 0 and f"empty -> {HEAD}" in fresh.stdout
     assert f"already at {HEAD}" in world.cli("migrate").stdout
     assert world.cli("poll").returncode == 0
 

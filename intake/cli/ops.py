@@ -109,8 +109,8 @@ def migrate(obj: Context) -> None:
         before, after = upgrade(engine)
     finally:
         engine.dispose()
-    click.echo(f"数据库结构：{before or '空'} → {after}" if before != after
-               else f"数据库结构已是最新（{after}）")
+    click.echo(f"database schema: {before or 'empty'} -> {after}" if before != after
+               else f"database schema already at {after}")
 
 
 @cli.command("check-config")

@@ -113,5 +113,5 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"intake: {describe_template_error(err)}", err=True)
         sys.exit(ConfigError.exit_code)
     except SQLAlchemyError as err:
-        click.echo(f"intake: 数据库出错：{type(err).__name__}", err=True)
+        click.echo(f"intake: database error: {type(err).__name__}", err=True)
         sys.exit(1)
