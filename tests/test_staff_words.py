@@ -23,6 +23,7 @@ from notifier.register import DETAIL_COLUMNS, DETAIL_TITLE
 from notifier.replies import REPLY_KINDS
 from notifier.wording import _SENTENCES  # every code a student is told about
 from tests.support import builders as b
+from tests.support.harness import body_text
 
 ROOT = Path(__file__).resolve().parent.parent
 OFFICE = "changping@example.test"
@@ -193,6 +194,7 @@ def test_a_foreign_department_shows_in_case_show_on_the_desk_and_in_the_register
 
     _ok(world.cli("digest"))
     [digest] = world.smtp.to(OFFICE)
+    assert "院系不是本院系：化学学院" in body_text(digest.message)  # the digest's table of cases
     [register] = [part.get_content() for part in digest.message.iter_attachments()
                   if part.get_filename().endswith(".xlsx")]
     details = load_workbook(io.BytesIO(register))[DETAIL_TITLE]
