@@ -206,7 +206,8 @@ def digest_service(settings: Settings, sessions: sessionmaker, store: FileStore,
         addressing=digest_addressing(settings),
         max_message_bytes=digest.max_message_bytes, send_empty=digest.send_empty,
         nucleic_acid_hours=digest.nucleic_acid_hours, item_keys=settings.submission_rules().item_keys,
-        zone=settings.zone, require_approval=digest.require_approval, send_time=digest.time,
+        zone=settings.zone, submission_rules=settings.submission_rules(),
+        require_approval=digest.require_approval, send_time=digest.time,
         opinion=settings.department.opinion, desk_url=settings.web.public_url),
         clock, failpoint)
 
@@ -241,7 +242,7 @@ def build_daemon(settings: Settings, clock: Callable[[], datetime] = utc_now,
                     PollSettings(tuple(box.folders), box.max_age_days, box.max_message_bytes,
                                  box.keyword, box.fetch_batch), clock, failpoint, work, checker)
     digests = digest_service(settings, sessions, store, templates, writer, clock, failpoint)
-    staff = StaffDesk(sessions, store, writer, rules.item_keys, clock)
+    staff = StaffDesk(sessions, store, writer, rules.item_keys, clock, rules)
     return App(settings, engine, sessions, store, mailbox, poller,
                smtp_endpoint(settings, with_secret=not read_only),
                digests, staff, writer, clock, failpoint, pictures, work, checker)
@@ -274,6 +275,6 @@ def build_desk(settings: Settings, *, clock: Callable[[], datetime] = utc_now,
     digests = digest_service(settings, sessions, store, templates, writer, clock)
     desk = DeskContext(
         settings=settings, engine=engine, sessions=sessions, store=store, digests=digests,
-        staff=StaffDesk(sessions, store, writer, rules.item_keys, clock),
+        staff=StaffDesk(sessions, store, writer, rules.item_keys, clock, rules),
         item_keys=rules.item_keys, zone=settings.zone, clock=clock, idle=IDLE, longest=LONGEST)
     return create_app(desk, testing=testing)

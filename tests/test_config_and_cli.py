@@ -70,7 +70,7 @@ def test_check_config_logs_in_and_never_prints_the_secret(dovecot, smtp, mailbox
     world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url, tmp_path=tmp_path)
     result = world.cli("check-config")
     assert result.returncode == 0, result.stderr
-    assert "folder 'INBOX' ok" in result.stdout and "SMTP 127.0.0.1: login ok" in result.stdout
+    assert "文件夹「INBOX」正常" in result.stdout and "SMTP 127.0.0.1：登录成功" in result.stdout
     wrong = world.cli("check-config", env={"INTAKE_TEST_IMAP_PASSWORD": "wrong-code"})
     assert wrong.returncode == 3
     assert "IMAP login refused" in wrong.stderr
@@ -95,7 +95,7 @@ def test_cases_table_and_json(dovecot, smtp, mailbox_user, sqlite_url, tmp_path,
                          attachments=[("张伟+物理系+健康宝弹窗.zip", b.utf8_zip(b.five_pictures(skip=("核酸",))))]))
     result = world.cli("poll")
     assert result.returncode == 0, result.stderr
-    assert "submission=1" in result.stdout
+    assert "提交材料 1 封" in result.stdout
     [case] = world.cases_json()
     assert set(case) >= {"id", "name", "department", "sender", "status", "missing"}
     assert case["sender"] == "zhangwei@example.test" and case["missing"] == ["核酸"]
@@ -111,8 +111,8 @@ def test_check_config_renders_every_template_and_names_a_broken_one(dovecot, smt
     world.config.write_text(world.config.read_text() + f'\n[replies]\ntemplates = "{templates}"\n')
     result = world.cli("check-config")
     assert result.returncode == 0, result.stderr
-    assert "every template renders" in result.stdout
-    assert "Subject: 材料未齐：张伟+物理系+健康宝弹窗，请补充" in result.stdout
+    assert "所有模板都能生成" in result.stdout
+    assert "主题：材料未齐：张伟+物理系+健康宝弹窗，请补充" in result.stdout
     assert "还缺少或不可用的材料" in result.stdout
 
     (templates / "reply_complete.txt.j2").write_text("{{ nmae }}同学", encoding="utf-8")

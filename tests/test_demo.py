@@ -12,9 +12,9 @@ def test_demo_runs_the_main_job_end_to_end():
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "every template renders" in out
-    assert "submission=5" in out and "handled: nothing new" in out
-    assert "digest 1: 1 case(s)" in out and "1 个登记等待审核" in out, "孙八 waits for approval"
+    assert "所有模板都能生成" in out
+    assert "提交材料 5 封" in out and "已处理：没有新邮件" in out
+    assert "汇总 1：报送 1 个登记" in out and "1 个登记等待审核" in out, "孙八 waits for approval"
     assert "审核提醒：列出 2 个" in out and "等待审核" in out
     # The register the office gets is filled from what was read on the drawn pictures.
     assert "| 1 | 张伟 | 北京市昌平区府学路18号 | 13800138000 | 良好 | 11010519491231002X | 否 | " in out
@@ -48,6 +48,6 @@ def test_demo_keep_leaves_config_database_and_every_sent_mail(tmp_path):
                     for p in sent]
         assert any("健康宝" in subject for subject in subjects)
         assert all(p.stat().st_mode & 0o077 == 0 for p in sent)
-        assert "digest 1" in result.stdout and "; sent" in result.stdout
+        assert "汇总 1" in result.stdout and "；已发送" in result.stdout
     finally:
         shutil.rmtree(work.parent, ignore_errors=True)

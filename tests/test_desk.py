@@ -121,7 +121,7 @@ def test_login_cookie_queue_case_pictures_and_audit(world):
     assert "Secure" not in cookie  # plain HTTP here; behind TLS see test_secure_cookie_behind_tls
     queue = browser.get("/cases").get_data(as_text=True)
     assert all(name in queue for name in ["张伟", "李喆", "王芳"])
-    assert "材料齐全 <b>2</b>" in queue and "材料不全 <b>1</b>" in queue
+    assert "材料齐全 <b>2</b>" in queue and "材料未齐 <b>1</b>" in queue
     assert "李喆" in browser.get("/cases?q=喆").get_data(as_text=True)
     assert "张伟" not in browser.get("/cases?q=喆").get_data(as_text=True)
     assert "张伟" not in browser.get("/cases?department=化学系").get_data(as_text=True)
@@ -133,7 +133,7 @@ def test_login_cookie_queue_case_pictures_and_audit(world):
     assert case.status_code == 200 and case.headers["Cache-Control"] == "no-store"
     page = case.get_data(as_text=True)
     assert "缺少：<b>核酸</b>" in page and page.count("<img ") == 4
-    assert "reply_incomplete" in page and "历史" in page
+    assert "补交提醒" in page and "reply_incomplete" not in page and "历史" in page
     picture = browser.get(f"/cases/{case_id}/pictures/承诺书")
     assert picture.status_code == 200 and picture.mimetype == "image/jpeg"
     assert picture.headers["Cache-Control"] == "no-store"
@@ -326,12 +326,12 @@ def test_staff_commands(world):
     listed = world.cli("staff", "list")
     assert "admin" in listed.stdout and "物理系" in listed.stdout
     assert world.cli("staff", "disable", "phys").returncode == 0
-    assert "disabled" in world.cli("staff", "list").stdout
+    assert "已停用" in world.cli("staff", "list").stdout
     assert Browser(world.web).login("phys").status_code == 401
     short = subprocess.run([sys.executable, "-m", "intake", "--config", str(world.config), "staff",
                             "passwd", "admin"], input="short\n", capture_output=True, text=True,
                            cwd=REPO)
-    assert short.returncode == 1 and "at least" in short.stderr
+    assert short.returncode == 1 and "至少" in short.stderr
     duplicate = world.cli("staff", "add", "admin", "--role", "admin")
     assert duplicate.returncode == 1
 
@@ -372,9 +372,9 @@ def test_cli_reopen_uses_the_same_action(world):
     case_id = world.ids["王芳"]
     assert world.cli("case", "reject", str(case_id), "--reason", "模糊", "--by", "老师甲").returncode == 0
     reopened = world.cli("case", "reopen", str(case_id), "--by", "老师甲")
-    assert reopened.returncode == 0 and "complete" in reopened.stdout
+    assert reopened.returncode == 0 and "现为材料齐全" in reopened.stdout
     again = world.cli("case", "reopen", str(case_id))
-    assert again.returncode == 1 and "only held or rejected" in again.stderr
+    assert again.returncode == 1 and "只有暂缓报送或审核未通过的登记可以重新打开" in again.stderr
 
 
 def test_what_was_read_is_shown_labelled_and_alerts_come_first(world):

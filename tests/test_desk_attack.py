@@ -26,8 +26,8 @@ def test_a_scoped_reviewer_sees_only_their_department_in_the_preview_and_status(
     assert "张伟" not in page and "王芳" not in page  # 物理系's complete cases
     assert "仅显示本院系（化学系）" in page
     status = chem.get("/status").get_data(as_text=True)
-    waiting = re.search(r"<li>未转发(?:案件|登记)：([^<]*)</li>", status).group(1)
-    assert "材料不全 1" in waiting and "材料齐全" not in waiting  # 李喆 only
+    waiting = re.search(r"<li>未报送的登记：([^<]*)</li>", status).group(1)
+    assert "材料未齐 1" in waiting and "材料齐全" not in waiting  # 李喆 only
     # Whoever may see every department still sees both.
     admin = signed_in(world).get("/digests/preview").get_data(as_text=True)
     assert "张伟" in admin and "王芳" in admin

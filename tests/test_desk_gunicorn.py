@@ -156,8 +156,8 @@ def test_reviewer_acts_through_gunicorn_workers_during_a_poll_on_postgresql(
 
     assert not failures, failures
     assert poller.returncode == 0, err
-    handled = re.search(r"handled: ([^;]*);", out).group(1)
-    assert sum(int(count) for count in re.findall(r"=(\d+)", handled)) == POLLED_MAILS, out
+    handled = re.search(r"已处理：([^；]*)；", out).group(1)
+    assert sum(int(count) for count in re.findall(r" (\d+) 封", handled)) == POLLED_MAILS, out
     for case_id, kinds in expected.items():
         history = json.loads(world.cli("case", "show", str(case_id), "--json").stdout)["history"]
         assert [event["kind"] for event in history if event["actor"] == "admin"] == kinds

@@ -53,14 +53,14 @@ def test_the_queue_pages_by_fifty_and_keeps_its_counts(crowd):
     assert page.count('class="case-link"') == 50
     assert f'共 <b id="queue-total">{COUNT}</b> 条' in page and "第 1 / 2 页" in page
     incomplete = len(range(0, COUNT, 3))
-    assert f"材料不全 <b>{incomplete}</b>" in page and f"材料齐全 <b>{COUNT - incomplete}</b>" in page
+    assert f"材料未齐 <b>{incomplete}</b>" in page and f"材料齐全 <b>{COUNT - incomplete}</b>" in page
     # A handful of queries whatever the number of cases: not one per case.
     assert len(statements) < 15, len(statements)
     assert sum(" reading" in s.lower() for s in statements) <= 1
     second = browser.get(re.search(r'id="page-next" href="([^"]+)"', page).group(1).replace("&amp;", "&"))
     rest = second.get_data(as_text=True)
     assert rest.count('class="case-link"') == COUNT - 50
-    assert f"材料不全 <b>{incomplete}</b>" in rest
+    assert f"材料未齐 <b>{incomplete}</b>" in rest
     first_ids = set(re.findall(r'href="/cases/(\d+)" class="case-link"', page))
     assert not first_ids & set(re.findall(r'href="/cases/(\d+)" class="case-link"', rest))
     filtered = browser.get("/cases?status=incomplete&page=1").get_data(as_text=True)

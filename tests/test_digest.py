@@ -110,14 +110,14 @@ def test_dry_run_writes_a_preview_and_changes_nothing(world, tmp_path):
     out = tmp_path / "preview"
     result = world.cli("digest", "--dry-run", "--out", str(out))
     assert result.returncode == 0, result.stderr
-    assert "1 case(s)" in result.stdout
+    assert "报送 1 个登记" in result.stdout
     eml = email.message_from_bytes((out / "digest-part1.eml").read_bytes(), policy=email.policy.default)
     assert "张伟+物理系+健康宝弹窗.zip" in _attachments(eml)
     assert "张伟" in (out / "digest-part1.html").read_text(encoding="utf-8")
     assert world.smtp.messages == []
     assert world.cases_json()[0]["digest_id"] is None
     real = world.cli("digest")
-    assert real.returncode == 0 and "1 case(s)" in real.stdout
+    assert real.returncode == 0 and "报送 1 个登记" in real.stdout
     assert len(world.smtp.to(OFFICE)) == 1
 
 
@@ -211,7 +211,7 @@ def test_resend_is_verbatim(world):
     first, second = world.smtp.to(OFFICE)
     assert first.raw == second.raw
     missing = world.cli("digest", "--resend", "999")
-    assert missing.returncode == 1 and "no digest 999" in missing.stderr
+    assert missing.returncode == 1 and "没有汇总 999" in missing.stderr
 
 
 def test_scheduled_digest_is_made_once_per_date(world):
@@ -302,8 +302,8 @@ def test_two_workers_on_postgres_send_one_digest(dovecot, smtp, mailbox_user, tm
                for _ in range(2)]
     outputs = [worker.communicate(timeout=120) for worker in workers]
     assert all(worker.returncode == 0 for worker in workers), outputs
-    assert sum("5 case(s)" in out for out, _ in outputs) == 1
-    assert sum("no digest" in out for out, _ in outputs) == 1
+    assert sum("报送 5 个登记" in out for out, _ in outputs) == 1
+    assert sum("未生成汇总" in out for out, _ in outputs) == 1
     assert len(smtp.to(OFFICE)) == 1
 
 

@@ -22,10 +22,10 @@ def test_no_empty_note_after_the_days_digest(dovecot, smtp, mailbox_user, sqlite
                                              env_password):
     world = _world(dovecot, smtp, mailbox_user, sqlite_url, tmp_path)
     first = world.cli("digest", "--date", DAY)
-    assert "1 case(s)" in first.stdout, first.stdout + first.stderr
+    assert "报送 1 个登记" in first.stdout, first.stdout + first.stderr
     later = world.cli("digest", "--scheduled", "--date", DAY)
     assert later.returncode == 0, later.stderr
-    assert "no new complete cases since digest 1 went out today" in later.stdout
+    assert "今天的汇总 1 发出后，没有新的材料齐全的登记" in later.stdout
     [only] = world.smtp.to(OFFICE)
     assert "无新增" not in only.message["Subject"]
     # Another day with nothing new still gets its short note (digest.send_empty = true).
@@ -38,7 +38,7 @@ def test_intake_digests_lists_date_parts_recipients_cases_and_status(
         dovecot, smtp, mailbox_user, db_url, tmp_path, env_password):
     world = _world(dovecot, smtp, mailbox_user, db_url, tmp_path)
     empty = world.cli("digests")
-    assert empty.returncode == 0 and "no digests yet" in empty.stdout
+    assert empty.returncode == 0 and "还没有汇总" in empty.stdout
     assert world.cli("digest", "--scheduled", "--date", DAY).returncode == 0
 
     listed = world.cli("digests", "--json")
@@ -48,7 +48,7 @@ def test_intake_digests_lists_date_parts_recipients_cases_and_status(
     assert row["recipients"] == [OFFICE, "staff@example.test"]
     assert row["status"] == "sent" and row["scheduled"] and row["sent_at"].endswith("+08:00")
     text = world.cli("digests").stdout
-    assert f"digest {row['id']} {DAY}" in text and "1 case(s)" in text and "; sent" in text
+    assert f"汇总 {row['id']}（{DAY}）" in text and "报送 1 个登记" in text and "；已发送" in text
     # The message that points to `intake digests` points to a command that exists.
     missing = world.cli("digest", "--resend", "99")
-    assert missing.returncode == 1 and "`intake digests` lists them" in missing.stderr
+    assert missing.returncode == 1 and "`intake digests` 列出全部汇总" in missing.stderr

@@ -36,17 +36,17 @@ def test_a_mail_failing_three_times_is_quarantined_then_replayed(world):
     mail = held[-1]
     assert mail.attempts == 3 and "InjectedFault" in mail.error
     listing = world.cli("quarantine")
-    assert f"mail {mail.id}" in listing.stdout and "InjectedFault" in listing.stdout
+    assert f"邮件 {mail.id} " in listing.stdout and "InjectedFault" in listing.stdout
 
     assert world.cli("poll").returncode == 0  # quarantined mail is not retried by itself
     assert world.smtp.messages == []
     replayed = world.cli("replay", str(mail.id))
     assert replayed.returncode == 0, replayed.stderr
-    assert "submission" in replayed.stdout
+    assert "提交材料" in replayed.stdout
     assert len(world.replies_to(STUDENT)) == 1
     again = world.cli("replay", str(mail.id))
-    assert again.returncode == 1 and "already handled" in again.stderr
-    assert f"mail {mail.id}" not in world.cli("quarantine").stdout
+    assert again.returncode == 1 and "已经处理过" in again.stderr
+    assert f"邮件 {mail.id} " not in world.cli("quarantine").stdout
 
 
 def test_a_failure_is_retried_on_the_next_poll(world):

@@ -61,4 +61,4 @@ def test_purge_keeps_anonymous_history(dovecot, smtp, mailbox_user, db_url, tmp_
             assert row.raw == b"" and row.recipients == []
 
     again = world.cli("purge", "--older-than", "180")
-    assert again.returncode == 0 and "purged 0 case(s)" in again.stdout
+    assert again.returncode == 0 and "已清理：0 个登记" in again.stdout

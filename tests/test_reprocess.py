@@ -29,24 +29,24 @@ def test_dry_run_then_apply_with_corrections(world):
 
     dry = world.cli("reprocess", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert "incomplete -> complete; missing 核酸 -> -" in dry.stdout and "1 case(s) would change" in dry.stdout
-    assert "re-checking cases" in dry.stderr
+    assert "材料未齐 → 材料齐全；缺少材料 核酸 → -" in dry.stdout and "1 个登记将有变化" in dry.stdout
+    assert "重新检查登记" in dry.stderr
     assert {c["name"]: c["status"] for c in world.cases_json()}["张伟"] == "incomplete"
 
     declined = world.cli("reprocess")  # no terminal to say yes: nothing changes
-    assert "nothing changed" in declined.stdout or declined.returncode != 0
+    assert "未做任何更改" in declined.stdout or declined.returncode != 0
     assert {c["name"]: c["status"] for c in world.cases_json()}["张伟"] == "incomplete"
 
     applied = world.cli("reprocess", "--yes", "--send-corrections")
     assert applied.returncode == 0, applied.stderr
-    assert "1 case(s) updated; sent 1" in applied.stdout
+    assert "1 个登记已更新；已发送 1 封" in applied.stdout
     cases = {c["name"]: c for c in world.cases_json()}
     assert cases["张伟"]["status"] == "complete" and cases["李喆"]["missing"] == ["行程码"]
     [correction] = world.replies_to("zw@example.test")
     assert "已收齐" in correction.message["Subject"]
     assert world.replies_to("lz@example.test") == []
     again = world.cli("reprocess", "--yes")
-    assert "0 case(s) would change" in again.stdout
+    assert "0 个登记将有变化" in again.stdout
 
 
 def test_reprocess_keeps_staff_decisions(world):

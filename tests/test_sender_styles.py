@@ -146,13 +146,13 @@ def test_mails_dropped_as_bounces_are_handled_once_by_reprocess(world_on_both, m
 
     dry = world.cli("reprocess", "--dry-run")
     assert dry.returncode == 0, dry.stderr
-    assert dry.stdout.count("recorded as a bounce, now submission") == 3
-    assert "3 mail(s) recorded as bounces would be handled again" in dry.stdout
+    assert dry.stdout.count("曾记为退信，现在看是提交材料") == 3
+    assert "3 封曾记为退信的邮件将重新处理" in dry.stdout
     assert len(world.cases_json()) == 1 and len(world.smtp.messages) == 1
 
     applied = world.cli("reprocess", "--yes")
     assert applied.returncode == 0, applied.stderr
-    assert "3 mail(s) handled again; 0 case(s) updated; sent 3 message(s)" in applied.stdout
+    assert "3 封邮件已重新处理；0 个登记已更新；已发送 3 封" in applied.stdout
     assert sorted((c["sender"], c["name"], c["status"]) for c in world.cases_json()) == sorted(
         (address, name, "complete") for _, address, name in [*dropped.values(), answered])
     for _, address, _ in [*dropped.values(), answered]:
@@ -161,7 +161,7 @@ def test_mails_dropped_as_bounces_are_handled_once_by_reprocess(world_on_both, m
     assert len(world.smtp.messages) == 4  # the bounce and the notice stay unanswered
 
     again = world.cli("reprocess", "--yes")
-    assert "0 mail(s) recorded as bounces would be handled again" in again.stdout
+    assert "0 封曾记为退信的邮件将重新处理" in again.stdout
     assert world.cli("poll").returncode == 0
     assert len(world.smtp.messages) == 4
     assert json.loads(world.cli("status", "--json").stdout)["dropped_today"] == {"bounce": 2}

@@ -80,7 +80,7 @@ def test_reject_tells_the_student_and_a_resubmission_reopens(world):
     [case] = [c for c in world.cases_json() if c["id"] == case_id]
     assert case["status"] == "complete"
     bad = world.cli("case", "reject", str(case_id), "--reason", "x", "--item", "身份证")
-    assert bad.returncode == 1 and "unknown item" in bad.stderr
+    assert bad.returncode == 1 and "没有这项材料：身份证" in bad.stderr
 
 
 def test_require_approval_lets_only_approved_cases_through(dovecot, smtp, mailbox_user, sqlite_url,
@@ -112,7 +112,7 @@ def test_show_note_and_export(world, tmp_path):
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in out.iterdir())
     assert (out / "承诺书.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
     missing = world.cli("case", "show", "9999")
-    assert missing.returncode == 1 and "no case 9999" in missing.stderr
+    assert missing.returncode == 1 and "没有登记 9999" in missing.stderr
 
 
 def test_the_same_rejection_is_told_once(world):

@@ -103,7 +103,7 @@ def test_wrong_smtp_code_keeps_replies_waiting(tls_dovecot, certificate, mailbox
                                                             b.utf8_zip(b.five_pictures()))]))
         result = world.cli("poll", env={"INTAKE_TEST_SMTP_PASSWORD": "wrong-code"})
         assert result.returncode == 0, result.stderr
-        assert "waiting 1" in result.stdout and "wrong-code" not in result.stderr
+        assert "待重发 1 封" in result.stdout and "wrong-code" not in result.stderr
         assert smtp.messages == []
         [row] = world.outbox()
         assert row.status == "pending" and "Authentication" in row.last_error

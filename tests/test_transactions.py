@@ -55,12 +55,12 @@ def test_a_dry_run_of_the_scheduled_digest_leaves_the_real_one_to_happen(
     dry = world.cli("digest", "--dry-run", "--scheduled", "--date", DAY,
                     "--out", str(tmp_path / "preview"))
     assert dry.returncode == 0, dry.stderr
-    assert "dry run: 2 case(s)" in dry.stdout
+    assert "试运行：报送 2 个登记" in dry.stdout
     assert world.smtp.messages == []
 
     real = world.cli("digest", "--scheduled", "--date", DAY)
     assert real.returncode == 0, real.stderr
-    assert "no digest" not in real.stdout, real.stdout
+    assert "未生成汇总" not in real.stdout, real.stdout
     complete = _complete_cases(world)
     assert len(complete) == 2
     sent = _forwarded_case_zips(world)
@@ -68,7 +68,7 @@ def test_a_dry_run_of_the_scheduled_digest_leaves_the_real_one_to_happen(
     assert None not in {case["digest_id"] for case in complete}
 
     again = world.cli("digest", "--scheduled", "--date", DAY)
-    assert "already made" in again.stdout
+    assert "已经生成过" in again.stdout
     assert set(_forwarded_case_zips(world).values()) == {1}
 
 
@@ -87,7 +87,7 @@ def test_a_kill_before_the_digest_commits_then_a_rerun_sends_once(
 
     rerun = world.cli("digest", "--scheduled", "--date", DAY)
     assert rerun.returncode == 0, rerun.stderr
-    assert "digest " in rerun.stdout and "3 case(s)" in rerun.stdout, rerun.stdout
+    assert "汇总 " in rerun.stdout and "报送 3 个登记" in rerun.stdout, rerun.stdout
     assert world.cli("digest", "--scheduled", "--date", DAY).returncode == 0
     assert world.cli("poll").returncode == 0
     sent = _forwarded_case_zips(world)

@@ -88,13 +88,16 @@ def case_show(obj: Context, case_id: int, as_json: bool) -> None:
     """The case, its items and where each came from, every mail and reply, its history."""
     with obj.database() as database:
         shown = show_case(database.sessions, case_id, obj.settings.zone,
-                          obj.settings.submission_rules().item_keys)
+                          obj.settings.submission_rules())
     if as_json:
         click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
         return
     lines = view.case_lines(shown, obj.settings.zone)
     # What was read from the pictures goes between the items and the mails.
-    facts_lines = describe_facts(shown.get("facts") or {}, shown.get("flags") or [])
+    # The department's flag is on the 院（系） line already.
+    said = set(department_flags(shown["department"], obj.settings.submission_rules()))
+    facts_lines = describe_facts(shown.get("facts") or {},
+                                 [flag for flag in shown.get("flags") or [] if flag not in said])
     if facts_lines:
         at = lines.index("邮件：") - 1 if "邮件：" in lines else len(lines)
         lines[at:at] = ["", *facts_lines]
@@ -165,4 +168,5 @@ def case_export(case_id: int, folder: Path, by: str) -> None:
               show_default="$USER", help="Who is acting, for the history.")
 def case_reopen(case_id: int, by: str) -> None:
     """Put a held or rejected case back to following its items."""
-    staff_action(lambda app: f"case {case_id}: {app.staff.reopen(case_id, by).status}")
+    staff_action(lambda app: f"登记 {case_id}：已重新打开，现为"
+                             f"{view.label(view.CASE_STATUS, app.staff.reopen(case_id, by).status)}")

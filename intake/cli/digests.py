@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from intake.cli.root import Context, cli
+from intake.staff import labels, view
 
 
 @cli.command()
@@ -39,26 +40,26 @@ def digest(obj: Context, dry_run: bool, out_dir: Path, date: str | None, schedul
         if resend_id is not None:
             count = app.digests.resend(resend_id)
             drained = app.drain()
-            click.echo(f"digest {resend_id}: {count} part(s) queued again; sent {drained.sent}")
+            click.echo(f"汇总 {resend_id}：{count} 封已重新排队；{view.sent_words(drained)}")
             return
         result = app.digests.run(date=date, scheduled=scheduled,
                                  dry_run_to=out_dir if dry_run else None)
         if result.skipped:
-            click.echo(f"no digest: {result.skipped}")
+            click.echo(f"未生成汇总：{result.skipped}")
             if not dry_run:
                 # An earlier digest's parts may still wait in the outbox (e.g. after a crash).
                 drained = app.drain()
                 if drained.sent or drained.retrying:
-                    click.echo(f"outbox: sent {drained.sent}, waiting {drained.retrying}")
+                    click.echo(f"待发邮件：{view.sent_words(drained)}")
             return
         if dry_run:
-            click.echo(f"dry run: {result.forwarded} case(s), {result.held_back} held back, "
-                       f"{result.parts} part(s); written to {out_dir} (nothing sent, nothing marked)")
+            click.echo(f"试运行：{_counts(result.forwarded, result.held_back, result.parts)}；"
+                       f"已写入 {out_dir}（没有发送，也没有标记为已报送）")
             return
         drained = app.drain()
-        click.echo(f"digest {result.digest_id}: {result.forwarded} case(s), {result.held_back} held "
-                   f"back, {result.parts} part(s); sent {drained.sent}, waiting {drained.retrying}"
-                   + (f"; {result.waiting} 个登记等待审核" if result.waiting else ""))
+        click.echo(f"汇总 {result.digest_id}：{_counts(result.forwarded, result.held_back, result.parts)}；"
+                   f"{view.sent_words(drained)}"
+                   + (f"；{result.waiting} 个登记等待审核" if result.waiting else ""))
 
 
 @cli.command()
@@ -73,12 +74,18 @@ def digests(obj: Context, as_json: bool) -> None:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     if not rows:
-        click.echo("no digests yet")
+        click.echo("还没有汇总")
     for row in rows:
-        click.echo(f"digest {row['id']} {row['date']} made {row['made_at']}"
-                   f"{' (scheduled)' if row['scheduled'] else ''}: {row['cases']} case(s), "
-                   f"{row['held_back']} held back, {row['parts']} part(s) to "
-                   f"{', '.join(row['recipients'])}; {row['status']}")
+        click.echo(f"汇总 {row['id']}（{row['date']}），{'定时' if row['scheduled'] else '手动'}生成于 "
+                   f"{view.shown(row['made_at'], obj.settings.zone)}："
+                   f"{_counts(row['cases'], row['held_back'], row['parts'])}，"
+                   f"收件人 {'、'.join(row['recipients']) or '-'}；"
+                   f"{view.label(labels.DIGEST_STATES, row['status'])}")
+
+
+def _counts(forwarded: int, held_back: int, parts: int) -> str:
+    """A digest's numbers as staff read them."""
+    return f"报送 {forwarded} 个登记，因核酸超时暂缓 {held_back} 个，共 {parts} 封邮件"
 
 
 def _valid_date(text: str) -> bool:

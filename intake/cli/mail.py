@@ -22,11 +22,9 @@ def poll(obj: Context) -> None:
     """One pass over every configured folder, then send queued mail."""
     with obj.daemon() as app:
         report, drained = app.poll_once()
-    handled = ", ".join(f"{outcome}={count}" for outcome, count in sorted(report.outcomes.items()))
-    click.echo(f"handled: {handled or 'nothing new'}; sent {drained.sent}, "
-               f"waiting {drained.retrying}, failed {drained.failed}")
+    click.echo(view.poll_summary(report.outcomes, drained))
     if not report.ok:
-        failure = IntakeError("poll incomplete: " + "; ".join(report.errors))
+        failure = IntakeError("收信未完成：" + "；".join(report.errors))
         failure.exit_code = report.exit_code or IntakeError.exit_code
         raise failure
 
@@ -63,12 +61,12 @@ def quarantine(obj: Context, as_json: bool, dismiss_id: int | None, by: str) -> 
             with database.sessions.begin() as session:
                 mail = session.get(Mail, dismiss_id, with_for_update=True)
                 if mail is None or mail.outcome != MailOutcome.QUARANTINED:
-                    raise IntakeError(f"mail {dismiss_id} is not in the quarantine; "
-                                      f"`intake quarantine` lists it")
+                    raise IntakeError(f"邮件 {dismiss_id} 不在隔离区；`intake quarantine` "
+                                      f"列出隔离的邮件")
                 case_store.record_event(session, at=database.clock(), kind="dismissed", mail=mail,
                                         actor=by, error=(mail.error or "")[:200])
                 mail.outcome = MailOutcome.IGNORED_OTHER
-            click.echo(f"mail {dismiss_id}: dismissed, recorded as other mail")
+            click.echo(f"邮件 {dismiss_id}：已移出隔离，记为无关邮件")
             return
         with read_session(database.sessions) as session:
             rows = [{"id": m.id, "folder": m.folder, "uid": m.uid, "attempts": m.attempts,
@@ -76,9 +74,9 @@ def quarantine(obj: Context, as_json: bool, dismiss_id: int | None, by: str) -> 
                      "raw_path": m.raw_path}
                     for m in session.scalars(select(Mail).where(
                         Mail.outcome == MailOutcome.QUARANTINED).order_by(Mail.id))]
-    emit(rows, as_json, "quarantine is empty", None,
-          lambda row: f"mail {row['id']}  {row['folder']} UID {row['uid']}  "
-                      f"attempts {row['attempts']}  {row['error']}")
+    emit(rows, as_json, "隔离区没有邮件", None,
+          lambda row: f"邮件 {row['id']}  文件夹「{row['folder']}」UID {row['uid']}  "
+                      f"已尝试 {row['attempts']} 次  {row['error']}")
 
 
 @cli.command()
@@ -89,6 +87,6 @@ def replay(obj: Context, mail_id: int) -> None:
     with obj.daemon() as app:
         outcome = app.poller.replay(mail_id)
         drained = app.drain()
-    click.echo(f"mail {mail_id}: {outcome}; sent {drained.sent}")
+    click.echo(f"邮件 {mail_id}：{view.label(view.MAIL_OUTCOME, outcome)}；已发送 {drained.sent} 封")
     if outcome in {MailOutcome.FAILED, MailOutcome.QUARANTINED}:
-        raise IntakeError(f"mail {mail_id} failed again; see `intake quarantine`")
+        raise IntakeError(f"邮件 {mail_id} 再次处理失败；见 `intake quarantine`")

@@ -10,7 +10,7 @@ from intake.app import App, mailbox_endpoint, renderer, smtp_endpoint
 from intake.cli.root import Context, cli
 from intake.errors import IntakeError
 from intake.fetch.mailbox import Mailbox
-from intake.staff import view
+from intake.staff import labels, view
 from notifier.smtp import SmtpUnavailable, smtp_connection
 
 
@@ -44,8 +44,8 @@ def purge(obj: Context, days: int | None) -> None:
     from intake.ops.purge import purge as run_purge
     with obj.daemon() as app:
         report = run_purge(app.sessions, app.store, app.clock(), days or obj.settings.retention.days)
-    click.echo(f"purged {report.cases} case(s), {report.mails} mail(s), {report.outbox} sent "
-               f"message(s), {report.files} file(s)")
+    click.echo(f"已清理：{report.cases} 个登记、{report.mails} 封来信、{report.outbox} 封已发邮件、"
+               f"{report.files} 个文件")
 
 
 @cli.command()
@@ -68,7 +68,7 @@ def _reprocess(obj: Context, app: App, since, dry_run: bool, yes: bool, send_cor
 
     def run(apply: bool):
         def bar(ids):
-            with click.progressbar(ids, label="re-checking cases", file=sys.stderr) as shown:
+            with click.progressbar(ids, label="重新检查登记", file=sys.stderr) as shown:
                 yield from shown
         return run_reprocess(app.sessions, app.store, rules, app.replies, app.clock(),
                              since_at, apply, send_corrections, progress=bar,
@@ -76,25 +76,27 @@ def _reprocess(obj: Context, app: App, since, dry_run: bool, yes: bool, send_cor
     dropped = dropped_as_bounces(app.sessions, app.store, rules, obj.settings.own_addresses,
                                  since_at)
     for mail in dropped:
-        click.echo(f"mail {mail.mail_id}: recorded as a bounce, now {mail.kind}")
-    click.echo(f"{len(dropped)} mail(s) recorded as bounces would be handled again")
+        click.echo(f"邮件 {mail.mail_id}：曾记为退信，现在看是{view.label(labels.MAIL_KINDS, mail.kind)}")
+    click.echo(f"{len(dropped)} 封曾记为退信的邮件将重新处理")
     changes = run(apply=False)
     for change in changes:
-        click.echo(f"case {change.case_id}: {change.old_status} -> {change.new_status}; missing "
-                   f"{'、'.join(change.old_missing) or '-'} -> {'、'.join(change.new_missing) or '-'}"
-                   + (f"; read again: {'、'.join(change.facts_changed)}" if change.facts_changed else ""))
-    click.echo(f"{len(changes)} case(s) would change")
+        click.echo(f"登记 {change.case_id}：{view.label(view.CASE_STATUS, change.old_status)} → "
+                   f"{view.label(view.CASE_STATUS, change.new_status)}；缺少材料 "
+                   f"{'、'.join(change.old_missing) or '-'} → {'、'.join(change.new_missing) or '-'}"
+                   + (f"；重新读图：{'、'.join(change.facts_changed)}" if change.facts_changed else ""))
+    click.echo(f"{len(changes)} 个登记将有变化")
     if dry_run or not (changes or dropped):
         return
-    if not yes and not click.confirm("Apply these changes?", default=False):
-        click.echo("nothing changed")
+    if not yes and not click.confirm("确认执行以上变化？", default=False):
+        click.echo("未做任何更改")
         return
     for mail in dropped:
-        click.echo(f"mail {mail.mail_id}: {app.poller.handle_dropped(mail.mail_id)}")
+        outcome = app.poller.handle_dropped(mail.mail_id)
+        click.echo(f"邮件 {mail.mail_id}：{view.label(view.MAIL_OUTCOME, outcome)}")
     applied = run(apply=True) if changes else []
     drained = app.drain()
-    click.echo(f"{len(dropped)} mail(s) handled again; {len(applied)} case(s) updated; "
-               f"sent {drained.sent} message(s)")
+    click.echo(f"{len(dropped)} 封邮件已重新处理；{len(applied)} 个登记已更新；"
+               f"{view.sent_words(drained)}")
 
 
 @cli.command()
@@ -118,16 +120,16 @@ def check_config(obj: Context) -> None:
     from intake.ops.template_check import check_configured_templates
     settings = obj.settings
     sample = check_configured_templates(settings, renderer(settings))
-    click.echo(f"config {obj.config_path}: valid; every template renders")
-    click.echo(f"sample reply (incomplete submission):\n  Subject: {sample.subject}\n"
+    click.echo(f"配置 {obj.config_path}：有效；所有模板都能生成")
+    click.echo(f"回复示例（材料未齐）：\n  主题：{sample.subject}\n"
                + "\n".join(f"  {line}" for line in sample.text.strip().splitlines()))
     mailbox = Mailbox(mailbox_endpoint(settings))
     mailbox.connect()
     try:
         for folder in settings.mailbox.folders:
             status = mailbox.select(folder)
-            click.echo(f"IMAP {settings.mailbox.host}: folder {folder!r} ok "
-                       f"(UIDVALIDITY {status.uidvalidity})")
+            click.echo(f"IMAP {settings.mailbox.host}：文件夹「{folder}」正常"
+                       f"（UIDVALIDITY {status.uidvalidity}）")
     finally:
         mailbox.close()
     try:
@@ -135,4 +137,4 @@ def check_config(obj: Context) -> None:
             pass
     except SmtpUnavailable as err:
         raise IntakeError(f"SMTP {settings.smtp.host}:{settings.smtp.port}: {err}") from err
-    click.echo(f"SMTP {settings.smtp.host}: login ok")
+    click.echo(f"SMTP {settings.smtp.host}：登录成功")

@@ -33,4 +33,4 @@ def questions(ctx: click.Context, as_json: bool, include_answered: bool) -> None
 @by_option()
 def answer(question_id: int, text: str, by: str) -> None:
     """Answer a question: the student gets TEXT in reply to their mail; the question closes."""
-    staff_action(lambda app: f"question {app.staff.answer(question_id, text, by).id}: answered")
+    staff_action(lambda app: f"提问 {app.staff.answer(question_id, text, by).id}：已答复，学生会收到回复")

@@ -102,7 +102,7 @@ def main(argv: list[str] | None = None) -> None:
         err.show()
         sys.exit(err.exit_code)
     except click.exceptions.Abort:
-        click.echo("aborted", err=True)
+        click.echo("已中止", err=True)
         sys.exit(130)
     except IntakeError as err:
         click.echo(f"intake: {err}", err=True)

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from intake.app import build_desk, opened_database
 from intake.cli.root import cli, current
-from intake.staff import accounts
+from intake.staff import accounts, labels, view
 from intake.models.desk import ROLES
 from intake.settings import Settings
 
@@ -46,7 +46,8 @@ def staff_add(username: str, role: str, department: str | None) -> None:
     password = _new_password()
     _in_transaction(lambda session, now: (
         accounts.add_account(session, username, password, role, department, now)
-        and f"account {username}: {role}" + (f" for {department}" if department else "")))
+        and f"账号 {username}：{labels.label(labels.ROLES, role)}"
+        + (f"（{department}）" if department else "")))
 
 
 @staff.command("list")
@@ -55,9 +56,10 @@ def staff_list() -> None:
     def show(session: Session, _now) -> str:
         rows = accounts.list_accounts(session)
         if not rows:
-            return "no accounts; `intake staff add NAME --role admin` creates one"
-        return "\n".join(f"{a.username:<20} {a.role:<9} {a.department or '(all departments)':<20} "
-                         f"{'disabled' if a.disabled else 'active'}" for a in rows)
+            return "还没有账号；`intake staff add NAME --role admin` 可创建一个"
+        return "\n".join(view.table(["账号", "角色", "院（系）", "状态"], [
+            [a.username, labels.label(labels.ROLES, a.role), a.department or "（全部院系）",
+             "已停用" if a.disabled else "可用"] for a in rows]))
     _in_transaction(show)
 
 
@@ -66,7 +68,7 @@ def staff_list() -> None:
 def staff_disable(username: str) -> None:
     """Stop an account from signing in, and sign it out everywhere."""
     _in_transaction(lambda session, _now: (accounts.set_disabled(session, username, True)
-                                           or f"account {username}: disabled"))
+                                           or f"账号 {username}：已停用"))
 
 
 @staff.command("passwd")
@@ -75,7 +77,7 @@ def staff_passwd(username: str) -> None:
     """Give an account a new password (signs it out everywhere)."""
     password = _new_password()
     _in_transaction(lambda session, now: (accounts.set_password(session, username, password, now)
-                                          or f"account {username}: password changed"))
+                                          or f"账号 {username}：密码已更改"))
 
 
 @cli.command()
@@ -84,5 +86,5 @@ def staff_passwd(username: str) -> None:
 def web(host: str, port: int) -> None:
     """Serve the staff desk with the development server (production: gunicorn, see README)."""
     app = build_desk(_settings())
-    click.echo(f"staff desk on http://{host}:{port}/ (Ctrl-C stops it)")
+    click.echo(f"工作台：http://{host}:{port}/（按 Ctrl-C 停止）")
     app.run(host=host, port=port, debug=False, use_reloader=False)

@@ -19,8 +19,9 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from checks.content_rules import flags_for, sampled_at, too_old
+from checks.content_rules import department_flags, flags_for, sampled_at, too_old
 from checks.facts import NUCLEIC_ACID
+from checks.rules import Rules
 from intake.record import cases as case_store
 from intake.db.engine import read_session
 from intake.pictures.readings import case_facts, load_case_facts, short_time
@@ -48,6 +49,7 @@ class DigestOptions:
     nucleic_acid_hours: int
     item_keys: tuple[str, ...]
     zone: tzinfo
+    submission_rules: Rules  # the department's name and aliases: is a case's department ours
     require_approval: bool = True
     send_time: str = "17:00"  # digest.time: the next digest is a student's deadline to renew
     opinion: str = ""  # [department] opinion: 院系意见 in the register for an approved case
@@ -118,14 +120,14 @@ class DigestService:
     def _prepare(self, session: Session, now: datetime, date: str, run_key: str) -> DigestResult:
         options = self._options
         if session.scalar(select(Digest.id).where(Digest.run_key == run_key)) is not None:
-            return DigestResult(None, skipped=f"the digest {run_key} was already made")
+            return DigestResult(None, skipped=f"汇总 {run_key} 已经生成过")
         digest = Digest(run_key=run_key, date=date, created_at=now,
                         recipients=[*options.addressing.to, *options.addressing.cc])
         try:
             with session.begin_nested():
                 session.add(digest)
         except IntegrityError:
-            return DigestResult(None, skipped=f"the digest {run_key} is being made by another worker")
+            return DigestResult(None, skipped=f"汇总 {run_key} 正由另一个进程生成")
 
         query = select(Case).where(Case.status == case_store.COMPLETE, Case.digest_id.is_(None))
         waiting = 0
@@ -150,9 +152,9 @@ class DigestService:
             result = DigestResult(digest.id, held_back=len(held), waiting=waiting)
             if not held:
                 # An empty note after the day's digest would only confuse the office.
-                result.skipped = (f"no new complete cases since digest {earlier} went out today"
+                result.skipped = (f"今天的汇总 {earlier} 发出后，没有新的材料齐全的登记"
                                   if earlier is not None else
-                                  "no new complete cases and digest.send_empty is false")
+                                  "没有新的材料齐全的登记（digest.send_empty = false）")
             digest.held_back = len(held)
             return result
 
@@ -216,7 +218,9 @@ class DigestService:
                 if len(rows) < listed:
                     rows.append({"case_id": case_id, "name": name, "department": department,
                                  "sampled_at": sampled_at(found),
-                                 "flags": "；".join(flags_for(found, name))})
+                                 "flags": "；".join(flags_for(found, name)
+                                                   + department_flags(
+                                                       department, self._options.submission_rules))})
             listed_rows = preview.forward + preview.held_back
             completed = dict(session.execute(
                 select(Case.id, func.coalesce(Case.completed_at, Case.updated_at))
@@ -231,7 +235,7 @@ class DigestService:
         for key in self._options.item_keys:
             item = _item(case, key)
             if item is None or not item.usable or item.path is None:
-                raise IntakeError(f"case {case.id} is complete but item {key} has no usable file")
+                raise IntakeError(f"登记 {case.id} 材料齐全，但{key}没有可用的文件")
             files.append(office_file(key, item.file_type, self._store.read(item.path)))
         mail_ids = tuple(session.scalars(
             select(Mail.id).where(Mail.case_id == case.id).order_by(Mail.id)).all())
@@ -240,7 +244,9 @@ class DigestService:
         return DigestCase(case.id, case.name, case.department, case.sender, case.created_at,
                           case.completed_at or case.updated_at, nat.received_at if nat else None,
                           mail_ids, tuple(files), sampled_at=sampled_at(facts), facts=facts,
-                          flags=tuple(flags_for(facts, case.name, self._options.nucleic_acid_hours)),
+                          flags=tuple(flags_for(facts, case.name, self._options.nucleic_acid_hours)
+                                      + department_flags(case.department,
+                                                         self._options.submission_rules)),
                           approved_by=case.approved_by,
                           approved_at=case.approved_at,
                           opinion=self._options.opinion if case.approved_at else "")
@@ -263,7 +269,9 @@ class DigestService:
             rows = [{"case_id": case.id, "name": case.name, "department": case.department,
                      "completed_at": local_time(case.completed_at, options.zone) or "",
                      "flags": "；".join(flags_for(case_facts(session, case), case.name,
-                                                       options.nucleic_acid_hours))}
+                                                       options.nucleic_acid_hours)
+                                             + department_flags(case.department,
+                                                                options.submission_rules))}
                     for case in waiting]
             addressing = options.addressing
             rendered = self._renderer.render("approval_reminder", {
@@ -329,7 +337,7 @@ class DigestService:
                 Outbox.kind == "digest", Outbox.dedupe_key.like(f"digest:{digest_id}:part:%"))
                 .order_by(Outbox.id)).all()
             if not originals:
-                raise IntakeError(f"no digest {digest_id}; `intake digests` lists them")
+                raise IntakeError(f"没有汇总 {digest_id}；`intake digests` 列出全部汇总")
             stamp = now.strftime("%Y%m%dT%H%M%S%f")
             for row in originals:
                 session.add(Outbox(

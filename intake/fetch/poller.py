@@ -278,7 +278,7 @@ class Poller:
     def replay(self, mail_id: int) -> str:
         """Process a quarantined (or failed) mail again, e.g. after a fix."""
         self.recorder.claim_again(mail_id, {MailOutcome.QUARANTINED, MailOutcome.FAILED},
-                                  "only quarantined or failed mail is replayed")
+                                  "只有隔离或处理失败的邮件可以重新处理")
         return self.groups.process(mail_id).outcome
 
     def handle_dropped(self, mail_id: int) -> str:
@@ -286,5 +286,5 @@ class Poller:
         rule took for a bounce (`intake reprocess` finds them). Its reply is keyed to the mail,
         so a second run cannot answer it twice."""
         self.recorder.claim_again(mail_id, {MailOutcome.IGNORED_AUTO},
-                                  "only mail recorded as automatic (ignored-auto) is handled again")
+                                  "只有记为自动邮件的邮件可以重新处理")
         return self.groups.process(mail_id).outcome

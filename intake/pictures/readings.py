@@ -25,6 +25,7 @@ from intake.record import cases as case_store
 from intake.errors import IntakeError
 from intake.models import Case, Item, Reading
 from intake.pictures.ocr import PictureReader
+from intake.staff import labels
 
 log = logging.getLogger(__name__)
 
@@ -229,10 +230,7 @@ def load_case_facts(session: Session, case_ids) -> dict[int, dict[str, dict | No
     return found
 
 
-FACT_LABELS = {"looks_like": "内容", "result": "检测结果", "sampled_at": "核酸采样时间",
-           "tested_at": "检测时间", "name": "姓名", "popup": "弹窗编号", "shown_at": "截图时间",
-           "places": "到达或途经", "starred": "带*城市", "updated_at": "更新于", "days": "天数",
-           "doubts": "存疑"}
+FACT_LABELS = labels.FACTS  # the one table of staff words (intake/staff/labels.py)
 
 
 def describe_facts(facts: dict[str, dict | None], flags: list[str]) -> list[str]:

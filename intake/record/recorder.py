@@ -25,6 +25,7 @@ from intake.failpoints import NONE, Failpoints
 from intake.fetch.mailbox import Mailbox, MessageSummary
 from intake.models import FolderState, Mail, MailOutcome
 from intake.record import cases
+from intake.staff.labels import MAIL_OUTCOMES, label
 from intake.store.files import FileStore, sha256_hex
 
 log = logging.getLogger(__name__)
@@ -370,9 +371,10 @@ class Recorder:
         with self._sessions.begin() as session:
             mail = session.get(Mail, mail_id, with_for_update=True)
             if mail is None:
-                raise IntakeError(f"no mail {mail_id}; `intake quarantine` lists the held ones")
+                raise IntakeError(f"没有邮件 {mail_id}；`intake quarantine` 列出隔离的邮件")
             if mail.outcome not in outcomes:
-                raise IntakeError(f"mail {mail_id} was already handled ({mail.outcome}); {rule}")
+                raise IntakeError(f"邮件 {mail_id} 已经处理过（{label(MAIL_OUTCOMES, mail.outcome)}）；"
+                                  f"{rule}")
             cases.record_event(session, at=self._clock(), kind="handled_again", mail=mail,
                                was=mail.outcome)
             mail.outcome, mail.attempts = MailOutcome.PENDING, 0

@@ -40,7 +40,7 @@ class AccountView:
 
 def hash_password(password: str) -> str:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise IntakeError(f"the password needs at least {MIN_PASSWORD_LENGTH} characters")
+        raise IntakeError(f"密码至少需要 {MIN_PASSWORD_LENGTH} 个字符")
     return _hasher.hash(password)
 
 
@@ -55,7 +55,7 @@ def password_matches(account: StaffAccount | None, password: str) -> bool:
 def _valid_username(username: str) -> str:
     username = username.strip()
     if not username or len(username) > 64 or any(ch.isspace() for ch in username):
-        raise IntakeError("a username is 1-64 characters without spaces")
+        raise IntakeError("用户名为 1 至 64 个字符，不含空格")
     return username
 
 
@@ -63,10 +63,10 @@ def add_account(session: Session, username: str, password: str, role: str,
                 department: str | None, now: datetime) -> StaffAccount:
     username = _valid_username(username)
     if role not in ROLES:
-        raise IntakeError(f"role must be one of {', '.join(ROLES)}")
+        raise IntakeError(f"角色只能是：{'、'.join(ROLES)}")
     if session.scalar(select(StaffAccount.id).where(StaffAccount.username == username)):
-        raise IntakeError(f"account {username!r} exists; `intake staff passwd {username}` changes "
-                          f"its password")
+        raise IntakeError(f"账号 {username!r} 已存在；`intake staff passwd {username}` 可更改"
+                          f"它的密码")
     account = StaffAccount(username=username, password_hash=hash_password(password), role=role,
                            department=department or None, disabled=False, created_at=now,
                            password_changed_at=now)
@@ -78,7 +78,7 @@ def add_account(session: Session, username: str, password: str, role: str,
 def find_account(session: Session, username: str) -> StaffAccount:
     account = session.scalar(select(StaffAccount).where(StaffAccount.username == username))
     if account is None:
-        raise IntakeError(f"no account {username!r}; `intake staff list` shows them")
+        raise IntakeError(f"没有账号 {username!r}；`intake staff list` 列出全部账号")
     return account
 
 

@@ -16,15 +16,17 @@ from pathlib import Path
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from checks.content_rules import flags_for
+from checks.content_rules import department_flags, flags_for
+from checks.rules import Rules
 from intake.record import cases as case_store
 from intake.db.engine import read_session
 from intake.errors import IntakeError
 from intake.models import Case, Event, Mail, Outbox
 from intake.process.pipeline import queue
-from intake.pictures.readings import case_facts
+from intake.pictures.readings import case_facts, case_state
 from intake.staff.questions import answer_question
-from intake.staff.view import iso
+from intake.staff import labels
+from intake.staff.view import event_detail, iso
 from intake.store.files import FileStore, material_name, sha256_hex
 from notifier.replies import ReplyFacts, ReplyWriter
 
@@ -33,8 +35,8 @@ class CaseChanged(IntakeError):
 
     def __init__(self, case_id: int, expected: int, current: int, changes: list[dict]):
         self.case_id, self.expected, self.current, self.changes = case_id, expected, current, changes
-        super().__init__(f"case {case_id} changed since you looked at it (version {expected}, now "
-                         f"{current}): " + "; ".join(f"{c['actor']} {c['kind']}" for c in changes))
+        super().__init__(f"登记 {case_id} 在您查看之后已有变化（版本 {expected}，现为 {current}）："
+                         + "；".join(f"{c['actor']} {c['label']}" for c in changes))
 
 
 @dataclass(frozen=True)
@@ -54,20 +56,22 @@ def lock_case(session: Session, case_id: int, expected_version: int | None = Non
                     .execution_options(synchronize_session=False))
     case = session.get(Case, case_id, with_for_update=True, populate_existing=True)
     if case is None:
-        raise IntakeError(f"no case {case_id}; `intake cases` lists them")
+        raise IntakeError(f"没有登记 {case_id}；`intake cases` 列出全部登记")
     if expected_version is not None and case.version != expected_version:
         newer = max(case.version - expected_version, 0)
         events = session.scalars(select(Event).where(Event.case_id == case_id)
                                  .order_by(Event.id.desc()).limit(min(newer, 50) or 1)).all()
         changes = [{"at": event.at, "actor": event.actor, "kind": event.kind,
-                    "detail": event.detail} for event in reversed(events)] if newer else []
+                    "detail": event.detail, "label": labels.label(labels.EVENTS, event.kind),
+                    "said": event_detail(event.kind, event.detail)}
+                   for event in reversed(events)] if newer else []
         raise CaseChanged(case_id, expected_version, case.version, changes)
     return case
 
 
 def _not_forwarded(case: Case) -> None:
     if case.digest_id is not None:
-        raise IntakeError(f"case {case.id} was already forwarded in digest {case.digest_id}")
+        raise IntakeError(f"登记 {case.id} 已随汇总 {case.digest_id} 报送")
 
 
 def hold_case(session: Session, case: Case, reason: str, actor: str, now: datetime) -> Case:
@@ -81,7 +85,7 @@ def hold_case(session: Session, case: Case, reason: str, actor: str, now: dateti
 def release_case(session: Session, case: Case, actor: str, now: datetime,
                  rules: CaseRules) -> Case:
     if case.status != case_store.HELD:
-        raise IntakeError(f"case {case.id} is not held (it is {case.status})")
+        raise IntakeError(f"登记 {case.id} 没有暂缓（现为{labels.label(labels.CASE_STATES, case.status)}）")
     case_store.record_event(session, at=now, kind="released", case=case, actor=actor)
     case.status, case.hold_reason = case_store.INCOMPLETE, None
     case_store.update_status(session, case, rules.item_keys, now, None)
@@ -91,7 +95,8 @@ def release_case(session: Session, case: Case, actor: str, now: datetime,
 def reopen_case(session: Session, case: Case, actor: str, now: datetime, rules: CaseRules) -> Case:
     """A held or rejected case goes back to following its items (rejected items stay unusable)."""
     if case.status not in (case_store.HELD, case_store.REJECTED):
-        raise IntakeError(f"case {case.id} is {case.status}; only held or rejected cases reopen")
+        raise IntakeError(f"登记 {case.id} 现为{labels.label(labels.CASE_STATES, case.status)}；"
+                          f"只有暂缓报送或审核未通过的登记可以重新打开")
     _not_forwarded(case)
     case_store.record_event(session, at=now, kind="reopened", case=case, actor=actor,
                             old=case.status)
@@ -105,8 +110,8 @@ def reject_case(session: Session, case: Case, reason: str, actor: str, now: date
     """Turn the case down and tell the student why; named items must be sent again."""
     unknown = set(items) - set(rules.item_keys)
     if unknown:
-        raise IntakeError(f"unknown item(s) {', '.join(sorted(unknown))}; "
-                          f"items are {', '.join(rules.item_keys)}")
+        raise IntakeError(f"没有这项材料：{'、'.join(sorted(unknown))}；"
+                          f"材料只有：{'、'.join(rules.item_keys)}")
     _not_forwarded(case)
     for item in case.items:
         if item.kind in items:
@@ -134,7 +139,8 @@ def reject_case(session: Session, case: Case, reason: str, actor: str, now: date
 
 def approve_case(session: Session, case: Case, actor: str, now: datetime) -> Case:
     if case.status != case_store.COMPLETE:
-        raise IntakeError(f"case {case.id} is {case.status}; only complete cases are approved")
+        raise IntakeError(f"登记 {case.id} 现为{labels.label(labels.CASE_STATES, case.status)}；"
+                          f"只有材料齐全的登记可以审核通过")
     _not_forwarded(case)
     case.approved_at, case.approved_by = now, actor
     case_store.record_event(session, at=now, kind="approved", case=case, actor=actor)
@@ -158,6 +164,7 @@ class StaffDesk:
     replies: ReplyWriter
     item_keys: tuple[str, ...]
     clock: Callable[[], datetime]
+    submission_rules: Rules  # the department's name and aliases: is a case's department ours
 
     @property
     def rules(self) -> CaseRules:
@@ -223,7 +230,7 @@ class StaffDesk:
             case = self._case(session, case_id)
             items = [item for item in case.items if item.usable and item.path]
             if not items:
-                raise IntakeError(f"case {case_id} has no usable materials to export")
+                raise IntakeError(f"登记 {case_id} 没有可导出的可用材料")
             folder.mkdir(parents=True, exist_ok=True, mode=0o700)
             written = []
             for item in items:
@@ -240,15 +247,16 @@ class StaffDesk:
 
     def show(self, case_id: int, zone: tzinfo) -> dict:
         """Everything about one case, for a person to read."""
-        return show_case(self.sessions, case_id, zone, self.item_keys)
+        return show_case(self.sessions, case_id, zone, self.submission_rules)
 
 
-def show_case(sessions: sessionmaker, case_id: int, zone: tzinfo, item_keys: tuple[str, ...]) -> dict:
-    """Everything about one case, for a person to read (only reads: `intake case show`)."""
+def show_case(sessions: sessionmaker, case_id: int, zone: tzinfo, rules: Rules) -> dict:
+    """Everything about one case, for a person to read (only reads: `intake case show`); the
+    codes with their words beside them (`*label`, `said`) for the desk's page."""
     with read_session(sessions) as session:
         case = session.get(Case, case_id)
         if case is None:
-            raise IntakeError(f"no case {case_id}; `intake cases` lists them")
+            raise IntakeError(f"没有登记 {case_id}；`intake cases` 列出全部登记")
         def local(moment):  # machine time with the offset; `case show` shows it locally
             return iso(moment, zone)
         mails = session.scalars(select(Mail).where(Mail.case_id == case_id).order_by(Mail.id)).all()
@@ -257,24 +265,33 @@ def show_case(sessions: sessionmaker, case_id: int, zone: tzinfo, item_keys: tup
         events = session.scalars(select(Event).where(Event.case_id == case_id)
                                  .order_by(Event.id)).all()
         facts = case_facts(session, case)
+        state = case_state(case.status, case.hold_reason)
         return {
-            "facts": facts, "flags": flags_for(facts, case.name),
+            "facts": facts, "flags": flags_for(facts, case.name)
+            + department_flags(case.department, rules),
             "id": case.id, "name": case.name, "department": case.department,
+            "foreign_department": rules.is_foreign_department(case.department),
             "sender": case.sender, "status": case.status, "hold_reason": case.hold_reason,
+            "state": state, "state_label": labels.label(labels.CASE_STATES, state),
             "version": case.version,
             "created_at": local(case.created_at), "completed_at": local(case.completed_at),
             "approved_by": case.approved_by, "digest_id": case.digest_id,
-            "missing": case_store.missing_keys(case, item_keys),
+            "missing": case_store.missing_keys(case, rules.item_keys),
             "items": [{"kind": item.kind, "usable": item.usable, "problem": item.problem,
+                       "problem_label": labels.label(labels.PROBLEMS, item.problem),
                        "file": item.original_name, "type": item.file_type,
                        "mail_id": item.mail_id, "received_at": local(item.received_at)}
                       for item in case.items],
             "mails": [{"id": mail.id, "folder": mail.folder, "uid": mail.uid,
-                       "outcome": mail.outcome, "fetched_at": local(mail.fetched_at)}
+                       "outcome": mail.outcome, "fetched_at": local(mail.fetched_at),
+                       "outcome_label": labels.label(labels.MAIL_OUTCOMES, mail.outcome)}
                       for mail in mails],
             "replies": [{"id": row.id, "kind": row.kind, "status": row.status,
-                         "queued_at": local(row.created_at), "sent_at": local(row.sent_at)}
+                         "queued_at": local(row.created_at), "sent_at": local(row.sent_at),
+                         "kind_label": labels.label(labels.REPLY_KINDS, row.kind),
+                         "status_label": labels.label(labels.OUTBOX_STATES, row.status)}
                         for row in replies],
             "history": [{"at": local(event.at), "actor": event.actor, "kind": event.kind,
-                         "detail": event.detail} for event in events],
+                         "detail": event.detail, "label": labels.label(labels.EVENTS, event.kind),
+                         "said": event_detail(event.kind, event.detail)} for event in events],
         }

@@ -63,15 +63,15 @@ def answer_question(session: Session, writer: ReplyWriter, question_id: int, ans
     """Send `answer` to the student in reply to their mail and close the question."""
     answer = answer.strip()
     if not answer:
-        raise IntakeError("the answer is empty; write what the student should read")
+        raise IntakeError("答复是空的：请写下学生要读到的内容")
     # A write first: on SQLite the transaction takes the write lock before it reads.
     session.execute(update(Question).where(Question.id == question_id)
                     .values(status=Question.status).execution_options(synchronize_session=False))
     question = session.get(Question, question_id, with_for_update=True, populate_existing=True)
     if question is None:
-        raise IntakeError(f"no question {question_id}; `intake questions` lists them")
+        raise IntakeError(f"没有提问 {question_id}；`intake questions` 列出待回复的提问")
     if question.status != OPEN:
-        raise IntakeError(f"question {question_id} was already answered by {question.answered_by}")
+        raise IntakeError(f"提问 {question_id} 已由 {question.answered_by} 答复")
     case = session.get(Case, question.case_id) if question.case_id else None
     mail = session.get(Mail, question.mail_id)
     facts = ReplyFacts("reply_answer", name=case.name if case else None,

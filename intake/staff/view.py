@@ -7,55 +7,22 @@ import io
 from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
+from intake.staff import labels
 from notifier.cells import csv_text
 
 
-CASE_STATUS = {"incomplete": "材料未齐", "complete": "材料齐全", "held": "暂缓报送",
-               "rejected": "审核未通过", "positive": "阳性", "popup_four": "温馨提示④",
-               "not_beijing": "不在北京"}
-# 阳性 first: staff must call that student at once; then what else waits on staff.
-STATE_ORDER = {"positive": 0, "popup_four": 1, "not_beijing": 2}
-MAIL_OUTCOME = {"pending": "待处理", "submission": "提交材料", "follow-up": "补交材料",
-                "question": "咨询（无附件）", "cloud-link": "网盘链接", "ignored-auto": "自动邮件，已忽略",
-                "ignored-other": "无关邮件", "duplicate": "重复邮件", "too-old": "过旧邮件，未回复",
-                "too-large": "邮件过大", "failed": "处理失败", "quarantined": "已隔离"}
-REPLY_KIND = {"reply_complete": "已收齐回复", "reply_incomplete": "补交提醒",
-              "reply_instructions": "提交说明", "reply_cloud_link": "网盘链接说明",
-              "reply_renew_nucleic_acid": "补交核酸提醒", "reply_rejected": "审核未通过通知",
-              "reply_unchanged": "重复发送回复", "reply_question": "问题已收到回复",
-              "reply_answer": "老师答复",
-              "digest": "汇总邮件", "digest-resend": "汇总邮件（重发）",
-              "reply_positive": "阳性结果通知", "reply_popup_four": "温馨提示④说明",
-              "reply_not_beijing": "不在北京说明", "alert_positive": "阳性提醒（给老师）",
-              "approval_reminder": "待审核提醒（给老师）"}
-OUTBOX_STATUS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败",
-                 "superseded": "未发送（被后一封回复取代）"}
-EVENT_KIND = {"opened": "登记", "item_received": "收到材料", "item_rejected": "材料不可用",
-              "status": "状态变化", "reply_queued": "回复已排队", "reply_suppressed": "回复已抑制",
-              "reply_superseded": "回复被取代，未发送", "question": "学生提问",
-              "question_answered": "已答复提问", "name_from_forms": "姓名按表格（来信写法另记）", "reply_skipped": "重复邮件，未再回复",
-              "forwarded": "已报送", "held_back": "核酸超时，暂缓报送", "held": "暂缓",
-              "released": "取消暂缓", "rejected": "审核未通过", "approved": "审核通过",
-              "note": "备注", "exported": "导出材料", "purged": "已清除", "reprocessed": "重新检查",
-              "ignored": "已忽略", "quarantined": "已隔离", "handled_again": "重新处理",
-              "dismissed": "移出隔离", "item_expired": "材料过期", "alert_queued": "已提醒老师",
-              "reopened": "重新打开"}
-# Why a mail was not answered (the reason of its "ignored" event).
-DROP_REASON = {"bounce": "退信", "auto-reply": "自动回复", "report": "机器报告",
-               "own": "本邮箱发出"}
-# Why the system did something, as recorded (codes and English) and as staff read it.
-REASON = {"sampled too long ago": "核酸采样已超过时限", "nucleic acid result too old": "核酸结果已超过时限",
-          "per-sender cap": "已达每人每天回复上限", "new pictures clear the reading's hold": "新图片解除了读图暂缓",
-          "positive": "核酸阳性", "popup_four": "温馨提示④", "not_beijing": "不在北京",
-          "expired": "已过期", "auto-reply": "自动回复", "bounce": "退信", "report": "系统报告"}
-DETAIL_KEY = {"item": "材料", "reason": "原因", "cap": "上限", "digest": "汇总编号", "received_at": "收到时间",
-              "alert": "提醒", "problem": "问题", "reply": "回复", "old": "原状态", "new": "新状态",
-              "text": "内容", "items": "材料", "folder": "文件夹"}
-
-
-def label(table: dict[str, str], code: str | None) -> str:
-    """The Chinese word for a code; an unknown code is shown as it is rather than hidden."""
-    return table.get(code or "", code or "-")
+# The words themselves live in intake/staff/labels.py, the one table of them; these names stay
+# for the callers that read them from here.
+CASE_STATUS = labels.CASE_STATES
+STATE_ORDER = labels.STATE_ORDER
+MAIL_OUTCOME = labels.MAIL_OUTCOMES
+REPLY_KIND = labels.REPLY_KINDS
+OUTBOX_STATUS = labels.OUTBOX_STATES
+EVENT_KIND = labels.EVENTS
+DROP_REASON = labels.DROP_REASONS
+REASON = labels.REASONS
+DETAIL_KEY = labels.DETAIL_KEYS
+label = labels.label
 
 
 def iso(moment: datetime | None, zone: tzinfo) -> str | None:
@@ -110,7 +77,8 @@ def event_detail(kind: str, detail: dict | None) -> str:
     if kind in {"item_received", "item_rejected"}:
         usable = detail.get("usable", kind == "item_received")
         problem = detail.get("problem")
-        return f"{detail.get('item', '')}：" + ("可用" if usable and not problem else f"不可用（{problem}）")
+        return f"{detail.get('item', '')}：" + ("可用" if usable and not problem
+                                               else f"不可用（{label(labels.PROBLEMS, problem)}）")
     if kind == "note":
         return str(detail.get("text", ""))
     if kind in {"held", "rejected"}:
@@ -122,10 +90,13 @@ def event_detail(kind: str, detail: dict | None) -> str:
 
 
 def _detail_value(value) -> str:
+    if isinstance(value, bool):
+        return "是" if value else "否"
     if isinstance(value, list):
         return "、".join(str(part) for part in value)
     text = str(value)
-    return REASON.get(text) or REPLY_KIND.get(text) or text
+    return (REASON.get(text) or REPLY_KIND.get(text) or MAIL_OUTCOME.get(text)
+            or labels.PROBLEMS.get(text) or text)
 
 
 def shown(moment: str | None, zone: tzinfo) -> str:
@@ -168,19 +139,26 @@ def cases_csv(rows: Sequence[dict]) -> str:
     return "\ufeff" + buffer.getvalue()
 
 
+def department_shown(case: dict) -> str:
+    """The department as written, marked when it is not this mailbox's (issue 21)."""
+    foreign = f"（{labels.FOREIGN_DEPARTMENT}）" if case.get("foreign_department") else ""
+    return f"{case['department']}{foreign}"
+
+
 def case_lines(case: dict, zone: tzinfo) -> list[str]:
     """`intake case show` for people: the case, its items, mails, replies and history."""
     def when(moment):
         return shown(moment, zone)
     hold = f"（{case['hold_reason']}）" if case["hold_reason"] else ""
     lines = table(["", ""], [
-        ["登记编号", case["id"]], ["姓名", case["name"]], ["院（系）", case["department"]],
-        ["邮箱", case["sender"]], ["状态", label(CASE_STATUS, case["status"]) + hold],
+        ["登记编号", case["id"]], ["姓名", case["name"]], ["院（系）", department_shown(case)],
+        ["邮箱", case["sender"]],
+        ["状态", label(CASE_STATUS, case.get("state") or case["status"]) + hold],
         ["登记时间", when(case["created_at"])], ["材料齐全时间", when(case["completed_at"])],
         ["已报送（汇总编号）", case["digest_id"] or "-"], ["审核人", case["approved_by"] or "-"],
         ["缺少材料", "、".join(case["missing"]) or "-"]])[1:]
     lines += ["", "材料："] + table(["  材料", "状态", "收到时间", "来自邮件", "原文件名"], [
-        [f"  {item['kind']}", "可用" if item["usable"] else f"不可用（{item['problem']}）",
+        [f"  {item['kind']}", "可用" if item["usable"] else f"不可用（{label(labels.PROBLEMS, item['problem'])}）",
          when(item["received_at"]), item["mail_id"], item["file"]] for item in case["items"]])
     lines += ["", "邮件："] + table(["  邮件编号", "文件夹", "UID", "处理结果", "收取时间"], [
         [f"  {mail['id']}", mail["folder"], mail["uid"], label(MAIL_OUTCOME, mail["outcome"]),
@@ -224,3 +202,15 @@ def status_lines(found, zone: tzinfo, now: datetime) -> list[str]:
     lines = table(["", ""], rows)[1:]
     lines += [f"需要处理：{line}" for line in found.attention]
     return lines + ([] if found.attention else ["一切正常"])
+
+
+def sent_words(drained) -> str:
+    """What the outbox did (intake.outbox.drain's report), as staff read it."""
+    return f"已发送 {drained.sent} 封，待重发 {drained.retrying} 封，发送失败 {drained.failed} 封"
+
+
+def poll_summary(outcomes: dict[str, int], drained) -> str:
+    """`intake poll`'s one line: the mails handled by what they were, then what was sent."""
+    handled = "、".join(f"{label(MAIL_OUTCOME, outcome)} {count} 封"
+                       for outcome, count in sorted(outcomes.items()))
+    return f"已处理：{handled or '没有新邮件'}；{sent_words(drained)}"

@@ -12,11 +12,11 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from intake.errors import IntakeError
+from intake.staff import labels
 from intake.web.desk import DeskContext
 
 ACTIONS = ("approve", "hold", "reject", "note", "reopen")
-ACTION_LABELS = {"approve": "批准", "hold": "暂缓", "reject": "退回", "note": "备注", "reopen": "重新打开",
-                 "released": "解除暂缓"}
+ACTION_LABELS = labels.ACTIONS  # the one table of staff words (intake/staff/labels.py)
 
 
 @dataclass(frozen=True)

@@ -10,12 +10,11 @@ from sqlalchemy.orm import Session
 from intake.record import cases as case_store
 from intake.models import Case, Item, Mail
 from intake.pictures.readings import case_state
+from intake.staff import labels
 from intake.web import reading
 
 STATUSES = (case_store.INCOMPLETE, case_store.COMPLETE, case_store.HELD, case_store.REJECTED)
-STATUS_LABELS = {"incomplete": "材料不全", "complete": "材料齐全", "held": "暂缓", "rejected": "未通过",
-                 "positive": "阳性", "popup_four": "温馨提示④", "not_beijing": "不在北京",
-                 "forwarded": "已转发"}
+STATUS_LABELS = labels.CASE_STATES  # the one table of staff words (intake/staff/labels.py)
 
 
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)
