@@ -57,7 +57,10 @@ def cli(ctx: click.Context, config_path: Path) -> None:
 
 
 def current() -> Context:
-    return click.get_current_context().find_object(Context)
+    context = click.get_current_context().find_object(Context)
+    if context is None:
+        raise click.UsageError("run as a subcommand of `intake`")
+    return context
 
 
 def emit(rows: list[dict], as_json: bool, empty: str, header: str | None, line) -> None:

@@ -44,10 +44,11 @@ def staff() -> None:
 def staff_add(username: str, role: str, department: str | None) -> None:
     """Create an account; the password comes from stdin (piped) or is asked twice."""
     password = _new_password()
-    _in_transaction(lambda session, now: (
+
+    def add(session: Session, now: datetime) -> str:
         accounts.add_account(session, username, password, role, department, now)
-        and f"账号 {username}：{labels.label(labels.ROLES, role)}"
-        + (f"（{department}）" if department else "")))
+        return f"账号 {username}：{labels.label(labels.ROLES, role)}" + (f"（{department}）" if department else "")
+    _in_transaction(add)
 
 
 @staff.command("list")
@@ -67,8 +68,11 @@ def staff_list() -> None:
 @click.argument("username")
 def staff_disable(username: str) -> None:
     """Stop an account from signing in, and sign it out everywhere."""
-    _in_transaction(lambda session, _now: (accounts.set_disabled(session, username, True)
-                                           or f"账号 {username}：已停用"))
+
+    def disable(session: Session, _now: datetime) -> str:
+        accounts.set_disabled(session, username, True)
+        return f"账号 {username}：已停用"
+    _in_transaction(disable)
 
 
 @staff.command("passwd")
@@ -76,8 +80,11 @@ def staff_disable(username: str) -> None:
 def staff_passwd(username: str) -> None:
     """Give an account a new password (signs it out everywhere)."""
     password = _new_password()
-    _in_transaction(lambda session, now: (accounts.set_password(session, username, password, now)
-                                          or f"账号 {username}：密码已更改"))
+
+    def change(session: Session, now: datetime) -> str:
+        accounts.set_password(session, username, password, now)
+        return f"账号 {username}：密码已更改"
+    _in_transaction(change)
 
 
 @cli.command()
