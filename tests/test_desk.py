@@ -302,7 +302,7 @@ def test_digests_status_and_accounts(world):
     browser.post(f"/cases/{world.ids['张伟']}/actions/hold",
                  {"expected_version": version, "reason": "核对"})
     preview = browser.get("/digests/preview").get_data(as_text=True)
-    assert "王芳" in preview and "张伟" not in preview.split("下一份摘要预览")[1]
+    assert "王芳" in preview and "张伟" not in preview.split("下一份汇总预览")[1]
     assert world.smtp.to(OFFICE) == []  # a preview sends nothing
     assert world.cli("digest").returncode == 0
     history = browser.get("/digests").get_data(as_text=True)
@@ -312,7 +312,7 @@ def test_digests_status_and_accounts(world):
     assert "已重新排队" in resent.get_data(as_text=True)
     assert "resend" not in signed_in(world, "phys").get("/digests").get_data(as_text=True)
     status = browser.get("/status").get_data(as_text=True)
-    assert "发件箱" in status and "上一份摘要" in status
+    assert "发件箱" in status and "上一份汇总" in status
     accounts = browser.post("/admin/accounts", {"operation": "add", "username": "chem",
                                                 "password": "another long one", "role": "reviewer",
                                                 "department": "化学系"})

@@ -57,7 +57,7 @@ def _require_session():
     g.user = None
     for key, value in (request.view_args or {}).items():
         if key.endswith("_id") and isinstance(value, int) and value > LARGEST_ID:
-            abort(400, description=f"编号 {str(value)[:24]}… 无效：没有这样的登记或摘要。")
+            abort(400, description=f"编号 {str(value)[:24]}… 无效：没有这样的登记或汇总。")
     if request.endpoint in OPEN:
         return None
     desk = ctx()

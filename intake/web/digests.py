@@ -54,7 +54,7 @@ def resend(digest_id: int):
         message = str(err)
     else:
         audit("digest_resend", digest=digest_id, parts=count)
-        message = f"摘要 #{digest_id} 已重新排队（{count} 封），由守护进程发出"
+        message = f"汇总 #{digest_id} 已重新排队（{count} 封），由守护进程发出"
     return render_template("digests.html", history=_digest_history(), preview=None, message=message)
 
 
