@@ -25,7 +25,7 @@ from intake.failpoints import NONE, Failpoints
 from intake.fetch.mailbox import Mailbox, MessageSummary
 from intake.models import FolderState, Mail, MailOutcome
 from intake.record import cases
-from intake.store.files import FileStore, sha256_hex
+from intake.store.files import Batch, FileStore, sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class Fetched:
     raw: bytes
     sha256: str  # hashed on the fetch thread: hashing releases the GIL
     checking: Future | None = None  # its checks, started on a check process as it arrived
+    staged: bool = False  # written to storage already, not yet durably (FileStore.stage_raw_mail)
 
 
 @dataclass(frozen=True)
@@ -159,7 +160,6 @@ class Recorder:
         """Record the chunk's new mails, in the chunk's order; the mails recorded before are left
         out. One sync makes all their raw bytes durable and one commit records them all."""
         seen = self._seen(folder, uidvalidity, chunk)
-        staged = [one.sha256 for one in fetched.values()]
         recorded: list[tuple[MessageSummary, Recorded]] = []
         new: list[tuple[MessageSummary, Fetched | None]] = []
         for summary in chunk:
@@ -173,7 +173,6 @@ class Recorder:
             if one is not None:
                 recorded.append((summary, one))
         recorded += self._record_new(folder, uidvalidity, new)
-        self._store.forget_staged(staged)
         order = {summary.uid: index for index, summary in enumerate(chunk)}
         recorded.sort(key=lambda pair: order[pair[0].uid])
         return recorded
@@ -203,7 +202,7 @@ class Recorder:
             mail.outcome, mail.processed_at = MailOutcome.TOO_LARGE, now
         return mail
 
-    def _store_raw(self, store: FileStore, mail: Mail, summary: MessageSummary,
+    def _store_raw(self, store: FileStore | Batch, mail: Mail, summary: MessageSummary,
                    fetched: Fetched | None) -> bytes | None:
         """Store the mail's bytes (fetching them if the chunk's FETCH did not); None when the mail
         was expunged meanwhile by someone using the mailbox."""
@@ -212,7 +211,8 @@ class Recorder:
             return None
         mail.sha256 = fetched.sha256 if fetched is not None else sha256_hex(raw)
         mail.size = len(raw)
-        mail.raw_path = store.put_raw_mail(raw, mail.sha256)
+        mail.raw_path = store.put_raw_mail(raw, mail.sha256,
+                                           staged=fetched is not None and fetched.staged)
         self._failpoint("raw-stored")
         return raw
 
