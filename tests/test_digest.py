@@ -318,17 +318,15 @@ def test_mail_after_forwarding_is_acknowledged_as_already_forwarded(world):
     assert "每日汇总时把你的材料报送" not in body_text(reply.message)
 
 
-def _exif_rotated_heic_with_gps() -> bytes:
-    """An iPhone photo: stored 600x200, EXIF orientation 6 (view it rotated), GPS position."""
-    from PIL import Image
-    image = Image.new("RGB", (600, 200), "white")
-    image.paste((255, 0, 0), (0, 0, 80, 200))
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    exif[0x8825] = {1: "N", 2: (39.0, 54.0, 0.0)}
-    out = io.BytesIO()
-    image.save(out, "HEIF", exif=exif.tobytes())
-    return out.getvalue()
+def _forwarded(world, files: dict[str, bytes]):
+    """The digest mail that forwards one student's submission of these files."""
+    world.deliver(b.mail(sender="zw@example.test", subject="张伟+物理系+健康宝弹窗",
+                         attachments=[("a.zip", b.utf8_zip(files))]))
+    world.poll()
+    world.smtp.clear()
+    _digest(world, date="2026-11-21")
+    [sent] = world.smtp.to(OFFICE)
+    return sent
 
 
 def test_the_office_gets_upright_jpegs_without_gps_and_a_signed_digest(world, clock):
@@ -337,14 +335,9 @@ def test_the_office_gets_upright_jpegs_without_gps_and_a_signed_digest(world, cl
     from zoneinfo import ZoneInfo
     pillow_heif.register_heif_opener()
     files = b.five_pictures(skip=("核酸", "健康宝"))
-    files["核酸.heic"] = _exif_rotated_heic_with_gps()
+    files["核酸.heic"] = b.sideways_photo_with_gps("HEIF", size=(600, 200))
     files["健康宝.webp"] = b.picture("WEBP")
-    world.deliver(b.mail(sender="zw@example.test", subject="张伟+物理系+健康宝弹窗",
-                         attachments=[("a.zip", b.utf8_zip(files))]))
-    world.poll()
-    world.smtp.clear()
-    _digest(world, date="2026-11-21")
-    [sent] = world.smtp.to(OFFICE)
+    sent = _forwarded(world, files)
     message = sent.message
     assert message["Subject"].startswith("【物理系】健康宝弹窗材料汇总 2026-11-21")
     text = body_text(message)
@@ -399,12 +392,7 @@ def test_the_office_gets_small_legible_pictures(world):
     from PIL import Image
     files = {f"{item}.jpg": _phone_photo(number) for number, item in enumerate(b.ITEMS)}
     assert sum(len(data) for data in files.values()) > 10_000_000
-    world.deliver(b.mail(sender="zw@example.test", subject="张伟+物理系+健康宝弹窗",
-                         attachments=[("a.zip", b.utf8_zip(files))]))
-    world.poll()
-    world.smtp.clear()
-    _digest(world, date="2026-11-21")
-    [sent] = world.smtp.to(OFFICE)
+    sent = _forwarded(world, files)
     attached = _attachments(sent.message)
     assert "张伟+物理系+健康宝弹窗.zip" in attached, (list(attached), body_text(sent.message))
     student = attached["张伟+物理系+健康宝弹窗.zip"]
