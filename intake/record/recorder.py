@@ -9,12 +9,12 @@ What earlier passes left unfinished is claimed here for another try (`claim_unfi
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -93,7 +93,7 @@ def originals(session: Session, keys: list[str], hashes: list[str | None]) -> li
     """The rule "is this the same mail?", for each (dedupe key, content hash): the mail that
     claimed that key, else the first mail of the same bytes that claimed any key; None: none."""
     known_hashes = [sha for sha in hashes if sha is not None]
-    condition = Mail.dedupe_key.in_(keys)
+    condition: ColumnElement[bool] = Mail.dedupe_key.in_(keys)
     if known_hashes:
         condition = or_(condition, Mail.sha256.in_(known_hashes) & Mail.dedupe_key.is_not(None))
     known = session.execute(select(Mail.id, Mail.dedupe_key, Mail.sha256).where(condition)).all()
@@ -131,7 +131,7 @@ def _copy_as_duplicate(mail: Mail, original_id: int | None) -> Mail:
 
 def record_failure(session: Session, mail_id: int, err: Exception) -> str:
     """One more failed attempt at the mail; at the MAX_ATTEMPTS-th it is quarantined."""
-    mail = session.get(Mail, mail_id)
+    mail = session.get_one(Mail, mail_id)
     mail.attempts += 1
     mail.error = f"{type(err).__name__}: {str(err)[:500]}"
     mail.outcome = MailOutcome.QUARANTINED if mail.attempts >= MAX_ATTEMPTS else MailOutcome.FAILED
@@ -184,8 +184,8 @@ class Recorder:
         with read_session(self._sessions) as session:
             recorded = set(session.scalars(select(Mail.uid).where(
                 Mail.folder == folder, Mail.uidvalidity == uidvalidity, Mail.uid.in_(uids))))
-            claimed = set(session.scalars(select(Mail.dedupe_key).where(
-                Mail.dedupe_key.in_(message_ids)))) if message_ids else set()
+            claimed = {key for key in session.scalars(select(Mail.dedupe_key).where(
+                Mail.dedupe_key.in_(message_ids))) if key is not None} if message_ids else set()
         return _Seen(recorded, claimed)
 
     def _new_mail(self, folder: str, uidvalidity: int, summary: MessageSummary,
@@ -233,8 +233,8 @@ class Recorder:
                         if raw is None:
                             continue
                     stored.append((summary, mail, raw, fetched.checking if fetched else None))
-                inserted = self._insert_all(session, [_unsaved_copy(mail)
-                                                      for _, mail, _, _ in stored])
+                inserted: Sequence[Mail | None] = self._insert_all(
+                    session, [_unsaved_copy(mail) for _, mail, _, _ in stored])
                 if not inserted:  # a copy within the chunk, or another worker was quicker
                     inserted = [self._insert_or_duplicate(session, folder, uidvalidity, summary,
                                                           mail)
@@ -333,15 +333,15 @@ class Recorder:
             if raw is None:
                 return None
         with self._sessions.begin() as session:
-            mail = self._insert_or_duplicate(session, folder, uidvalidity, summary, mail)
+            inserted = self._insert_or_duplicate(session, folder, uidvalidity, summary, mail)
             self._advance(session, folder, summary.uid)
-            if mail is None:
+            if inserted is None:
                 return None
         if seen is not None:
             seen.recorded.add(summary.uid)
-            if mail.dedupe_key:
-                seen.claimed.add(mail.dedupe_key)
-        return Recorded(mail.id, raw if mail.raw_path else None, mail.raw_path,
+            if inserted.dedupe_key:
+                seen.claimed.add(inserted.dedupe_key)
+        return Recorded(inserted.id, raw if inserted.raw_path else None, inserted.raw_path,
                         fetched.checking if fetched is not None else None)
 
     def claim_unfinished(self) -> list[int]:
