@@ -138,7 +138,7 @@ class Pipeline:
                 self.record_event(session, at=now, kind="opened", case=case, mail=mail)
             elif identity not in known.cases:
                 case, opened = cases.find_or_open_case(session, read.sender, who, now, mail,
-                                                      self.events)
+                                                       self.events)
             elif known.cases[identity] is None:
                 case, opened = cases.open_case(session, read.sender, who, now, mail, self.events)
             else:
@@ -146,7 +146,7 @@ class Pipeline:
             known.cases[identity] = case
             if who.written and opened:  # staff see both: 汉字 from the forms, pinyin as written
                 self.record_event(session, at=now, kind="name_from_forms", case=case, mail=mail,
-                                   written=who.written)
+                                  written=who.written)
         else:
             case = (cases.case_answered_by(session, read.sender, read.references)
                     or cases.sole_case_of(session, read.sender))
@@ -154,7 +154,7 @@ class Pipeline:
         if case is not None:
             mail.case_id = case.id
             changed = cases.merge_items(session, case, assessment, mail, self.store, now,
-                                          self.events)
+                                        self.events)
             cases.update_status(session, case, self.rules.item_keys, now, mail, self.events)
             if self.pictures is not None:
                 # The mail's date for a year a picture left out is its processing time, as for
@@ -195,7 +195,7 @@ class Pipeline:
             if any(row.case_id == case.id for row in known.unsent.get(read.sender.lower(), ())):
                 # The same files twice in one poll: the reply already waiting says it all.
                 self.record_event(session, at=now, kind="reply_skipped", case=case, mail=mail,
-                                   reason="same as the mail before")
+                                  reason="same as the mail before")
                 return MailOutcome.FOLLOW_UP
             kind = "reply_unchanged" if kind in {"reply_complete", "reply_incomplete"} else kind
         facts = ReplyFacts(
@@ -250,7 +250,7 @@ class Pipeline:
         queue(session, key=key, kind="alert_positive", outgoing=outgoing, now=now, case=case,
               mail=mail)
         self.record_event(session, at=now, kind="alert_queued", case=case, mail=mail,
-                           alert="positive")
+                          alert="positive")
 
     def _queue_reply(self, session: Session, mail: Mail, read: ReadMail, facts: ReplyFacts,
                      case: Case | None, now: datetime, known: Known) -> None:
@@ -260,7 +260,7 @@ class Pipeline:
         if known.replies_today[read.sender] >= self.replies_per_sender_per_day:
             # A runaway robot or a loop we did not recognise: stop answering for a day.
             self.record_event(session, at=now, kind="reply_suppressed", case=case, mail=mail,
-                               reason="per-sender cap", cap=self.replies_per_sender_per_day)
+                              reason="per-sender cap", cap=self.replies_per_sender_per_day)
             return
         if parent_writing(read):  # greeted as 家长, asked to copy the student next time
             facts = dataclasses.replace(facts, extra={**facts.extra, "parent": True})
@@ -273,12 +273,12 @@ class Pipeline:
             stale.status = SUPERSEDED
             waiting.remove(stale)
             self.record_event(session, at=now, kind="reply_superseded", case=case, mail=mail,
-                               outbox=stale.dedupe_key, reply=stale.kind)
+                              outbox=stale.dedupe_key, reply=stale.kind)
         waiting.append(row)
         known.queued.add(key)
         known.replies_today[read.sender] += 1
         self.record_event(session, at=now, kind="reply_queued", case=case, mail=mail,
-                           reply=facts.kind, missing=list(facts.missing))
+                          reply=facts.kind, missing=list(facts.missing))
 
 
 def queue(session: Session, *, key: str, kind: str, outgoing: OutgoingMail, now: datetime,
