@@ -52,9 +52,18 @@ def _ran_on(request, database: str) -> None:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request, tmp_path) -> str:
+    """Each test taking it runs on SQLite and on PostgreSQL; on SQLite alone when marked
+    `sqlite_only` (a module: `pytestmark = pytest.mark.sqlite_only`)."""
     if request.param == "sqlite":
         return request.getfixturevalue("sqlite_url")
     return request.getfixturevalue("db_url_pg")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_generate_tests(metafunc) -> None:
+    if "db_url" in metafunc.fixturenames and metafunc.definition.get_closest_marker("sqlite_only"):
+        # As a mark, so that it takes the place of the fixture's own two parameters.
+        metafunc.definition.add_marker(pytest.mark.parametrize("db_url", ["sqlite"], indirect=True))
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ from openpyxl import load_workbook
 
 from tests.support import builders as b
 from tests.support.harness import Harness, body_text, html_text
+from tests.support.with_cases import ok, with_cases
 
 OFFICE, STAFF = "changping@example.test", "staff@example.test"
 DESK = "https://desk.example.test/jkb"
@@ -17,32 +18,22 @@ def _world(dovecot, smtp, mailbox_user, db_url, tmp_path, extra: str = "") -> Ha
     # forward_unapproved=False: the product's own default, as an operator's config leaves it.
     world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=db_url, tmp_path=tmp_path,
                     extra_config=extra, forward_unapproved=False)
-    for name, sender in [("张伟", "zw@example.test"), ("王芳", "wf@example.test")]:
-        world.deliver(b.mail(sender=sender, subject=f"{name}+物理系+健康宝弹窗",
-                             attachments=[("a.zip", b.utf8_zip(b.five_pictures()))]))
-    world.poll()
-    world.smtp.clear()
-    world.ids = {c["name"]: c["id"] for c in world.cases_json()}
-    return world
-
-
-def _ok(result):
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return with_cases(world, [("张伟", "物理系", "zw@example.test", ()),
+                              ("王芳", "物理系", "wf@example.test", ())], zipped=b.utf8_zip)
 
 
 def test_by_default_only_approved_cases_go_to_the_office(dovecot, smtp, mailbox_user, db_url,
                                                         tmp_path, env_password):
     world = _world(dovecot, smtp, mailbox_user, db_url, tmp_path)
-    first = _ok(world.cli("digest", "--date", "2026-11-21"))
+    first = ok(world.cli("digest", "--date", "2026-11-21"))
     assert "2 个登记等待审核" in first
     [note] = world.smtp.to(OFFICE)
     assert not list(note.message.iter_attachments()), "nothing is forwarded before approval"
     assert "另有 2 人材料齐全，正在等待本系审核" in body_text(note.message)
     assert all(not case["digest_id"] for case in world.cases_json())
 
-    _ok(world.cli("case", "approve", str(world.ids["王芳"]), "--by", "老师乙"))
-    _ok(world.cli("digest", "--date", "2026-11-22"))
+    ok(world.cli("case", "approve", str(world.ids["王芳"]), "--by", "老师乙"))
+    ok(world.cli("digest", "--date", "2026-11-22"))
     digest = world.smtp.to(OFFICE)[1]
     text = body_text(digest.message)
     assert "王芳" in text and "张伟" not in text
@@ -62,18 +53,18 @@ def test_staff_get_one_reminder_listing_the_waiting_cases(dovecot, smtp, mailbox
                                                          tmp_path, env_password):
     world = _world(dovecot, smtp, mailbox_user, db_url, tmp_path,
                    extra=f'[web]\npublic_url = "{DESK}"\n')
-    assert "列出 2 个" in _ok(world.cli("digest", "--remind", "--date", "2026-11-21"))
+    assert "列出 2 个" in ok(world.cli("digest", "--remind", "--date", "2026-11-21"))
     [reminder] = world.smtp.to(STAFF)
     assert OFFICE not in reminder.recipients
     text = body_text(reminder.message)
     assert "张伟" in text and "王芳" in text and f"{DESK}/" in text
     assert f'href="{DESK}/cases/{world.ids["张伟"]}"' in html_text(reminder.message)
-    _ok(world.cli("digest", "--remind", "--date", "2026-11-21"))
+    ok(world.cli("digest", "--remind", "--date", "2026-11-21"))
     assert len(world.smtp.to(STAFF)) == 1, "one reminder a day"
 
     for name in ("张伟", "王芳"):
-        _ok(world.cli("case", "approve", str(world.ids[name]), "--by", "老师乙"))
-    assert "没有等待审核的登记" in _ok(world.cli("digest", "--remind", "--date", "2026-11-22"))
+        ok(world.cli("case", "approve", str(world.ids[name]), "--by", "老师乙"))
+    assert "没有等待审核的登记" in ok(world.cli("digest", "--remind", "--date", "2026-11-22"))
     assert len(world.smtp.to(STAFF)) == 1, "no reminder when nothing waits"
 
 

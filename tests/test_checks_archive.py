@@ -145,16 +145,12 @@ def _patched(data: bytes, member: str, *, flags: int | None = None, method: int 
     return bytes(patched)
 
 
-def _stored(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for name, data in files.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
+def _stored_zip(files: dict[str, bytes]) -> bytes:
+    return b.utf8_zip(files, method=zipfile.ZIP_STORED)
 
 
 def test_a_member_in_a_method_zipfile_cannot_read_is_named_with_the_method():
-    data = _patched(_stored({"核酸.jpg": b.picture(), "lorem.txt": b"lorem"}), "lorem.txt", method=9)
+    data = _patched(_stored_zip({"核酸.jpg": b.picture(), "lorem.txt": b"lorem"}), "lorem.txt", method=9)
     contents = unpack(data, "a.zip", LIMITS)
     problems = [(m.name, m.problem.code, m.problem.detail) for m in contents.members if m.problem]
     assert problems == [("lorem.txt", "unsupported_method", "Deflate64")]
@@ -163,12 +159,12 @@ def test_a_member_in_a_method_zipfile_cannot_read_is_named_with_the_method():
 
 def test_a_partly_encrypted_zip_still_yields_its_plain_members():
     # PKWARE strong encryption (flag bits 0 and 6) on one member: nothing opens it.
-    data = _patched(_stored({"核酸.jpg": b.picture(), "foo.txt": b"secret"}), "foo.txt", flags=0x41)
+    data = _patched(_stored_zip({"核酸.jpg": b.picture(), "foo.txt": b"secret"}), "foo.txt", flags=0x41)
     contents = unpack(data, "a.zip", LIMITS, passwords=(b"1234",))
     assert [m.name for m in contents.members if m.data] == ["核酸.jpg"]
     assert [(m.name, m.problem.code) for m in contents.members if m.problem] == [
         ("foo.txt", "member_encrypted")]
-    everything = _patched(_stored({"foo.txt": b"secret"}), "foo.txt", flags=0x41)
+    everything = _patched(_stored_zip({"foo.txt": b"secret"}), "foo.txt", flags=0x41)
     assert [p.code for p in unpack(everything, "a.zip", LIMITS).problems] == ["encrypted"]
 
 
@@ -188,7 +184,7 @@ def test_member_names_are_read_without_unpacking():
 
 
 def test_a_member_whose_local_header_spells_its_name_otherwise_is_still_read():
-    data = _stored({"核酸.jpg": b.picture(), "File 2 - xx.txt": b"text"})
+    data = _stored_zip({"核酸.jpg": b.picture(), "File 2 - xx.txt": b"text"})
     central = data.rfind(b"File 2 - xx.txt")  # the directory's copy comes after the local one
     data = data[:central] + b"File 2 - x\x94.txt" + data[central + 15:]
     contents = unpack(data, "a.zip", LIMITS)

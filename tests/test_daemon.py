@@ -1,10 +1,6 @@
 """`intake run`: the schedule (driven by an injected clock) and the real process."""
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
@@ -13,8 +9,7 @@ import pytest
 
 from intake.daemon import Daemon, digest_due, digest_trigger
 from tests.support import builders as b
-from tests.support.dovecot import PASSWORD
-from tests.support.harness import Clock, REPO, Harness
+from tests.support.harness import Clock, Harness
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -83,9 +78,7 @@ def test_run_polls_replies_and_stops_cleanly_on_sigterm(dovecot, smtp, mailbox_u
     world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url,
                     tmp_path=tmp_path, extra_config='time = "00:00"\nsend_empty = false\n'
                     '[schedule]\npoll_seconds = 2\n')
-    process = subprocess.Popen([sys.executable, "-m", "intake", "--config", str(world.config), "run"],
-                               cwd=REPO, env={**os.environ, "INTAKE_TEST_IMAP_PASSWORD": PASSWORD},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    [process] = world.start_daemons(1)
     try:
         world.deliver(b.mail(sender="zw@example.test",
                              attachments=[("张伟+物理系+健康宝弹窗.zip", b.utf8_zip(b.five_pictures()))]))
@@ -97,8 +90,7 @@ def test_run_polls_replies_and_stops_cleanly_on_sigterm(dovecot, smtp, mailbox_u
         while not world.smtp.to("lz@example.test") and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
-        process.send_signal(signal.SIGTERM)
-        _out, err = process.communicate(timeout=60)
+        [err] = world.stop_daemons([process])
     assert process.returncode == 0, err
     assert len(world.smtp.to("zw@example.test")) == 1
     assert len(world.smtp.to("lz@example.test")) == 1
@@ -115,9 +107,7 @@ def test_run_loads_the_ocr_engine_once_at_start(dovecot, smtp, mailbox_user, sql
     world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url,
                     tmp_path=tmp_path, extra_config='send_empty = false\n[schedule]\npoll_seconds = 2\n'
                     '[pictures]\nread = true\n')
-    process = subprocess.Popen([sys.executable, "-m", "intake", "--config", str(world.config), "run"],
-                               cwd=REPO, env={**os.environ, "INTAKE_TEST_IMAP_PASSWORD": PASSWORD},
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    [process] = world.start_daemons(1)
     try:
         for sender in ("zw@example.test", "lz@example.test"):
             world.deliver(b.mail(sender=sender, attachments=[
@@ -127,8 +117,7 @@ def test_run_loads_the_ocr_engine_once_at_start(dovecot, smtp, mailbox_user, sql
                 and time.monotonic() < deadline:
             time.sleep(0.5)
     finally:
-        process.send_signal(signal.SIGTERM)
-        _out, err = process.communicate(timeout=120)
+        [err] = world.stop_daemons([process])
     assert process.returncode == 0, err
     assert err.count("OCR engine loaded") == 1
     assert err.index("OCR engine loaded") < err.index("daemon started")

@@ -18,6 +18,7 @@ from intake.app import build_desk
 from tests.support import builders as b
 from tests.support.dovecot import PASSWORD
 from tests.support.harness import REPO, Clock, Harness
+from tests.support.with_cases import with_cases
 
 OFFICE = "changping@example.test"
 GOOD = "correct horse battery"
@@ -35,14 +36,7 @@ def _add_account(world: Harness, username: str, role: str, department: str | Non
 
 @pytest.fixture
 def world(world):
-    for name, dept, sender, skip in [("张伟", "物理系", "zw@example.test", ()),
-                                     ("李喆", "化学系", "lz@example.test", ("核酸",)),
-                                     ("王芳", "物理系", "wf@example.test", ())]:
-        world.deliver(b.mail(sender=sender, subject=f"{name}+{dept}+健康宝弹窗",
-                             attachments=[("a.zip", b.windows_gbk_zip(b.five_pictures(skip=skip)))]))
-    world.poll()
-    world.smtp.clear()
-    world.ids = {c["name"]: c["id"] for c in world.cases_json()}
+    with_cases(world)
     _add_account(world, "admin", "admin")
     _add_account(world, "phys", "reviewer", "物理系")
     world.clock = Clock()

@@ -12,6 +12,7 @@ from datetime import datetime
 import pytest
 from openpyxl import load_workbook
 
+from intake.failpoints import ENV as FAILPOINTS, InjectedFault
 from tests.support import builders as b
 from tests.support.harness import Harness, body_text, html_text
 
@@ -237,6 +238,8 @@ def test_a_crash_inside_the_digest_transaction_leaves_no_digest(world, monkeypat
     def boom(*args, **kwargs):
         raise Crash(step)
 
+    if step == "commit":  # as if the process died at the commit: nothing of it is written
+        monkeypatch.setenv(FAILPOINTS, "digest.before-commit=raise")
     app = world.app()
     try:
         with monkeypatch.context() as patch:
@@ -244,32 +247,15 @@ def test_a_crash_inside_the_digest_transaction_leaves_no_digest(world, monkeypat
                 patch.setattr(digest_module, "queue", boom)
             elif step == "forward-mark":
                 patch.setattr(digest_module.case_store, "record_event", boom)
-            else:
-                patch.setattr(app.digests, "_sessions", _CommitCrash(app.sessions, Crash))
-            with pytest.raises(Crash):
+            with pytest.raises(InjectedFault if step == "commit" else Crash):
                 app.digests.run()
     finally:
         app.close()
+    monkeypatch.delenv(FAILPOINTS, raising=False)
     assert world.cases_json()[0]["digest_id"] is None
     assert world.outbox()[-1].kind != "digest"
     result = _digest(world)
     assert result.forwarded == 1 and len(world.smtp.to(OFFICE)) == 1
-
-
-class _CommitCrash:
-    """A session factory whose sessions die at commit, like a process killed there."""
-
-    def __init__(self, factory, error):
-        self._factory, self._error = factory, error
-
-    def __call__(self):
-        session = self._factory()
-        error = self._error
-
-        def commit():
-            raise error("commit")
-        session.commit = commit
-        return session
 
 
 def test_crash_after_commit_sends_the_digest_once_on_restart(world):
@@ -332,17 +318,15 @@ def test_mail_after_forwarding_is_acknowledged_as_already_forwarded(world):
     assert "每日汇总时把你的材料报送" not in body_text(reply.message)
 
 
-def _exif_rotated_heic_with_gps() -> bytes:
-    """An iPhone photo: stored 600x200, EXIF orientation 6 (view it rotated), GPS position."""
-    from PIL import Image
-    image = Image.new("RGB", (600, 200), "white")
-    image.paste((255, 0, 0), (0, 0, 80, 200))
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    exif[0x8825] = {1: "N", 2: (39.0, 54.0, 0.0)}
-    out = io.BytesIO()
-    image.save(out, "HEIF", exif=exif.tobytes())
-    return out.getvalue()
+def _forwarded(world, files: dict[str, bytes]):
+    """The digest mail that forwards one student's submission of these files."""
+    world.deliver(b.mail(sender="zw@example.test", subject="张伟+物理系+健康宝弹窗",
+                         attachments=[("a.zip", b.utf8_zip(files))]))
+    world.poll()
+    world.smtp.clear()
+    _digest(world, date="2026-11-21")
+    [sent] = world.smtp.to(OFFICE)
+    return sent
 
 
 def test_the_office_gets_upright_jpegs_without_gps_and_a_signed_digest(world, clock):
@@ -351,14 +335,9 @@ def test_the_office_gets_upright_jpegs_without_gps_and_a_signed_digest(world, cl
     from zoneinfo import ZoneInfo
     pillow_heif.register_heif_opener()
     files = b.five_pictures(skip=("核酸", "健康宝"))
-    files["核酸.heic"] = _exif_rotated_heic_with_gps()
+    files["核酸.heic"] = b.sideways_photo_with_gps("HEIF", size=(600, 200))
     files["健康宝.webp"] = b.picture("WEBP")
-    world.deliver(b.mail(sender="zw@example.test", subject="张伟+物理系+健康宝弹窗",
-                         attachments=[("a.zip", b.utf8_zip(files))]))
-    world.poll()
-    world.smtp.clear()
-    _digest(world, date="2026-11-21")
-    [sent] = world.smtp.to(OFFICE)
+    sent = _forwarded(world, files)
     message = sent.message
     assert message["Subject"].startswith("【物理系】健康宝弹窗材料汇总 2026-11-21")
     text = body_text(message)
@@ -413,12 +392,7 @@ def test_the_office_gets_small_legible_pictures(world):
     from PIL import Image
     files = {f"{item}.jpg": _phone_photo(number) for number, item in enumerate(b.ITEMS)}
     assert sum(len(data) for data in files.values()) > 10_000_000
-    world.deliver(b.mail(sender="zw@example.test", subject="张伟+物理系+健康宝弹窗",
-                         attachments=[("a.zip", b.utf8_zip(files))]))
-    world.poll()
-    world.smtp.clear()
-    _digest(world, date="2026-11-21")
-    [sent] = world.smtp.to(OFFICE)
+    sent = _forwarded(world, files)
     attached = _attachments(sent.message)
     assert "张伟+物理系+健康宝弹窗.zip" in attached, (list(attached), body_text(sent.message))
     student = attached["张伟+物理系+健康宝弹窗.zip"]

@@ -15,10 +15,8 @@ from tests.support.harness import Harness
 LOGIN_REFUSED, CONFIG_ERROR = 3, 2
 
 
-@pytest.fixture
-def db_url(sqlite_url):
-    """These worlds run on SQLite only."""
-    return sqlite_url
+# These worlds run on SQLite only.
+pytestmark = pytest.mark.sqlite_only
 
 
 @pytest.mark.parametrize("command", ["poll", "check-config"])

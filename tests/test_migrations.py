@@ -54,13 +54,9 @@ def test_a_database_not_made_by_migrations_is_refused(dovecot, smtp, mailbox_use
 
 
 def test_a_database_at_0001_gains_the_reading_table(db_url):
-    from alembic import command
-
-    from intake.db.engine import _alembic
     engine = make_engine(db_url)
     try:
-        with engine.begin() as connection:
-            command.upgrade(_alembic(connection), "0001")
+        migrate(engine, to="0001")
         assert migrate(engine) == ("0001", HEAD)
         assert "reading" in sqlalchemy.inspect(engine).get_table_names()
     finally:
@@ -69,12 +65,8 @@ def test_a_database_at_0001_gains_the_reading_table(db_url):
 
 def test_a_database_behind_this_version_is_told_to_migrate(dovecot, smtp, mailbox_user, sqlite_url,
                                                            tmp_path, env_password):
-    from alembic import command
-
-    from intake.db.engine import _alembic
     engine = make_engine(sqlite_url)
-    with engine.begin() as connection:
-        command.upgrade(_alembic(connection), "0001")
+    migrate(engine, to="0001")
     engine.dispose()
     world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url, tmp_path=tmp_path)
     refused = world.cli("poll")

@@ -7,26 +7,14 @@ import pillow_heif
 from PIL import Image
 
 from notifier.pictures import office_jpeg
+from tests.support import builders as b
 
 pillow_heif.register_heif_opener()
 
 
-def _exif_rotated_with_gps(fmt: str) -> bytes:
-    # 300 wide, 100 high as stored; orientation 6 means "rotate 90° clockwise to view",
-    # so the viewer sees it 100 wide and 300 high, red band at the top.
-    image = Image.new("RGB", (300, 100), "white")
-    image.paste((255, 0, 0), (0, 0, 40, 100))
-    exif = Image.Exif()
-    exif[0x0112] = 6
-    exif[0x8825] = {1: "N", 2: (39.0, 54.0, 0.0)}
-    out = io.BytesIO()
-    image.save(out, fmt, exif=exif.tobytes())
-    return out.getvalue()
-
-
 def test_heic_and_jpeg_become_upright_jpeg_without_gps():
     for fmt in ("HEIF", "JPEG"):
-        converted = Image.open(io.BytesIO(office_jpeg(_exif_rotated_with_gps(fmt))))
+        converted = Image.open(io.BytesIO(office_jpeg(b.sideways_photo_with_gps(fmt))))
         assert converted.format == "JPEG"
         assert converted.size == (100, 300)
         red, green, _ = converted.convert("RGB").getpixel((50, 10))

@@ -14,10 +14,8 @@ from tests.support.harness import Harness, body_text
 STUDENT = "zhangwei@example.test"
 
 
-@pytest.fixture
-def db_url(sqlite_url):
-    """These worlds run on SQLite only."""
-    return sqlite_url
+# These worlds run on SQLite only.
+pytestmark = pytest.mark.sqlite_only
 
 
 def _submission(sender=STUDENT, name="张伟"):

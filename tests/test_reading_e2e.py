@@ -7,46 +7,22 @@ import shutil
 import subprocess
 import sys
 from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import pytest
 
 from tests.support import builders as b
 from tests.support import drawn
 from tests.support.harness import REPO, body_text
+from tests.support.reading_world import (OFFICE, SAMPLED, STAFF, STUDENT, only_reply, run_digest, send,
+                                         world_options)  # noqa: F401 (world_options: a fixture)
 
-BEIJING = ZoneInfo("Asia/Shanghai")
-SAMPLED = datetime(2026, 11, 21, 14, 5, tzinfo=BEIJING)
-STUDENT = "zhangwei@example.test"
-STAFF = "staff@example.test"
-
-
-@pytest.fixture
-def db_url(sqlite_url):
-    """These worlds run on SQLite only."""
-    return sqlite_url
-
-
-@pytest.fixture
-def world_options(clock, picture_reader):
-    clock.now = SAMPLED + timedelta(hours=20)  # the day after the pictures were taken
-    return {"clock": clock, "reader": picture_reader}
-
-
-def _send(world, files: dict[str, bytes]) -> None:
-    world.deliver(b.mail(sender=STUDENT, attachments=[("张伟+物理系+健康宝弹窗.zip",
-                                                       b.utf8_zip(files))]))
-    world.poll()
-
-
-def _only_reply(world) -> tuple[str, str]:
-    [reply] = world.replies_to(STUDENT)
-    return reply.message["Subject"], body_text(reply.message)
+# These worlds run on SQLite only.
+pytestmark = pytest.mark.sqlite_only
 
 
 def test_facts_and_flags_in_the_case_list(world):
-    _send(world, drawn.five(SAMPLED, places="北京市，上海市*"))
-    subject, text = _only_reply(world)
+    send(world, drawn.five(SAMPLED, places="北京市，上海市*"))
+    subject, text = only_reply(world)
     assert "五项已全部收到" in text
     [case] = world.cases_json()
     assert case["status"] == "complete"
@@ -70,8 +46,8 @@ def test_facts_and_flags_in_the_case_list(world):
 def test_pictures_named_after_each_other_are_filed_by_content(world):
     files = drawn.five(SAMPLED)
     files["核酸.png"], files["健康宝.png"] = files["健康宝.png"], files["核酸.png"]
-    _send(world, files)
-    subject, text = _only_reply(world)
+    send(world, files)
+    subject, text = only_reply(world)
     assert "已按内容归为「核酸」" in text and "已按内容归为「健康宝」" in text
     [case] = world.cases_json()
     assert case["status"] == "complete"
@@ -80,8 +56,8 @@ def test_pictures_named_after_each_other_are_filed_by_content(world):
 
 def test_nucleic_acid_sampled_more_than_48_hours_before_arrival(world, clock):
     clock.advance(hours=30)  # 50 hours after sampling
-    _send(world, drawn.five(SAMPLED))
-    subject, text = _only_reply(world)
+    send(world, drawn.five(SAMPLED))
+    subject, text = only_reply(world)
     assert "核酸采样时间 11月21日 14:05，已超过 48 小时" in text
     # One reply never lists an item both as usable and as missing.
     usable = next(line for line in text.splitlines() if line.startswith("本次收到并可用的材料"))
@@ -91,8 +67,8 @@ def test_nucleic_acid_sampled_more_than_48_hours_before_arrival(world, clock):
 
 
 def test_positive_result_alerts_staff_at_once_and_is_never_forwarded(world):
-    _send(world, drawn.five(SAMPLED, result="阳性"))
-    subject, text = _only_reply(world)
+    send(world, drawn.five(SAMPLED, result="阳性"))
+    subject, text = only_reply(world)
     assert "请立即电话联系学院老师" in text and "已收齐" not in subject
     assert "请留在原地" in text and "学院值班电话 010-62751111" in text  # answered out of hours
     [alert] = world.replies_to(STAFF)
@@ -105,16 +81,16 @@ def test_positive_result_alerts_staff_at_once_and_is_never_forwarded(world):
 
 
 def test_popup_four_is_told_it_clears_itself(world):
-    _send(world, drawn.five(SAMPLED, popup=4))
-    subject, text = _only_reply(world)
+    send(world, drawn.five(SAMPLED, popup=4))
+    subject, text = only_reply(world)
     assert "温馨提示④" in text and "自动消除" in text
     [case] = world.cases_json()
     assert case["status"] == "held" and case["facts"]["健康宝"]["popup"] == 4
 
 
 def test_itinerary_without_beijing_is_told_the_process_is_for_beijing(world):
-    _send(world, drawn.five(SAMPLED, places="上海市"))
-    subject, text = _only_reply(world)
+    send(world, drawn.five(SAMPLED, places="上海市"))
+    subject, text = only_reply(world)
     assert "只适用于在北京的同学" in text and "上海市" in text
     # Issue 21: what the office says, not "contact your community".
     assert "社区" not in text and "返回北京后" in text and "请在北京做一次核酸" in text
@@ -124,8 +100,8 @@ def test_itinerary_without_beijing_is_told_the_process_is_for_beijing(world):
 def test_unreadable_picture_is_a_flag_never_a_bounce(world):
     files = drawn.five(SAMPLED)
     files["承诺书.jpg"] = b.picture("JPEG", size=(400, 300))  # a photo with no text at all
-    _send(world, files)
-    subject, text = _only_reply(world)
+    send(world, files)
+    subject, text = only_reply(world)
     assert "五项已全部收到" in text
     [case] = world.cases_json()
     assert case["status"] == "complete" and case["flags"] == ["承诺书：未能识别"]
@@ -148,24 +124,12 @@ def test_engine_loads_and_reads_with_the_network_unreachable(tmp_path):
     assert "采样时间" in result.stdout and "阴性" in result.stdout
 
 
-def _readings(world) -> list:
-    from sqlalchemy import select
-
-    from intake.models import Reading
-    app = world.app()
-    try:
-        with app.sessions() as session:
-            return list(session.scalars(select(Reading).order_by(Reading.id)))
-    finally:
-        app.close()
-
-
 def test_reprocess_reads_the_pictures_again(world, clock):
     from sqlalchemy import select
 
     from intake.models import Item, Reading
     from intake.ops.reprocess import reprocess
-    _send(world, drawn.five(SAMPLED))
+    send(world, drawn.five(SAMPLED))
     app = world.app()
     try:
         with app.sessions.begin() as session:  # as if an older version had misread the 核酸
@@ -177,7 +141,7 @@ def test_reprocess_reads_the_pictures_again(world, clock):
                    pictures=app.pictures)
         [change] = reprocess(apply=False, **run)
         assert change.facts_changed == ("核酸",)
-        assert [r.facts["looks_like"] for r in _readings(world) if r.facts].count("核酸") == 0
+        assert [r.facts["looks_like"] for r in world.readings() if r.facts].count("核酸") == 0
         reprocess(apply=True, **run)
     finally:
         app.close()
@@ -186,8 +150,8 @@ def test_reprocess_reads_the_pictures_again(world, clock):
 
 
 def test_purge_deletes_what_was_read_with_the_case(world, clock):
-    _send(world, drawn.five(SAMPLED))
-    assert any((r.facts or {}).get("身份证号") for r in _readings(world))
+    send(world, drawn.five(SAMPLED))
+    assert any((r.facts or {}).get("身份证号") for r in world.readings())
     clock.advance(days=200)
     app = world.app()
     try:
@@ -195,7 +159,7 @@ def test_purge_deletes_what_was_read_with_the_case(world, clock):
         assert purge(app.sessions, app.store, clock(), 180).cases == 1
     finally:
         app.close()
-    assert _readings(world) == []
+    assert world.readings() == []
     assert "身份证号" not in str(world.cases_json())
 
 
@@ -203,16 +167,10 @@ def test_digest_counts_48_hours_from_sampling_and_shows_what_was_read(world, clo
     import io
 
     from openpyxl import load_workbook
-    _send(world, drawn.five(SAMPLED, places="北京市，上海市*"))
-    app = world.app()
-    try:
-        result = app.digests.run()
-        app.drain()
-    finally:
-        app.close()
+    send(world, drawn.five(SAMPLED, places="北京市，上海市*"))
+    result, table = run_digest(world)
     assert result.forwarded == 1
-    [digest] = world.replies_to("changping@example.test")
-    table = digest.message.get_body(preferencelist=("html",)).get_content()
+    [digest] = world.replies_to(OFFICE)
     assert "核酸采样时间" in table and "2026-11-21 14:05" in table and "行程码含上海市*" in table
     register = next(part for part in digest.message.iter_attachments()
                     if part.get_filename().endswith(".xlsx"))
@@ -224,23 +182,18 @@ def test_digest_counts_48_hours_from_sampling_and_shows_what_was_read(world, clo
 
 
 def test_digest_holds_back_a_result_sampled_too_long_ago(world, clock):
-    _send(world, drawn.five(SAMPLED))
+    send(world, drawn.five(SAMPLED))
     assert world.cases_json()[0]["status"] == "complete"
     clock.advance(hours=30)  # arrived 20 h after sampling; the digest runs 50 h after it
-    app = world.app()
-    try:
-        result = app.digests.run()
-        app.drain()
-    finally:
-        app.close()
+    result, _ = run_digest(world)
     assert result.forwarded == 0 and result.held_back == 1
     renew = [r for r in world.replies_to(STUDENT) if "新的核酸" in r.message["Subject"]]
     assert len(renew) == 1 and "核酸采样时间 11月21日 14:05" in body_text(renew[0].message)
 
 
 def test_itinerary_taken_before_the_test_and_a_name_that_does_not_fit_are_flags(world):
-    _send(world, drawn.five(SAMPLED, updated=SAMPLED - timedelta(days=1), shown_name="李*明"))
-    subject, text = _only_reply(world)
+    send(world, drawn.five(SAMPLED, updated=SAMPLED - timedelta(days=1), shown_name="李*明"))
+    subject, text = only_reply(world)
     assert "五项已全部收到" in text
     [case] = world.cases_json()
     assert case["status"] == "complete"
@@ -251,8 +204,8 @@ def test_itinerary_taken_before_the_test_and_a_name_that_does_not_fit_are_flags(
 def test_a_second_picture_of_the_same_item_does_not_count_for_its_name(world):
     files = drawn.five(SAMPLED)
     files["行程码.jpg"] = files["健康宝.png"]  # the 健康宝 screenshot twice, no 行程码
-    _send(world, files)
-    subject, text = _only_reply(world)
+    send(world, files)
+    subject, text = only_reply(world)
     assert "行程码" in text and "不能算作它文件名所指的材料" in text
     [case] = world.cases_json()
     assert case["status"] == "incomplete" and case["missing"] == ["行程码"]
@@ -338,7 +291,7 @@ def test_loose_pictures_named_by_the_phone_are_filed_by_content(world):
     world.deliver(b.mail(sender=STUDENT, subject="张伟+物理系+健康宝弹窗",
                          attachments=list(files.items())))
     world.poll()
-    subject, text = _only_reply(world)
+    subject, text = only_reply(world)
     assert "已收齐" in subject, text
     assert "IMG_20261206_101122.jpg → 承诺书" in text and "mmexport1733451122.jpg → 行程码" in text
     assert "Screenshot_2026-12-06-10-11-22-123_com.tencent.mm.png → 健康宝" in text
@@ -352,8 +305,8 @@ def test_loose_pictures_named_by_the_phone_are_filed_by_content(world):
 # Issue 21: tell people what will happen, and when.
 
 def test_complete_reply_says_when_it_goes_and_until_when_the_result_counts(world):
-    _send(world, drawn.five(SAMPLED))
-    subject, text = _only_reply(world)
+    send(world, drawn.five(SAMPLED))
+    subject, text = only_reply(world)
     assert "已收齐" in subject
     assert "今天 17:00的汇总中" in text and "你的核酸结果有效至 11月23日 14:05" in text
     assert "请今天再做一次核酸" not in text
@@ -361,8 +314,8 @@ def test_complete_reply_says_when_it_goes_and_until_when_the_result_counts(world
 
 def test_a_result_that_expires_before_the_next_digest_is_told_at_once(world, clock):
     clock.advance(hours=10)  # 20:05: the next digest is tomorrow 17:00, after 14:05 tomorrow
-    _send(world, drawn.five(SAMPLED))
-    subject, text = _only_reply(world)
+    send(world, drawn.five(SAMPLED))
+    subject, text = only_reply(world)
     assert "将于 11月23日 14:05 超过时限" in text and "明天 17:00" in text
     assert "请今天再做一次核酸" in text
     [case] = world.cases_json()
@@ -374,7 +327,7 @@ def test_a_pinyin_zip_name_takes_the_chinese_name_the_forms_read(world):
         ("Wang Haoran+物理系+健康宝弹窗.zip",
          b.utf8_zip(drawn.five(SAMPLED, name="王浩然", shown_name="王*")))]))
     world.poll()
-    subject, text = _only_reply(world)
+    subject, text = only_reply(world)
     assert text.startswith("王浩然同学") and "已收齐" in subject
     [case] = world.cases_json()
     assert case["name"] == "王浩然" and case["department"] == "物理系"

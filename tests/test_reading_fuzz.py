@@ -63,10 +63,8 @@ def test_random_pages_are_never_forwarded_with_a_wrong_result_or_time(picture_re
     assert held <= PAGES * 0.2 + sum(page.result == "阳性" for page in pages), held
 
 
-@pytest.fixture
-def db_url(sqlite_url):
-    """These worlds run on SQLite only."""
-    return sqlite_url
+# These worlds run on SQLite only.
+pytestmark = pytest.mark.sqlite_only
 
 
 @pytest.fixture

@@ -7,34 +7,20 @@ Each picture is first shown to the engine alone, and the words that decide the c
 in its raw text: a failure here is then ours, not the engine's."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 import pytest
 
 from checks.reading import compact
-from tests.support import builders as b
 from tests.support import drawn
-from tests.support.harness import body_text
+from tests.support.reading_world import (SAMPLED, STAFF, only_reply, run_digest, send,
+                                         world_options)  # noqa: F401 (world_options: a fixture)
 
-BEIJING = ZoneInfo("Asia/Shanghai")
-SAMPLED = datetime(2026, 11, 21, 14, 5, tzinfo=BEIJING)
 OLDER = SAMPLED - timedelta(days=2, hours=5)
-STUDENT = "zhangwei@example.test"
-STAFF = "staff@example.test"
-OFFICE = "changping@example.test"
 
 
-@pytest.fixture
-def db_url(sqlite_url):
-    """These worlds run on SQLite only."""
-    return sqlite_url
-
-
-@pytest.fixture
-def world_options(clock, picture_reader):
-    clock.now = SAMPLED + timedelta(hours=20)  # the day after the pictures were taken
-    return {"clock": clock, "reader": picture_reader}
+# These worlds run on SQLite only.
+pytestmark = pytest.mark.sqlite_only
 
 
 def engine_sees(reader, data: bytes, *words: str) -> None:
@@ -52,29 +38,6 @@ def five_with(**pictures: bytes) -> dict[str, bytes]:
             del files[name]
         files[f"{key}.jpg"] = data
     return files
-
-
-def send(world, files: dict[str, bytes]) -> None:
-    world.deliver(b.mail(sender=STUDENT, attachments=[("张伟+物理系+健康宝弹窗.zip",
-                                                       b.utf8_zip(files))]))
-    world.poll()
-
-
-def only_reply(world) -> tuple[str, str]:
-    [reply] = world.replies_to(STUDENT)
-    return reply.message["Subject"], body_text(reply.message)
-
-
-def run_digest(world):
-    app = world.app()
-    try:
-        result = app.digests.run()
-        app.drain()
-    finally:
-        app.close()
-    digests = world.replies_to(OFFICE)
-    table = digests[0].message.get_body(preferencelist=("html",)).get_content() if digests else ""
-    return result, table
 
 
 @pytest.mark.parametrize("result,tilt", [("阳性", 4.0), ("阳性", -4.0), ("阴性", 4.0)])

@@ -16,10 +16,8 @@ from tests.support import builders as b
 from tests.support.harness import Harness
 
 
-@pytest.fixture
-def db_url(sqlite_url):
-    """These worlds run on SQLite only."""
-    return sqlite_url
+# These worlds run on SQLite only.
+pytestmark = pytest.mark.sqlite_only
 
 
 def _word(text: str, charset: str) -> bytes:

@@ -12,6 +12,7 @@ import pytest
 
 from tests.support import builders as b
 from tests.support.harness import Harness, body_text
+from tests.support.with_cases import ok, with_cases
 
 OFFICE = "changping@example.test"
 ISO_WITH_OFFSET = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00")
@@ -19,25 +20,12 @@ ISO_WITH_OFFSET = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+08:00")
 
 @pytest.fixture
 def world(world):
-    for name, dept, sender, skip in [("张伟", "物理系", "zw@example.test", ()),
-                                     ("李喆", "化学系", "lz@example.test", ("核酸",)),
-                                     ("王芳", "物理系", "wf@example.test", ())]:
-        world.deliver(b.mail(sender=sender, subject=f"{name}+{dept}+健康宝弹窗",
-                             attachments=[("a.zip", b.windows_gbk_zip(b.five_pictures(skip=skip)))]))
-    world.poll()
-    world.smtp.clear()
-    world.ids = {c["name"]: c["id"] for c in world.cases_json()}
-    return world
-
-
-def _ok(result):
-    assert result.returncode == 0, result.stderr
-    return result.stdout
+    return with_cases(world)
 
 
 def test_filters_and_csv(world):
     def names(*args):
-        return sorted(c["name"] for c in json.loads(_ok(world.cli("cases", "--json", *args))))
+        return sorted(c["name"] for c in json.loads(ok(world.cli("cases", "--json", *args))))
 
     assert names("--status", "complete") == ["张伟", "王芳"]
     assert names("--department", "物理系") == ["张伟", "王芳"]
@@ -54,21 +42,21 @@ def test_filters_and_csv(world):
 
 def test_hold_release_and_the_digest(world):
     case_id = world.ids["张伟"]
-    assert "已暂缓报送" in _ok(world.cli("case", "hold", str(case_id), "--reason", "核对身份", "--by", "老师甲"))
-    _ok(world.cli("digest"))
+    assert "已暂缓报送" in ok(world.cli("case", "hold", str(case_id), "--reason", "核对身份", "--by", "老师甲"))
+    ok(world.cli("digest"))
     [digest] = world.smtp.to(OFFICE)
     assert "王芳" in body_text(digest.message) and "张伟" not in body_text(digest.message)
-    assert "现为材料齐全" in _ok(world.cli("case", "release", str(case_id), "--by", "老师甲"))
-    _ok(world.cli("digest"))
+    assert "现为材料齐全" in ok(world.cli("case", "release", str(case_id), "--by", "老师甲"))
+    ok(world.cli("digest"))
     assert "张伟" in body_text(world.smtp.to(OFFICE)[1].message)
-    shown = json.loads(_ok(world.cli("case", "show", str(case_id), "--json")))
+    shown = json.loads(ok(world.cli("case", "show", str(case_id), "--json")))
     actions = [(e["actor"], e["kind"]) for e in shown["history"] if e["actor"] != "system"]
     assert actions == [("老师甲", "held"), ("老师甲", "released")]
 
 
 def test_reject_tells_the_student_and_a_resubmission_reopens(world):
     case_id = world.ids["张伟"]
-    _ok(world.cli("case", "reject", str(case_id), "--reason", "承诺书没有签名", "--item", "承诺书"))
+    ok(world.cli("case", "reject", str(case_id), "--reason", "承诺书没有签名", "--item", "承诺书"))
     [told] = world.replies_to("zw@example.test")
     assert "未通过审核" in told.message["Subject"]
     assert "承诺书没有签名" in body_text(told.message) and "承诺书" in body_text(told.message)
@@ -92,22 +80,22 @@ def test_require_approval_lets_only_approved_cases_through(dovecot, smtp, mailbo
                              attachments=[("a.zip", b.utf8_zip(b.five_pictures()))]))
     world.poll()
     ids = {c["name"]: c["id"] for c in world.cases_json()}
-    _ok(world.cli("case", "approve", str(ids["王芳"]), "--by", "老师乙"))
-    _ok(world.cli("digest"))
+    ok(world.cli("case", "approve", str(ids["王芳"]), "--by", "老师乙"))
+    ok(world.cli("digest"))
     [digest] = world.smtp.to(OFFICE)
     assert "王芳" in body_text(digest.message) and "张伟" not in body_text(digest.message)
 
 
 def test_show_note_and_export(world, tmp_path):
     case_id = world.ids["李喆"]
-    _ok(world.cli("case", "note", str(case_id), "学生电话说明天补交核酸", "--by", "老师丙"))
-    text = _ok(world.cli("case", "show", str(case_id)))
+    ok(world.cli("case", "note", str(case_id), "学生电话说明天补交核酸", "--by", "老师丙"))
+    text = ok(world.cli("case", "show", str(case_id)))
     assert "李喆" in text and re.search(r"缺少材料 +核酸", text)
     assert "承诺书" in text and "来自邮件" in text and "补交提醒" in text and "材料未齐" in text
     assert re.search(r"老师丙 +备注 +.*明天补交核酸", text)
     assert "reply_incomplete" not in text and "incomplete" not in text
     out = tmp_path / "export"
-    _ok(world.cli("case", "export", str(case_id), str(out)))
+    ok(world.cli("case", "export", str(case_id), str(out)))
     assert sorted(p.name for p in out.iterdir()) == ["健康宝.jpg", "情况说明.jpg", "承诺书.jpg", "行程码.jpg"]
     assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in out.iterdir())
     assert (out / "承诺书.jpg").read_bytes()[:3] == b"\xff\xd8\xff"
@@ -118,16 +106,16 @@ def test_show_note_and_export(world, tmp_path):
 def test_the_same_rejection_is_told_once(world):
     case_id = world.ids["张伟"]
     for _ in range(2):
-        _ok(world.cli("case", "reject", str(case_id), "--reason", "承诺书没有签名", "--item", "承诺书"))
+        ok(world.cli("case", "reject", str(case_id), "--reason", "承诺书没有签名", "--item", "承诺书"))
     [told] = world.replies_to("zw@example.test")
     text = body_text(told.message)
     assert "只附上「承诺书.jpg」" in text and "登记编号" in text
-    _ok(world.cli("case", "reject", str(case_id), "--reason", "情况说明不完整", "--item", "情况说明"))
+    ok(world.cli("case", "reject", str(case_id), "--reason", "情况说明不完整", "--item", "情况说明"))
     assert len(world.replies_to("zw@example.test")) == 2
 
 
 def test_cases_table_speaks_chinese_in_aligned_columns_and_json_has_zoned_times(world):
-    text = _ok(world.cli("cases"))
+    text = ok(world.cli("cases"))
     lines = text.splitlines()
     assert lines[0].split() == ["登记编号", "状态", "姓名", "院（系）", "邮箱", "登记时间", "最近更新", "缺少材料"]
     assert "材料齐全" in text and "材料未齐" in text and "complete" not in text
@@ -139,13 +127,13 @@ def test_cases_table_speaks_chinese_in_aligned_columns_and_json_has_zoned_times(
         for line in lines[1:]:
             cell = line.split()[lines[0].split().index(heading)]
             assert wcswidth(line[:line.index(cell)]) == start, (heading, line)
-    rows = json.loads(_ok(world.cli("cases", "--json")))
+    rows = json.loads(ok(world.cli("cases", "--json")))
     for row in rows:
         assert ISO_WITH_OFFSET.fullmatch(row["created_at"]) and ISO_WITH_OFFSET.fullmatch(row["updated_at"])
         created = datetime.fromisoformat(row["created_at"])
         assert created.utcoffset() == timedelta(hours=8)
         assert abs((datetime.now(created.tzinfo) - created).total_seconds()) < 3600
-    shown = json.loads(_ok(world.cli("case", "show", str(world.ids["张伟"]), "--json")))
+    shown = json.loads(ok(world.cli("case", "show", str(world.ids["张伟"]), "--json")))
     assert ISO_WITH_OFFSET.fullmatch(shown["created_at"])
     assert all(ISO_WITH_OFFSET.fullmatch(event["at"]) for event in shown["history"])
 
@@ -193,10 +181,10 @@ def test_read_only_commands_need_no_mail_secrets(world):
 
 def test_staff_commands_answer_in_chinese(world):
     case_id = world.ids["张伟"]
-    assert "审核通过" in _ok(world.cli("case", "approve", str(case_id), "--by", "老师乙"))
-    assert "已添加备注" in _ok(world.cli("case", "note", str(case_id), "已电话核实"))
+    assert "审核通过" in ok(world.cli("case", "approve", str(case_id), "--by", "老师乙"))
+    assert "已添加备注" in ok(world.cli("case", "note", str(case_id), "已电话核实"))
     other = world.ids["王芳"]
-    told = _ok(world.cli("case", "reject", str(other), "--reason", "承诺书没有签名", "--item", "承诺书"))
+    told = ok(world.cli("case", "reject", str(other), "--reason", "承诺书没有签名", "--item", "承诺书"))
     assert told.startswith(f"登记 {other}：") and "已通知学生" in told
-    history = _ok(world.cli("case", "show", str(case_id))).split("经过：")[1]
+    history = ok(world.cli("case", "show", str(case_id))).split("经过：")[1]
     assert "审核通过" in history and "=" not in history

@@ -8,10 +8,8 @@ import pytest
 from tests.support import builders as b
 
 
-@pytest.fixture
-def db_url(sqlite_url):
-    """These worlds run on SQLite only."""
-    return sqlite_url
+# These worlds run on SQLite only.
+pytestmark = pytest.mark.sqlite_only
 
 
 def _submit(world, sender="zw@example.test"):

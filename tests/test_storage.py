@@ -9,7 +9,7 @@ import time
 import pytest
 
 from intake.errors import StorageError
-from intake.store.files import FileStore
+from intake.store.files import FileStore, sha256_hex
 
 
 def test_an_interrupted_write_leaves_nothing_a_later_run_would_trust(tmp_path, monkeypatch):
@@ -67,13 +67,10 @@ def test_a_folder_removed_under_the_store_is_made_again(tmp_path):
     assert oct((tmp_path / "storage" / "cases" / "7").stat().st_mode & 0o777) == "0o700"
 
 
-def test_a_staged_raw_mail_is_readable_at_once_and_synced_by_the_batch_that_records_it(
-        tmp_path, monkeypatch):
-    from intake.store.files import sha256_hex
-    store = FileStore(tmp_path / "storage")
-    store.ensure()
+def test_a_staged_raw_mail_is_readable_at_once_and_synced_by_the_batch_that_records_it(tmp_path):
     synced: list[list] = []
-    monkeypatch.setattr(FileStore, "_make_durable", lambda self, paths: synced.append(list(paths)))
+    store = FileStore(tmp_path / "storage", durable=lambda root, paths: synced.append(list(paths)))
+    store.ensure()
     raw = b"From: a@example.test\r\n\r\nhello\r\n"
     digest = sha256_hex(raw)
     path = store.stage_raw_mail(raw, digest)
@@ -81,7 +78,7 @@ def test_a_staged_raw_mail_is_readable_at_once_and_synced_by_the_batch_that_reco
     assert synced == []  # not yet: the check processes only need to read it
     modified = path.stat().st_mtime_ns
     with store.batch() as batch:
-        relative = batch.put_raw_mail(raw, digest)
+        relative = batch.put_raw_mail(raw, digest, staged=True)
     assert (store.root / relative) == path and path.stat().st_mtime_ns == modified
     assert synced == [[path]]  # made durable before the caller commits the row naming it
     # A file there that this process did not stage is trusted only if it hashes to its name.
@@ -91,17 +88,17 @@ def test_a_staged_raw_mail_is_readable_at_once_and_synced_by_the_batch_that_reco
     assert path.read_bytes() == raw
 
 
-def test_a_staged_mail_forgotten_is_checked_again_like_any_file(tmp_path):
-    # Staged mails a chunk did not record (met before) are forgotten with the chunk: a long-running
-    # daemon does not keep them, and a later put of the same bytes checks the file by its hash.
-    from intake.store.files import sha256_hex
+def test_a_raw_mail_not_staged_by_this_chunk_is_checked_again_like_any_file(tmp_path):
+    # A mail staged by an earlier chunk (met before, or left for the next poll) is put again
+    # without `staged`: the file there is checked by its hash.
     store = FileStore(tmp_path / "storage")
     store.ensure()
     raw = b"From: a@example.test\r\n\r\nhello again\r\n"
     digest = sha256_hex(raw)
     path = store.stage_raw_mail(raw, digest)
-    store.forget_staged([digest])
     path.write_bytes(b"torn")
     with store.batch() as batch:
         batch.put_raw_mail(raw, digest)
     assert path.read_bytes() == raw
+    path.write_bytes(b"torn again")
+    assert store.read(store.put_raw_mail(raw, digest)) == raw

@@ -11,10 +11,8 @@ UNDEFINED = "{{ name }}同学：\n您的材料被退回，原因：{{ reasn }}\n
 SYNTAX = "{{ name }}同学：\n\n{% if reason %}原因：{{ reason }}\n"
 
 
-@pytest.fixture
-def db_url(sqlite_url):
-    """These worlds run on SQLite only."""
-    return sqlite_url
+# These worlds run on SQLite only.
+pytestmark = pytest.mark.sqlite_only
 
 
 @pytest.fixture

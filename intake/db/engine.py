@@ -79,8 +79,9 @@ def schema_revisions(engine: Engine) -> tuple[str | None, str, bool]:
     return current, head, has_tables
 
 
-def migrate(engine: Engine) -> tuple[str | None, str]:
-    """Bring the schema to this version's head; returns (from, to)."""
+def migrate(engine: Engine, to: str = "head") -> tuple[str | None, str]:
+    """Bring the schema to this version's head (or to the revision `to`: an older database,
+    as the migration tests make); returns (from, to)."""
     try:
         before, head, _ = schema_revisions(engine)
         with engine.begin() as connection:
@@ -89,10 +90,10 @@ def migrate(engine: Engine) -> tuple[str | None, str]:
                 connection.execute(text("SELECT pg_advisory_xact_lock(742031)"))
             from alembic import command
 
-            command.upgrade(_alembic(connection), "head")
+            command.upgrade(_alembic(connection), to)
     except SQLAlchemyError as err:
         raise IntakeError(f"database unreachable or not writable: {type(err).__name__}") from err
-    return before, head
+    return before, head if to == "head" else to
 
 
 def create_schema(engine: Engine) -> None:

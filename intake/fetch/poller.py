@@ -198,6 +198,7 @@ class Poller:
             for one in fetched.values():
                 one.checking = self._checker.submit(
                     one.raw, self._store.stage_raw_mail(one.raw, one.sha256))
+                one.staged = True
         return fetched
 
     def _wanted(self, summary: MessageSummary) -> bool:

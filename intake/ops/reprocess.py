@@ -24,7 +24,7 @@ from intake.process.prepare import prepare_mail
 from intake.pictures.readings import PictureFacts, case_facts
 from intake.process.pipeline import IGNORED, queue
 from intake.process.reader import read_mail
-from intake.store.files import FileStore
+from intake.store.files import FileStore, material_path
 from notifier.replies import ReplyFacts, ReplyWriter
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ class _DryStore:
     def __init__(self, store: FileStore):
         self.root = store.root
 
-    put_material = staticmethod(FileStore.material_path)
+    put_material = staticmethod(material_path)
 
 
 def reprocess(sessions: sessionmaker, store: FileStore, rules: Rules, replies: ReplyWriter,

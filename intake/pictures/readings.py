@@ -107,8 +107,9 @@ class PictureFacts:
             reading.sha256, reading.facts, reading.read_at = item.sha256, facts, now
 
     def apply(self, session: Session, case: Case, now: datetime, item_keys: tuple[str, ...],
-              mail=None) -> Judgement:
-        """The rules on the case's readings: 核酸 too old, or a hold that stops forwarding."""
+              mail=None, events: case_store.EventBuffer | None = None) -> Judgement:
+        """The rules on the case's readings: 核酸 too old, or a hold that stops forwarding.
+        `events`: where the changes' events go (case_store.record_event)."""
         facts = case_facts(session, case)
         nucleic = next((item for item in case.items if item.kind == NUCLEIC_ACID), None)
         judgement = judge(facts, case.name, nucleic.received_at if nucleic else None,
@@ -116,19 +117,19 @@ class PictureFacts:
         if judgement.too_old and nucleic is not None and nucleic.usable:
             nucleic.usable, nucleic.problem = False, "expired"
             case_store.record_event(session, at=now, kind="item_expired", case=case, mail=mail,
-                                    item=NUCLEIC_ACID, reason="sampled too long ago")
-            case_store.update_status(session, case, item_keys, now, mail)
+                                    item=NUCLEIC_ACID, reason="sampled too long ago", events=events)
+            case_store.update_status(session, case, item_keys, now, mail, events)
         reading_hold = case.status == case_store.HELD and (case.hold_reason or "").startswith(HOLD_PREFIX)
         if judgement.blocked and case.status != case_store.HELD:
             old = case.status
             case.status, case.hold_reason = case_store.HELD, hold_reason(judgement)
             case_store.record_event(session, at=now, kind="status", case=case, mail=mail, old=old,
-                                    new=case.status, reason=judgement.blocked)
+                                    new=case.status, reason=judgement.blocked, events=events)
         elif not judgement.blocked and reading_hold:
             case.status, case.hold_reason = case_store.INCOMPLETE, None
             case_store.record_event(session, at=now, kind="released", case=case, mail=mail,
-                                    reason="new pictures clear the reading's hold")
-            case_store.update_status(session, case, item_keys, now, mail)
+                                    reason="new pictures clear the reading's hold", events=events)
+            case_store.update_status(session, case, item_keys, now, mail, events)
         return judgement
 
 

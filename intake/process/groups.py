@@ -236,7 +236,10 @@ class GroupProcessor:
         handled: list[Handled] = []
         failing: int | None = None  # the mail being processed, while one is
         try:
-            with session.begin_nested(), cases.events_together(session):
+            with session.begin_nested():
+                # The group's events are inserted with one statement, when all of it is done.
+                events = cases.EventBuffer()
+                pipeline = replace(pipeline, events=events)
                 pipeline.open_cases(session, known, [prepared for _, _, prepared in work
                                                      if prepared is not None], now)
                 for index, (checked, mail, prepared) in enumerate(work):
@@ -253,6 +256,7 @@ class GroupProcessor:
                 for case in known.unopened.values():  # cannot happen: each is some mail's
                     session.delete(case)
                 known.unopened.clear()
+                events.insert(session)
         except IntegrityError:
             known.restore(before)
             return None

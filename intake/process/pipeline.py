@@ -33,7 +33,7 @@ from intake.process.known import Known, case_identity, reply_key
 from intake.process.stale import SUPERSEDED, same_as_before, supersedes
 from intake.pictures.readings import REPLY_KINDS as BLOCKED_REPLIES, PictureFacts, short_time
 from intake.pictures.readings import pictures_to_read, refile_by_content
-from intake.store.files import FileStore
+from intake.store.files import MaterialStore
 from notifier.compose import OutgoingMail
 from notifier.replies import ReplyFacts, ReplyWriter
 
@@ -50,7 +50,7 @@ NO_SENDER_ERROR = ("NoSender: no address to answer could be read in From or Send
 @dataclass(frozen=True)
 class Pipeline:
     rules: Rules
-    store: FileStore
+    store: MaterialStore  # the FileStore, or the batch of the mails processed together
     replies: ReplyWriter
     own_addresses: frozenset[str]
     replies_per_sender_per_day: int = 8
@@ -58,6 +58,12 @@ class Pipeline:
     alert_recipients: tuple[str, ...] = ()
     digest_time: str = "17:00"  # digest.time, in `zone`: when a complete case goes to the office
     zone: tzinfo = timezone.utc
+    # The events of the mails processed together, inserted at once; None: each added as recorded.
+    events: cases.EventBuffer | None = None
+
+    def record_event(self, session: Session, **event) -> None:
+        """cases.record_event, into this pipeline's `events` when it has them."""
+        cases.record_event(session, events=self.events, **event)
 
     def next_digest(self, now: datetime) -> str:
         return next_digest_label(now, self.digest_time, self.zone)
@@ -130,30 +136,33 @@ class Pipeline:
             identity = cases.identity(read.sender, who)
             if identity in known.unopened:
                 case, opened = known.unopened.pop(identity), True
-                cases.record_event(session, at=now, kind="opened", case=case, mail=mail)
+                self.record_event(session, at=now, kind="opened", case=case, mail=mail)
             elif identity not in known.cases:
-                case, opened = cases.find_or_open_case(session, read.sender, who, now, mail)
+                case, opened = cases.find_or_open_case(session, read.sender, who, now, mail,
+                                                       self.events)
             elif known.cases[identity] is None:
-                case, opened = cases.open_case(session, read.sender, who, now, mail)
+                case, opened = cases.open_case(session, read.sender, who, now, mail, self.events)
             else:
                 case = known.cases[identity]
             known.cases[identity] = case
             if who.written and opened:  # staff see both: 汉字 from the forms, pinyin as written
-                cases.record_event(session, at=now, kind="name_from_forms", case=case, mail=mail,
-                                   written=who.written)
+                self.record_event(session, at=now, kind="name_from_forms", case=case, mail=mail,
+                                  written=who.written)
         else:
             case = (cases.case_answered_by(session, read.sender, read.references)
                     or cases.sole_case_of(session, read.sender))
         judgement, changed = None, []
         if case is not None:
             mail.case_id = case.id
-            changed = cases.merge_items(session, case, assessment, mail, self.store, now)
-            cases.update_status(session, case, self.rules.item_keys, now, mail)
+            changed = cases.merge_items(session, case, assessment, mail, self.store, now,
+                                        self.events)
+            cases.update_status(session, case, self.rules.item_keys, now, mail, self.events)
             if self.pictures is not None:
                 # The mail's date for a year a picture left out is its processing time, as for
                 # the 48 hours (an item's received_at).
                 self.pictures.store(session, case, read_facts, changed, now, now)
-                judgement = self.pictures.apply(session, case, now, self.rules.item_keys, mail)
+                judgement = self.pictures.apply(session, case, now, self.rules.item_keys, mail,
+                                                self.events)
         brought = [key for key, found in assessment.items.items() if found.usable]
         if is_question(read, case, opened, brought, assessment, changed):
             self._question_asked(session, mail, read, case, now, known, assessment.problems)
@@ -187,8 +196,8 @@ class Pipeline:
         if case is not None and not opened and same_as_before(assessment, changed):
             if any(row.case_id == case.id for row in known.unsent.get(read.sender.lower(), ())):
                 # The same files twice in one poll: the reply already waiting says it all.
-                cases.record_event(session, at=now, kind="reply_skipped", case=case, mail=mail,
-                                   reason="same as the mail before")
+                self.record_event(session, at=now, kind="reply_skipped", case=case, mail=mail,
+                                  reason="same as the mail before")
                 return MailOutcome.FOLLOW_UP
             kind = "reply_unchanged" if kind in {"reply_complete", "reply_incomplete"} else kind
         facts = ReplyFacts(
@@ -215,7 +224,7 @@ class Pipeline:
         session.add(Question(case_id=case.id if case else None, mail_id=mail.id,
                              sender=read.sender, asked_at=now, subject=read.subject[:500],
                              text=own_words(read.body_text)[:4000], status="open"))
-        cases.record_event(session, at=now, kind="question", case=case, mail=mail)
+        self.record_event(session, at=now, kind="question", case=case, mail=mail)
         have = cases.usable_keys(case) if case else set()
         facts = ReplyFacts(
             kind="reply_question", name=case.name if case else None,
@@ -242,8 +251,8 @@ class Pipeline:
         outgoing = self.replies.write_alert(facts, self.alert_recipients, now)
         queue(session, key=key, kind="alert_positive", outgoing=outgoing, now=now, case=case,
               mail=mail)
-        cases.record_event(session, at=now, kind="alert_queued", case=case, mail=mail,
-                           alert="positive")
+        self.record_event(session, at=now, kind="alert_queued", case=case, mail=mail,
+                          alert="positive")
 
     def _queue_reply(self, session: Session, mail: Mail, read: ReadMail, facts: ReplyFacts,
                      case: Case | None, now: datetime, known: Known) -> None:
@@ -252,8 +261,8 @@ class Pipeline:
             return
         if known.replies_today[read.sender] >= self.replies_per_sender_per_day:
             # A runaway robot or a loop we did not recognise: stop answering for a day.
-            cases.record_event(session, at=now, kind="reply_suppressed", case=case, mail=mail,
-                               reason="per-sender cap", cap=self.replies_per_sender_per_day)
+            self.record_event(session, at=now, kind="reply_suppressed", case=case, mail=mail,
+                              reason="per-sender cap", cap=self.replies_per_sender_per_day)
             return
         if parent_writing(read):  # greeted as 家长, asked to copy the student next time
             facts = dataclasses.replace(facts, extra={**facts.extra, "parent": True})
@@ -265,13 +274,13 @@ class Pipeline:
             # Made stale by this mail, in the transaction that queues its reply.
             stale.status = SUPERSEDED
             waiting.remove(stale)
-            cases.record_event(session, at=now, kind="reply_superseded", case=case, mail=mail,
-                               outbox=stale.dedupe_key, reply=stale.kind)
+            self.record_event(session, at=now, kind="reply_superseded", case=case, mail=mail,
+                              outbox=stale.dedupe_key, reply=stale.kind)
         waiting.append(row)
         known.queued.add(key)
         known.replies_today[read.sender] += 1
-        cases.record_event(session, at=now, kind="reply_queued", case=case, mail=mail,
-                           reply=facts.kind, missing=list(facts.missing))
+        self.record_event(session, at=now, kind="reply_queued", case=case, mail=mail,
+                          reply=facts.kind, missing=list(facts.missing))
 
 
 def queue(session: Session, *, key: str, kind: str, outgoing: OutgoingMail, now: datetime,
@@ -294,7 +303,7 @@ def _no_sender(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepa
                now: datetime, known: Known) -> str:
     # Kept for staff, who can read it; never taken for a bounce and dropped.
     log.warning("mail=%s: no sender address could be read; quarantined for staff", mail.id)
-    cases.record_event(session, at=now, kind="quarantined", mail=mail, reason=prepared.kind.value)
+    pipeline.record_event(session, at=now, kind="quarantined", mail=mail, reason=prepared.kind.value)
     mail.sender, mail.outcome, mail.processed_at = None, MailOutcome.QUARANTINED, now
     mail.error = NO_SENDER_ERROR
     return mail.outcome
@@ -302,14 +311,14 @@ def _no_sender(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepa
 
 def _ignored_automatic(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
                        now: datetime, known: Known) -> str:
-    cases.record_event(session, at=now, kind="ignored", mail=mail, reason=prepared.kind.value)
+    pipeline.record_event(session, at=now, kind="ignored", mail=mail, reason=prepared.kind.value)
     return MailOutcome.IGNORED_AUTO
 
 
 def _ignored_report(pipeline: Pipeline, session: Session, mail: Mail, prepared: Prepared,
                     now: datetime, known: Known) -> str:
     # A machine's report (DMARC rua and the like) is other mail, never a submission.
-    cases.record_event(session, at=now, kind="ignored", mail=mail, reason=prepared.kind.value)
+    pipeline.record_event(session, at=now, kind="ignored", mail=mail, reason=prepared.kind.value)
     return MailOutcome.IGNORED_OTHER
 
 

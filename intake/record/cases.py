@@ -1,8 +1,6 @@
 """Cases and their items: find or open a case, merge a mail's items, record every change."""
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 
 from sqlalchemy import insert, select
@@ -12,7 +10,7 @@ from sqlalchemy.orm import Session
 from checks.names import SubmissionName
 from checks.submission import Assessment
 from intake.models import Case, Event, Item, Mail, Outbox
-from intake.store.files import FileStore
+from intake.store.files import MaterialStore
 
 COMPLETE = "complete"
 INCOMPLETE = "incomplete"
@@ -20,42 +18,42 @@ HELD = "held"          # staff stopped it; new mail still adds items, the status
 REJECTED = "rejected"  # staff turned it down; a new submission reopens it
 
 
-# session.info key: the events recorded inside events_together, not yet inserted.
-_EVENTS_TOGETHER = "intake.events_together"
+class EventBuffer:
+    """The events of mails processed together, kept until `insert` writes them with one
+    statement. Events are never read back, and an INSERT that need not return their ids is one
+    executemany: the ORM inserts them one by one on SQLite, to learn their ids in order. Every
+    case and mail they name must have its id already."""
+
+    def __init__(self) -> None:
+        self._rows: list[dict] = []
+
+    def add(self, row: dict) -> None:
+        self._rows.append(row)
+
+    def insert(self, session: Session) -> None:
+        rows, self._rows = self._rows, []
+        if rows:
+            session.execute(insert(Event), rows)
 
 
 def record_event(session: Session, *, at: datetime, kind: str, case: Case | None = None,
-                 mail: Mail | None = None, actor: str = "system", **detail) -> None:
+                 mail: Mail | None = None, actor: str = "system",
+                 events: EventBuffer | None = None, **detail) -> None:
+    """Record a change. `events`: kept there until the caller inserts them (with the others of
+    its group); None: added to the session at once."""
     if case is not None:
         # Every change to a case is recorded here, so this is where its version moves.
         case.version = (case.version or 1) + 1
     row = {"case_id": case.id if case else None, "mail_id": mail.id if mail else None,
            "at": at, "actor": actor, "kind": kind, "detail": detail}
-    together = session.info.get(_EVENTS_TOGETHER)
-    if together is not None:
-        together.append(row)
+    if events is not None:
+        events.add(row)
     else:
         session.add(Event(**row))
 
 
-@contextmanager
-def events_together(session: Session) -> Iterator[None]:
-    """The events recorded inside are inserted with one statement when it ends without an error
-    (and not at all when it raises). Events are never read back, and an INSERT that need not
-    return their ids is one executemany: the ORM inserts them one by one on SQLite, to learn
-    their ids in order. Every case and mail they name must have its id already."""
-    rows: list[dict] = []
-    session.info[_EVENTS_TOGETHER] = rows
-    try:
-        yield
-    finally:
-        del session.info[_EVENTS_TOGETHER]
-    if rows:
-        session.execute(insert(Event), rows)
-
-
 def find_or_open_case(session: Session, sender: str, who: SubmissionName, now: datetime,
-                      mail: Mail) -> tuple[Case, bool]:
+                      mail: Mail, events: EventBuffer | None = None) -> tuple[Case, bool]:
     """The case for this sender, name and department; True when it was opened just now."""
     # Cases are only ever added through open_case, which flushes them: nothing pending can change
     # this answer, and the mail's own changes wait for one flush at the end.
@@ -63,11 +61,11 @@ def find_or_open_case(session: Session, sender: str, who: SubmissionName, now: d
         case = session.scalar(_identity_query(sender, who))
     if case is not None:
         return case, False
-    return open_case(session, sender, who, now, mail)
+    return open_case(session, sender, who, now, mail, events)
 
 
 def open_case(session: Session, sender: str, who: SubmissionName, now: datetime,
-              mail: Mail) -> tuple[Case, bool]:
+              mail: Mail, events: EventBuffer | None = None) -> tuple[Case, bool]:
     """Open the case that was not there when looked for; (the case, True), or (the one another
     worker opened meanwhile, False)."""
     try:
@@ -77,7 +75,7 @@ def open_case(session: Session, sender: str, who: SubmissionName, now: datetime,
     except IntegrityError:
         # Another worker opened it between our look-up and insert.
         return session.scalars(_identity_query(sender, who)).one(), False
-    record_event(session, at=now, kind="opened", case=case, mail=mail)
+    record_event(session, at=now, kind="opened", case=case, mail=mail, events=events)
     return case, True
 
 
@@ -120,7 +118,8 @@ def case_answered_by(session: Session, sender: str, references: list[str]) -> Ca
 
 
 def merge_items(session: Session, case: Case, assessment: Assessment, mail: Mail,
-                store: FileStore, now: datetime) -> list[str]:
+                store: MaterialStore, now: datetime,
+                events: EventBuffer | None = None) -> list[str]:
     """Add or replace the case's items with this mail's; returns the item keys that changed.
 
     An unusable new file never displaces a usable one already on the case.
@@ -131,7 +130,7 @@ def merge_items(session: Session, case: Case, assessment: Assessment, mail: Mail
         existing = current.get(key)
         if existing is not None and existing.usable and not found.usable:
             record_event(session, at=now, kind="item_rejected", case=case, mail=mail, item=key,
-                         problem=found.problem.code if found.problem else None)
+                         problem=found.problem.code if found.problem else None, events=events)
             continue
         path = digest = None
         if found.data is not None:
@@ -148,7 +147,7 @@ def merge_items(session: Session, case: Case, assessment: Assessment, mail: Mail
         existing.usable = found.usable
         existing.problem = found.problem.code if found.problem else None
         record_event(session, at=now, kind="item_received", case=case, mail=mail, item=key,
-                     usable=found.usable, problem=existing.problem)
+                     usable=found.usable, problem=existing.problem, events=events)
         changed.append(key)
     return changed
 
@@ -168,7 +167,7 @@ def status_from_items(case: Case, required: tuple[str, ...]) -> str:
 
 
 def update_status(session: Session, case: Case, required: tuple[str, ...], now: datetime,
-                  mail: Mail | None) -> None:
+                  mail: Mail | None, events: EventBuffer | None = None) -> None:
     case.updated_at = now
     if case.status == HELD:
         return
@@ -176,7 +175,7 @@ def update_status(session: Session, case: Case, required: tuple[str, ...], now: 
     complete = new_status == COMPLETE
     if new_status != case.status:
         record_event(session, at=now, kind="status", case=case, mail=mail,
-                     old=case.status, new=new_status)
+                     old=case.status, new=new_status, events=events)
         case.status = new_status
         if complete:
             case.completed_at = now

@@ -9,12 +9,12 @@ What earlier passes left unfinished is claimed here for another try (`claim_unfi
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import ColumnElement, bindparam, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -26,7 +26,7 @@ from intake.fetch.mailbox import Mailbox, MessageSummary
 from intake.models import FolderState, Mail, MailOutcome
 from intake.record import cases
 from intake.staff.labels import MAIL_OUTCOMES, label
-from intake.store.files import FileStore, sha256_hex
+from intake.store.files import Batch, FileStore, sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ class Fetched:
     raw: bytes
     sha256: str  # hashed on the fetch thread: hashing releases the GIL
     checking: Future | None = None  # its checks, started on a check process as it arrived
+    staged: bool = False  # written to storage already, not yet durably (FileStore.stage_raw_mail)
 
 
 @dataclass(frozen=True)
@@ -93,7 +94,7 @@ def originals(session: Session, keys: list[str], hashes: list[str | None]) -> li
     """The rule "is this the same mail?", for each (dedupe key, content hash): the mail that
     claimed that key, else the first mail of the same bytes that claimed any key; None: none."""
     known_hashes = [sha for sha in hashes if sha is not None]
-    condition = Mail.dedupe_key.in_(keys)
+    condition: ColumnElement[bool] = Mail.dedupe_key.in_(keys)
     if known_hashes:
         condition = or_(condition, Mail.sha256.in_(known_hashes) & Mail.dedupe_key.is_not(None))
     known = session.execute(select(Mail.id, Mail.dedupe_key, Mail.sha256).where(condition)).all()
@@ -131,7 +132,7 @@ def _copy_as_duplicate(mail: Mail, original_id: int | None) -> Mail:
 
 def record_failure(session: Session, mail_id: int, err: Exception) -> str:
     """One more failed attempt at the mail; at the MAX_ATTEMPTS-th it is quarantined."""
-    mail = session.get(Mail, mail_id)
+    mail = session.get_one(Mail, mail_id)
     mail.attempts += 1
     mail.error = f"{type(err).__name__}: {str(err)[:500]}"
     mail.outcome = MailOutcome.QUARANTINED if mail.attempts >= MAX_ATTEMPTS else MailOutcome.FAILED
@@ -160,7 +161,6 @@ class Recorder:
         """Record the chunk's new mails, in the chunk's order; the mails recorded before are left
         out. One sync makes all their raw bytes durable and one commit records them all."""
         seen = self._seen(folder, uidvalidity, chunk)
-        staged = [one.sha256 for one in fetched.values()]
         recorded: list[tuple[MessageSummary, Recorded]] = []
         new: list[tuple[MessageSummary, Fetched | None]] = []
         for summary in chunk:
@@ -174,7 +174,6 @@ class Recorder:
             if one is not None:
                 recorded.append((summary, one))
         recorded += self._record_new(folder, uidvalidity, new)
-        self._store.forget_staged(staged)
         order = {summary.uid: index for index, summary in enumerate(chunk)}
         recorded.sort(key=lambda pair: order[pair[0].uid])
         return recorded
@@ -186,8 +185,8 @@ class Recorder:
         with read_session(self._sessions) as session:
             recorded = set(session.scalars(select(Mail.uid).where(
                 Mail.folder == folder, Mail.uidvalidity == uidvalidity, Mail.uid.in_(uids))))
-            claimed = set(session.scalars(select(Mail.dedupe_key).where(
-                Mail.dedupe_key.in_(message_ids)))) if message_ids else set()
+            claimed = {key for key in session.scalars(select(Mail.dedupe_key).where(
+                Mail.dedupe_key.in_(message_ids))) if key is not None} if message_ids else set()
         return _Seen(recorded, claimed)
 
     def _new_mail(self, folder: str, uidvalidity: int, summary: MessageSummary,
@@ -204,7 +203,7 @@ class Recorder:
             mail.outcome, mail.processed_at = MailOutcome.TOO_LARGE, now
         return mail
 
-    def _store_raw(self, store: FileStore, mail: Mail, summary: MessageSummary,
+    def _store_raw(self, store: FileStore | Batch, mail: Mail, summary: MessageSummary,
                    fetched: Fetched | None) -> bytes | None:
         """Store the mail's bytes (fetching them if the chunk's FETCH did not); None when the mail
         was expunged meanwhile by someone using the mailbox."""
@@ -213,7 +212,8 @@ class Recorder:
             return None
         mail.sha256 = fetched.sha256 if fetched is not None else sha256_hex(raw)
         mail.size = len(raw)
-        mail.raw_path = store.put_raw_mail(raw, mail.sha256)
+        mail.raw_path = store.put_raw_mail(raw, mail.sha256,
+                                           staged=fetched is not None and fetched.staged)
         self._failpoint("raw-stored")
         return raw
 
@@ -234,8 +234,8 @@ class Recorder:
                         if raw is None:
                             continue
                     stored.append((summary, mail, raw, fetched.checking if fetched else None))
-                inserted = self._insert_all(session, [_unsaved_copy(mail)
-                                                      for _, mail, _, _ in stored])
+                inserted: Sequence[Mail | None] = self._insert_all(
+                    session, [_unsaved_copy(mail) for _, mail, _, _ in stored])
                 if not inserted:  # a copy within the chunk, or another worker was quicker
                     inserted = [self._insert_or_duplicate(session, folder, uidvalidity, summary,
                                                           mail)
@@ -334,15 +334,15 @@ class Recorder:
             if raw is None:
                 return None
         with self._sessions.begin() as session:
-            mail = self._insert_or_duplicate(session, folder, uidvalidity, summary, mail)
+            inserted = self._insert_or_duplicate(session, folder, uidvalidity, summary, mail)
             self._advance(session, folder, summary.uid)
-            if mail is None:
+            if inserted is None:
                 return None
         if seen is not None:
             seen.recorded.add(summary.uid)
-            if mail.dedupe_key:
-                seen.claimed.add(mail.dedupe_key)
-        return Recorded(mail.id, raw if mail.raw_path else None, mail.raw_path,
+            if inserted.dedupe_key:
+                seen.claimed.add(inserted.dedupe_key)
+        return Recorded(inserted.id, raw if inserted.raw_path else None, inserted.raw_path,
                         fetched.checking if fetched is not None else None)
 
     def claim_unfinished(self) -> list[int]:

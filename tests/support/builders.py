@@ -31,6 +31,21 @@ def picture(fmt: str = "JPEG", color=(200, 30, 30), size=(320, 240)) -> bytes:
     return buffer.getvalue()
 
 
+def sideways_photo_with_gps(fmt: str = "JPEG", size=(300, 100)) -> bytes:
+    """A phone photo: stored `size` wide and high, with EXIF orientation 6 ("rotate 90° clockwise
+    to view": a viewer sees it as high as it is stored wide, the red band at the top) and a GPS
+    position."""
+    width, height = size
+    image = Image.new("RGB", size, "white")
+    image.paste((255, 0, 0), (0, 0, width * 2 // 15, height))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    exif[0x8825] = {1: "N", 2: (39.0, 54.0, 0.0)}
+    out = io.BytesIO()
+    image.save(out, fmt, exif=exif.tobytes())
+    return out.getvalue()
+
+
 def five_pictures(ext: str = "jpg", prefix: str = "", skip: tuple[str, ...] = ()) -> dict[str, bytes]:
     fmt = {"jpg": "JPEG", "png": "PNG", "heic": "HEIF", "webp": "WEBP"}[ext]
     return {f"{prefix}{item}.{ext}": picture(fmt, color=(i * 40, 100, 200 - i * 30))
@@ -94,9 +109,9 @@ def macos_zip(files: dict[str, bytes], folder: str = "张伟材料") -> bytes:
     return raw_zip(entries)
 
 
-def utf8_zip(files: dict[str, bytes]) -> bytes:
+def utf8_zip(files: dict[str, bytes], method: int = zipfile.ZIP_DEFLATED) -> bytes:
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+    with zipfile.ZipFile(buffer, "w", method) as archive:
         for name, data in files.items():
             archive.writestr(name, data)
     return buffer.getvalue()

@@ -16,7 +16,7 @@ from imapclient import IMAPClient
 from sqlalchemy import select
 
 from intake.app import App, build_daemon
-from intake.models import Case, Mail, Outbox
+from intake.models import Case, Mail, Outbox, Reading
 from intake.settings import load_settings
 from tests.support.dovecot import PASSWORD, Dovecot
 from tests.support.servers import write_config
@@ -109,32 +109,28 @@ class Harness:
         return self.smtp.to(address)
 
     def mails(self) -> list[Mail]:
-        app = self.app()
-        try:
-            with app.sessions() as session:
-                return list(session.scalars(select(Mail).order_by(Mail.id)))
-        finally:
-            app.close()
+        return self._all(Mail)
 
     def cases(self) -> list[Case]:
+        return self._all(Case, lambda case: case.items)
+
+    def outbox(self) -> list[Outbox]:
+        return self._all(Outbox)
+
+    def readings(self) -> list[Reading]:
+        return self._all(Reading)
+
+    def _all(self, model, load=lambda row: None) -> list:
+        """Every row of the table in the order written; `load`: what of each to load with it."""
         app = self.app()
         try:
             with app.sessions() as session:
-                found = list(session.scalars(select(Case).order_by(Case.id)))
-                for case in found:
-                    _ = case.items
+                found = list(session.scalars(select(model).order_by(model.id)))
+                for row in found:
+                    load(row)
                 return found
         finally:
             app.close()
-
-    def outbox(self) -> list[Outbox]:
-        app = self.app()
-        try:
-            with app.sessions() as session:
-                return list(session.scalars(select(Outbox).order_by(Outbox.id)))
-        finally:
-            app.close()
-
 
 def has_no_sender_header(raw: bytes) -> bool:
     """The standard library's parser finds neither From nor Sender: there is no address to
