@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.db.engine import read_session
+from intake.errors import IntakeError
 from intake.failpoints import NONE, Failpoints
 from intake.fetch.mailbox import MessageSummary
 from intake.models import Mail, MailOutcome
@@ -156,9 +157,10 @@ class GroupProcessor:
         """Keep the readers busy; `block`: return once a check or a reading has moved on."""
         checking = [checked.checking for checked in waiting
                     if checked.checking is not None and not checked.checking.done()]
-        reading = self._pictures is not None and any(checked.pictures for checked in waiting)
-        if reading:
-            self._pictures.pump(block and not checking)
+        pictures = self._pictures
+        reading = pictures is not None and any(checked.pictures for checked in waiting)
+        if pictures is not None and reading:
+            pictures.pump(block and not checking)
         if block and checking:
             wait(checking, timeout=0.1 if reading else 1.0, return_when=FIRST_COMPLETED)
 
@@ -187,26 +189,30 @@ class GroupProcessor:
                         return together
                     # One of them failed (rolled back with the rest), or the group could not be
                     # written as one: the failed one is recorded, the others go one by one.
-                    failed, failure = together if together is not None else (None, None)
-                    return [Handled(record_failure(session, checked.mail_id, failure), None)
-                            if index == failed else
-                            self._process_one(session, pipeline, checked, facts,
-                                              mails.get(checked.mail_id), known)
-                            for index, (checked, facts) in enumerate(ready)]
+                    handled: list[Handled] = []
+                    for index, (checked, facts) in enumerate(ready):
+                        if together is not None and index == together[0]:
+                            handled.append(Handled(record_failure(session, checked.mail_id, together[1]),
+                                                   None))
+                        else:
+                            handled.append(self._process_one(session, pipeline, checked, facts,
+                                                             mails.get(checked.mail_id), known))
+                    return handled
         finally:
             if self._pictures is not None:
                 for checked, _ in ready:
                     self._pictures.forget(checked.pictures)
 
     def _group_work(self, pipeline: Pipeline, ready: list[tuple[Checked, dict[str, dict | None]]],
-                    mails: dict[int, Mail]) -> list[tuple[Checked, Mail | None, Prepared | None]] | None:
-        """What each mail of the group is to do (Prepared None: another worker has it); None when
-        one of them needs the one-by-one path."""
-        work: list[tuple[Checked, Mail | None, Prepared | None]] = []
+                    mails: dict[int, Mail]) -> list[tuple[Checked, Mail, Prepared] | Handled] | None:
+        """What each mail of the group is to do (Handled: what became of one another worker has);
+        None when one of them needs the one-by-one path."""
+        work: list[tuple[Checked, Mail, Prepared] | Handled] = []
         for checked, facts in ready:
             mail = mails.get(checked.mail_id)
-            if _taken_elsewhere(mail) is not None:
-                work.append((checked, mail, None))
+            taken = _taken_elsewhere(mail)
+            if taken is not None or mail is None:
+                work.append(taken or Handled(MailOutcome.PENDING, None))
                 continue
             if checked.failure is not None or checked.prepared is None \
                     or mail.raw_path != checked.raw_path:
@@ -240,12 +246,13 @@ class GroupProcessor:
                 # The group's events are inserted with one statement, when all of it is done.
                 events = cases.EventBuffer()
                 pipeline = replace(pipeline, events=events)
-                pipeline.open_cases(session, known, [prepared for _, _, prepared in work
-                                                     if prepared is not None], now)
-                for index, (checked, mail, prepared) in enumerate(work):
-                    if prepared is None:
-                        handled.append(_taken_elsewhere(mail))
+                pipeline.open_cases(session, known, [entry[2] for entry in work
+                                                     if not isinstance(entry, Handled)], now)
+                for index, entry in enumerate(work):
+                    if isinstance(entry, Handled):
+                        handled.append(entry)
                         continue
+                    checked, mail, prepared = entry
                     failing = index
                     self._failpoint("processing")
                     outcome = pipeline.handle(session, mail, checked.raw, now, prepared, known)
@@ -279,10 +286,12 @@ class GroupProcessor:
                 prepared = pipeline.with_facts(prepared, facts)
             with session.begin_nested():
                 taken = _taken_elsewhere(mail)
-                if taken is not None:
-                    return taken
+                if taken is not None or mail is None:
+                    return taken or Handled(MailOutcome.PENDING, None)
                 if mail.raw_path != checked.raw_path:  # cannot happen today; never act on other bytes
-                    raw, prepared = self._store.read(mail.raw_path), None
+                    raw, prepared = (self._store.read(mail.raw_path) if mail.raw_path else None), None
+                if raw is None and prepared is None:
+                    raise IntakeError("the stored mail could not be read")
                 self._failpoint("processing")
                 outcome = pipeline.handle(session, mail, raw, self._clock(), prepared,
                                           known if prepared is not None else None)

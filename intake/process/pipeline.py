@@ -104,11 +104,13 @@ class Pipeline:
             known.unopened.update(wanted)
             known.cases.update(wanted)
 
-    def handle(self, session: Session, mail: Mail, raw: bytes, now: datetime,
+    def handle(self, session: Session, mail: Mail, raw: bytes | None, now: datetime,
                prepared: Prepared | None = None, known: Known | None = None) -> str:
         """Process one stored mail; sets and returns its outcome. `known`: what was looked up for
         the mails processed with this one (None: looked up for this one alone)."""
         if prepared is None:
+            if raw is None:
+                raise ValueError("Pipeline.handle needs the mail's bytes or what prepare made of them")
             prepared = self.prepare(raw)
             pictures, reader = self.pictures_of(prepared), self.pictures
             if pictures and reader is not None:  # read here and now: a caller with no reading pool
