@@ -7,7 +7,8 @@ _KIND_NAMES = {"jpeg": "JPEG 图片", "png": "PNG 图片", "webp": "WebP 图片"
                "gif": "GIF 动图", "bmp": "BMP 图片", "tiff": "TIFF 图片", "pdf": "PDF 文件",
                "zip": "zip 压缩包", "rar": "RAR 压缩包", "7z": "7z 压缩包"}
 
-_SENTENCES = {
+# What a student is told for each problem code ("code/detail" for a variant of one).
+SENTENCES = {
     "encrypted": "压缩包「{subject}」设置了密码，系统打不开它。",
     "encrypted/wrong_password": "压缩包「{subject}」设置了密码，邮件正文里写的密码打不开它。",
     "rar": "「{subject}」是 RAR 格式，系统只能打开 zip。",
@@ -43,8 +44,8 @@ _SENTENCES = {
 
 def describe(problem: Problem, item_count: int) -> str:
     """The sentence telling the student what to fix; `item_count`: how many items the rules ask for."""
-    template = (_SENTENCES.get(f"{problem.code}/{problem.detail}") or
-                _SENTENCES.get(problem.code, "材料有问题：{code}（{subject}）"))
+    template = (SENTENCES.get(f"{problem.code}/{problem.detail}") or
+                SENTENCES.get(problem.code, "材料有问题：{code}（{subject}）"))
     kind = _KIND_NAMES.get(problem.detail, problem.detail or "未知格式的文件")
     # Two values in one detail: "核酸|IMG_2.jpg" (same_item_newer), "64×48|240" (too_small).
     item, _, newer = (problem.detail or "").partition("|")

@@ -13,78 +13,18 @@ from PIL import Image
 from sqlalchemy import select
 
 from intake.models.desk import AuditEntry
-from intake.settings import load_settings
-from intake.app import build_desk
 from tests.support import builders as b
 from tests.support.dovecot import PASSWORD
-from tests.support.harness import REPO, Clock, Harness
-from tests.support.with_cases import with_cases
+from tests.support.harness import REPO
+from tests.support.desk import (GOOD, Browser, behind_nginx, desk_on, signed_in,
+                                 version_of)
 
 OFFICE = "changping@example.test"
-GOOD = "correct horse battery"
-
-
-def _add_account(world: Harness, username: str, role: str, department: str | None = None,
-                 password: str = GOOD):
-    args = [sys.executable, "-m", "intake", "--config", str(world.config), "staff", "add", username,
-            "--role", role] + (["--department", department] if department else [])
-    result = subprocess.run(args, input=password + "\n", capture_output=True, text=True, cwd=REPO,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 @pytest.fixture
 def world(world):
-    with_cases(world)
-    _add_account(world, "admin", "admin")
-    _add_account(world, "phys", "reviewer", "物理系")
-    world.clock = Clock()
-    world.web = build_desk(load_settings(world.config), clock=world.clock, testing=True)
-    yield world
-    world.web.extensions["desk"].engine.dispose()
-
-
-class Browser:
-    """A test client that keeps the CSRF token the pages carry."""
-
-    def __init__(self, app):
-        self.client = app.test_client()
-        self.token = None
-
-    def get(self, url, **kw):
-        response = self.client.get(url, **kw)
-        found = response.mimetype == "text/html" and re.search(
-            r'name="csrf-token" content="([^"]+)"', response.get_data(as_text=True))
-        if found:
-            self.token = found.group(1)
-        return response
-
-    def post(self, url, data=None, csrf=True, **kw):
-        data = dict(data or {})
-        if csrf:
-            if self.token is None:
-                self.get("/login")
-            data.setdefault("csrf_token", self.token)
-        return self.client.post(url, data=data, **kw)
-
-    def login(self, username, password=GOOD, **kw):
-        self.get("/login")
-        response = self.post("/login", {"username": username, "password": password}, **kw)
-        if response.status_code == 302:
-            self.get("/login")  # a sign-in rotates the CSRF token: the next page carries the new one
-        return response
-
-
-def signed_in(world, username="admin") -> Browser:
-    browser = Browser(world.web)
-    response = browser.login(username)
-    assert response.status_code == 302, response.get_data(as_text=True)
-    return browser
-
-
-def _version(page: str) -> str:
-    return re.search(r'name="expected_version" value="(\d+)"', page).group(1)
+    yield from desk_on(world)
 
 
 def test_everything_but_login_needs_a_session(world):
@@ -148,25 +88,25 @@ def test_login_cookie_queue_case_pictures_and_audit(world):
     assert ("admin", "export", case_id) in actions
 
 
-def test_actions_share_the_cli_functions_and_refuse_a_stale_version(world):
+def test_actions_share_the_cli_functions_and_refuse_a_staleversion_of(world):
     browser = signed_in(world)
     case_id = world.ids["张伟"]
     page = browser.get(f"/cases/{case_id}").get_data(as_text=True)
-    seen = _version(page)
+    seen = version_of(page)
     # The student (here: a staff note through the CLI) changes the case meanwhile.
     assert world.cli("case", "note", str(case_id), "学生来电", "--by", "老师甲").returncode == 0
     refused = browser.post(f"/cases/{case_id}/actions/approve", {"expected_version": seen})
     assert refused.status_code == 409
     text = refused.get_data(as_text=True)
     assert "操作未执行" in text and "老师甲" in text
-    fresh = _version(text)
+    fresh = version_of(text)
     done = browser.post(f"/cases/{case_id}/actions/approve", {"expected_version": fresh})
     assert done.status_code == 302
     shown = world.cli("case", "show", str(case_id), "--json").stdout
     assert '"approved_by": "admin"' in shown
 
     other = world.ids["王芳"]
-    version = _version(browser.get(f"/cases/{other}").get_data(as_text=True))
+    version = version_of(browser.get(f"/cases/{other}").get_data(as_text=True))
     response = browser.post(f"/cases/{other}/actions/reject",
                             {"expected_version": version, "template": "承诺书没有签名",
                              "reason": "请重签", "items": "承诺书"},
@@ -176,13 +116,13 @@ def test_actions_share_the_cli_functions_and_refuse_a_stale_version(world):
     assert told is None  # queued in the outbox; the daemon sends it
     rows = [r for r in world.outbox() if r.kind == "reply_rejected"]
     assert len(rows) == 1 and "承诺书没有签名 请重签".encode() not in b""  # queued
-    version = _version(browser.get(f"/cases/{other}").get_data(as_text=True))
+    version = version_of(browser.get(f"/cases/{other}").get_data(as_text=True))
     assert browser.post(f"/cases/{other}/actions/reopen",
                         {"expected_version": version}).status_code == 302
-    version = _version(browser.get(f"/cases/{other}").get_data(as_text=True))
+    version = version_of(browser.get(f"/cases/{other}").get_data(as_text=True))
     assert browser.post(f"/cases/{other}/actions/hold",
                         {"expected_version": version, "reason": "核对身份"}).status_code == 302
-    version = _version(browser.get(f"/cases/{other}").get_data(as_text=True))
+    version = version_of(browser.get(f"/cases/{other}").get_data(as_text=True))
     assert browser.post(f"/cases/{other}/actions/note",
                         {"expected_version": version, "text": "已电话联系"}).status_code == 302
     history = json.loads(world.cli("case", "show", str(other), "--json").stdout)["history"]
@@ -193,7 +133,7 @@ def test_actions_share_the_cli_functions_and_refuse_a_stale_version(world):
 def test_csrf_is_required(world):
     browser = signed_in(world)
     case_id = world.ids["张伟"]
-    version = _version(browser.get(f"/cases/{case_id}").get_data(as_text=True))
+    version = version_of(browser.get(f"/cases/{case_id}").get_data(as_text=True))
     refused = browser.post(f"/cases/{case_id}/actions/approve", {"expected_version": version},
                            csrf=False)
     assert refused.status_code == 400
@@ -267,15 +207,6 @@ def test_session_idle_and_maximum_and_logout(world):
     assert thief.get("/cases").status_code == 302  # ended on the server, not just in the browser
 
 
-def behind_nginx(world):
-    """The desk as config/jkb-intake-web.service runs it: one trusted proxy hop."""
-    settings = load_settings(world.config)
-    settings = settings.model_copy(update={"web": settings.web.model_copy(update={"proxy_hops": 1})})
-    app = build_desk(settings, clock=world.clock, testing=True)
-    app.extensions["desk"].engine.dispose()  # shares world's database; closed with the test
-    return app
-
-
 def test_secure_cookie_behind_tls(world):
     app = behind_nginx(world)
     browser = Browser(app)
@@ -292,7 +223,7 @@ def test_secure_cookie_behind_tls(world):
 
 def test_digests_status_and_accounts(world):
     browser = signed_in(world)
-    version = _version(browser.get(f"/cases/{world.ids['张伟']}").get_data(as_text=True))
+    version = version_of(browser.get(f"/cases/{world.ids['张伟']}").get_data(as_text=True))
     browser.post(f"/cases/{world.ids['张伟']}/actions/hold",
                  {"expected_version": version, "reason": "核对"})
     preview = browser.get("/digests/preview").get_data(as_text=True)

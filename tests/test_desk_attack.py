@@ -5,16 +5,22 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from sqlalchemy import event, select
 
 from intake.models.desk import AuditEntry
 from intake.settings import load_settings
-from tests.test_desk import (GOOD, Browser, _add_account, _version, behind_nginx,  # noqa: F401
-                             signed_in, world)
+from tests.support.desk import GOOD, Browser, add_account, behind_nginx, desk_on, signed_in, version_of
+
+
+@pytest.fixture
+def world(world):
+    yield from desk_on(world)
 
 
 def _chemist(world) -> Browser:
-    _add_account(world, "chem", "reviewer", "化学系")
+    add_account(world, "chem", "reviewer", "化学系")
     return signed_in(world, "chem")
 
 
@@ -139,7 +145,7 @@ def test_signing_in_again_ends_the_older_session_and_rotates_the_csrf_token(worl
     thief.set_cookie("desk_session", first_cookie)
     assert thief.get("/cases").status_code == 302  # the older session is over
     # The token read before the new sign-in no longer works.
-    version = _version(browser.get(f"/cases/{world.ids['张伟']}").get_data(as_text=True))
+    version = version_of(browser.get(f"/cases/{world.ids['张伟']}").get_data(as_text=True))
     stale = browser.client.post(f"/cases/{world.ids['张伟']}/actions/note",
                                 data={"expected_version": version, "text": "x",
                                       "csrf_token": first_token})
@@ -149,7 +155,7 @@ def test_signing_in_again_ends_the_older_session_and_rotates_the_csrf_token(worl
 def test_a_refused_action_keeps_what_the_reviewer_typed(world):
     browser = signed_in(world)
     case_id = world.ids["王芳"]
-    seen = _version(browser.get(f"/cases/{case_id}").get_data(as_text=True))
+    seen = version_of(browser.get(f"/cases/{case_id}").get_data(as_text=True))
     assert world.cli("case", "note", str(case_id), "学生来电", "--by", "老师甲").returncode == 0
     refused = browser.post(f"/cases/{case_id}/actions/reject",
                            {"expected_version": seen, "template": "承诺书没有签名",
@@ -169,7 +175,7 @@ def test_a_refused_action_keeps_what_the_reviewer_typed(world):
 def test_the_desk_says_dengji_not_anjian(world):
     browser = signed_in(world)
     case_id = world.ids["张伟"]
-    version = _version(browser.get(f"/cases/{case_id}").get_data(as_text=True))
+    version = version_of(browser.get(f"/cases/{case_id}").get_data(as_text=True))
     world.cli("case", "note", str(case_id), "x", "--by", "老师甲")
     pages = [browser.get(url) for url in ["/cases", f"/cases/{case_id}", "/digests",
                                           "/digests/preview", "/status", "/admin/accounts",

@@ -5,67 +5,32 @@ from __future__ import annotations
 import json
 import threading
 import time
-from pathlib import Path
 
 import pytest
-from werkzeug.serving import make_server
 
 from intake.settings import load_settings
 from intake.app import build_desk
 from tests.support import builders as b
 from tests.support.harness import Harness
-from tests.test_desk import GOOD, _add_account, _version, signed_in
+from tests.support.desk import (ARTIFACTS, add_account, chromium_page, log_in, served_desk, signed_in,
+                                 version_of)
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
-CHROMIUM = "/usr/bin/chromium"
 
 
 @pytest.fixture
 def desk(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password):
-    world = Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url,
-                    tmp_path=tmp_path, extra_config="require_approval = true\n")
-    for name, dept, sender, ext in [("张伟", "物理系", "zw@example.test", "jpg"),
-                                    ("孙八", "电子系", "sb@example.test", "heic")]:
-        world.deliver(b.mail(sender=sender, subject=f"{name}+{dept}+健康宝弹窗",
-                             attachments=list(b.five_pictures(ext=ext).items())))
-    world.poll()
-    _add_account(world, "teacher", "reviewer")
-    app = build_desk(load_settings(world.config))
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    world.url = f"http://127.0.0.1:{server.server_port}"
-    yield world
-    server.shutdown()
-    app.extensions["desk"].engine.dispose()
+    yield from served_desk(Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url,
+                                   tmp_path=tmp_path, extra_config="require_approval = true\n"))
 
 
 @pytest.fixture
 def page(desk):
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                              args=["--no-sandbox"])
-        context = chromium.new_context(locale="zh-CN", viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.problems = []
-        page.on("console", lambda message: message.type == "error"
-                and page.problems.append(message.text))
-        page.on("dialog", lambda dialog: dialog.accept())
-        yield page
-        chromium.close()
-
-
-def _log_in(page, url, password=GOOD):
-    page.goto(f"{url}/login")
-    page.fill("input[name=username]", "teacher")
-    page.fill("input[name=password]", password)
-    page.click("button[type=submit]")
+    yield from chromium_page(viewport={"width": 1400, "height": 1000})
 
 
 @pytest.mark.browser
 def test_review_a_case_in_chromium(desk, page):
-    _log_in(page, desk.url)
+    log_in(page, desk.url)
     page.wait_for_url(f"{desk.url}/cases")
     assert page.locator("table.queue").inner_text().count("物理系") == 1
     page.click("text=孙八")  # HEIC from an iPhone: the desk shows JPEG previews
@@ -97,9 +62,9 @@ def test_review_a_case_in_chromium(desk, page):
 @pytest.mark.browser
 def test_six_wrong_passwords_lock_the_account(desk, page):
     for _ in range(6):
-        _log_in(page, desk.url, password="not the password")
+        log_in(page, desk.url, password="not the password")
         assert "用户名或密码不正确" in page.content() or "15 分钟" in page.content()
-    _log_in(page, desk.url)
+    log_in(page, desk.url)
     assert "15 分钟" in page.locator("[role=alert]").inner_text()
     assert page.url.endswith("/login")
 
@@ -120,7 +85,7 @@ def test_the_desk_acts_during_a_300_mail_poll_without_database_is_locked(
         world.deliver(b.mail(sender=f"s{number}@example.test",
                              subject=f"学生{number}+物理系+健康宝弹窗",
                              attachments=[("核酸.jpg", b.picture(color=(number % 256, 9, 9)))]))
-    _add_account(world, "admin", "admin")
+    add_account(world, "admin", "admin")
     app = build_desk(load_settings(world.config))
     browser = signed_in(type("W", (), {"web": app})())
     finished, outcome = threading.Event(), {}
@@ -138,7 +103,7 @@ def test_the_desk_acts_during_a_300_mail_poll_without_database_is_locked(
     actions = 0
     try:
         while not finished.is_set() or actions < 5:
-            version = _version(browser.get(f"/cases/{case_id}").get_data(as_text=True))
+            version = version_of(browser.get(f"/cases/{case_id}").get_data(as_text=True))
             response = browser.post(f"/cases/{case_id}/actions/note",
                                     {"expected_version": version, "text": f"note {actions}"})
             assert response.status_code == 302, response.get_data(as_text=True)

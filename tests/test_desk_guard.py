@@ -7,20 +7,24 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from flask import url_for
 from sqlalchemy import select
 
 from intake.models.desk import AuditEntry
 from intake.web.common import OPEN
-from tests import test_desk
 from tests.support import builders as b
-from tests.test_desk import Browser, signed_in
+from tests.support.desk import Browser, desk_on, signed_in
+from tests.support.harness import REPO
 
-world = test_desk.world  # the desk on a polled database: 张伟, 王芳 (物理系), 李喆 (化学系)
-
-TEMPLATES = Path(test_desk.REPO) / "intake" / "web" / "templates"
+TEMPLATES = Path(REPO) / "intake" / "web" / "templates"
 BLUEPRINTS = {"auth", "cases", "questions", "digests", "admin"}
 POST_FORM = re.compile(r'<form\b[^>]*method="post"[^>]*>(.*?)</form>', re.DOTALL | re.IGNORECASE)
+
+
+@pytest.fixture
+def world(world):
+    yield from desk_on(world)  # the desk on a polled database: 张伟, 王芳 (物理系), 李喆 (化学系)
 
 
 def _routes(world, **samples) -> list[tuple[str, str, str]]:

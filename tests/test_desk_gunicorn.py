@@ -18,7 +18,7 @@ from pathlib import Path
 from tests.support import builders as b
 from tests.support.dovecot import PASSWORD, free_port
 from tests.support.harness import REPO, Harness
-from tests.test_desk import GOOD, _add_account, _version
+from tests.support.desk import GOOD, add_account, version_of
 
 POLLED_MAILS = 300  # as on SQLite (tests/test_desk_browser.py)
 WORKERS = 3
@@ -93,7 +93,7 @@ def test_reviewer_acts_through_gunicorn_workers_during_a_poll_on_postgresql(
         world.deliver(b.mail(sender=f"s{number}@example.test",
                              subject=f"学生{number}+物理系+健康宝弹窗",
                              attachments=[("核酸.jpg", b.picture(color=(number % 256, 9, 9)))]))
-    _add_account(world, "admin", "admin")
+    add_account(world, "admin", "admin")
 
     environment = {**os.environ, "INTAKE_CONFIG": str(world.config),
                    "INTAKE_TEST_IMAP_PASSWORD": PASSWORD}
@@ -135,7 +135,7 @@ def test_reviewer_acts_through_gunicorn_workers_during_a_poll_on_postgresql(
                     failures.append(("GET case", case_id, status, page[:500]))
                     continue
                 status, page = reviewer.post(f"/cases/{case_id}/actions/{action}",
-                                             {"expected_version": _version(page), **form})
+                                             {"expected_version": version_of(page), **form})
                 if status != 302 or TROUBLE.search(page):
                     failures.append((action, case_id, status, page[:500]))
                     continue

@@ -5,24 +5,22 @@ import time
 
 import pytest
 
-from tests.test_desk_browser import ARTIFACTS, CHROMIUM, _log_in, desk  # noqa: F401
+from tests.support.desk import ARTIFACTS, chromium_page, log_in, served_desk
+from tests.support.harness import Harness
 
 PHONE = {"width": 390, "height": 844}
 WIDTH = "document.documentElement.scrollWidth"
 
 
 @pytest.fixture
-def phone(desk):  # noqa: F811
-    from playwright.sync_api import sync_playwright
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                              args=["--no-sandbox"])
-        context = chromium.new_context(locale="zh-CN", viewport=PHONE, device_scale_factor=2,
-                                       is_mobile=True, has_touch=True)
-        page = context.new_page()
-        page.on("dialog", lambda dialog: dialog.accept())
-        yield page
-        chromium.close()
+def desk(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password):
+    yield from served_desk(Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url,
+                                   tmp_path=tmp_path, extra_config="require_approval = true\n"))
+
+
+@pytest.fixture
+def phone(desk):
+    yield from chromium_page(viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True)
 
 
 def _pictures_loaded(page) -> None:
@@ -34,9 +32,9 @@ def _pictures_loaded(page) -> None:
 
 
 @pytest.mark.browser
-def test_the_desk_works_on_a_390_px_phone(desk, phone):  # noqa: F811
+def test_the_desk_works_on_a_390_px_phone(desk, phone):
     page = phone
-    _log_in(page, desk.url)
+    log_in(page, desk.url)
     page.wait_for_url(f"{desk.url}/cases")
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "desk-phone-queue.png"), full_page=True)

@@ -11,7 +11,7 @@ from intake.settings import load_settings
 from intake.app import build_desk
 from tests.support import builders as b
 from tests.support.harness import Clock, Harness
-from tests.test_desk import _add_account, signed_in
+from tests.support.desk import add_account, signed_in
 
 COUNT = 57
 
@@ -24,7 +24,7 @@ def crowd(dovecot, smtp, mailbox_user, db_url, tmp_path, env_password):
         world.deliver(b.mail(sender=f"s{index}@example.test", subject=f"学生{index}+物理系+健康宝弹窗",
                              attachments=[("a.zip", b.windows_gbk_zip(b.five_pictures(skip=skip)))]))
     world.poll()
-    _add_account(world, "admin", "admin")
+    add_account(world, "admin", "admin")
     world.clock = Clock()
     world.web = build_desk(load_settings(world.config), clock=world.clock, testing=True)
     yield world

@@ -21,9 +21,10 @@ from intake.web.actions import ACTION_LABELS, ACTIONS
 from intake.web.queue import STATUS_LABELS, STATUSES
 from notifier.register import DETAIL_COLUMNS, DETAIL_TITLE
 from notifier.replies import REPLY_KINDS
-from notifier.wording import _SENTENCES  # every code a student is told about
+from notifier.wording import SENTENCES  # every code a student is told about
 from tests.support import builders as b
 from tests.support.harness import body_text
+from tests.support.with_cases import ok
 
 ROOT = Path(__file__).resolve().parent.parent
 OFFICE = "changping@example.test"
@@ -52,11 +53,13 @@ def test_every_event_the_program_records_has_a_word_and_so_has_every_detail():
     kinds, details = set(), set()
     for path, call in calls:
         kind = _keyword(call, "kind")
+        if kind is None and any(keyword.arg is None for keyword in call.keywords):
+            continue  # passes on what its own caller wrote (Pipeline.record_event): checked there
         # A kind made at run time would escape this check: each is written where it is recorded.
         assert isinstance(kind, ast.Constant), f"{path}:{call.lineno}: kind is not a literal"
         kinds.add(kind.value)
         details |= {keyword.arg for keyword in call.keywords
-                    if keyword.arg not in (None, "at", "kind", "case", "mail", "actor")}
+                    if keyword.arg not in (None, "at", "kind", "case", "mail", "actor", "events")}
     assert kinds - set(labels.EVENTS) == set()
     assert details - set(labels.DETAIL_KEYS) == set()
     assert all(re.search(r"[\u4e00-\u9fff]", word) for word in labels.EVENTS.values())
@@ -74,7 +77,7 @@ def test_every_state_mail_reply_and_action_has_a_word():
     assert len(queued) >= 4, "the scan found the outbox's own kinds"
     assert set(REPLY_KINDS) | queued | {"digest-resend"} <= set(labels.REPLY_KINDS)
     assert set(ACTIONS) == set(labels.ACTIONS)
-    problems = {"rejected", "expired"} | {code for code in _SENTENCES if "/" not in code}
+    problems = {"rejected", "expired"} | {code for code in SENTENCES if "/" not in code}
     for path in sorted((ROOT / "checks").rglob("*.py")):
         problems |= {node.args[0].value for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
                      if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "Problem"
@@ -127,35 +130,30 @@ def english(text: str, *also: str) -> list[str]:
     return [word for word in re.findall(r"[A-Za-z][A-Za-z_()]+", text) if word not in _ALLOWED]
 
 
-def _ok(result) -> str:
-    assert result.returncode == 0, result.stderr
-    return result.stdout
-
-
 def test_commands_speak_chinese_to_staff(world, tmp_path):
-    polled = _ok(world.cli("poll"))
+    polled = ok(world.cli("poll"))
     assert "已处理：" in polled and "提交材料 3 封" in polled and "已发送 3 封" in polled
     ids = {c["name"]: c["id"] for c in world.cases_json()}
-    outputs = {"poll": polled, "poll again": _ok(world.cli("poll")),
-               "cases": _ok(world.cli("cases")),
+    outputs = {"poll": polled, "poll again": ok(world.cli("poll")),
+               "cases": ok(world.cli("cases")),
                "status": world.cli("status").stdout,
-               "quarantine": _ok(world.cli("quarantine")),
-               "reprocess": _ok(world.cli("reprocess", "--dry-run"))}
+               "quarantine": ok(world.cli("quarantine")),
+               "reprocess": ok(world.cli("reprocess", "--dry-run"))}
     for name, case_id in ids.items():
-        outputs[f"case show {name}"] = _ok(world.cli("case", "show", str(case_id)))
+        outputs[f"case show {name}"] = ok(world.cli("case", "show", str(case_id)))
     preview = tmp_path / "preview"
-    outputs["digest --dry-run"] = _ok(world.cli("digest", "--dry-run", "--out", str(preview)))
-    outputs["digest"] = _ok(world.cli("digest"))
-    outputs["digest again"] = _ok(world.cli("digest"))
-    outputs["digests"] = _ok(world.cli("digests"))
-    outputs["purge"] = _ok(world.cli("purge", "--older-than", "3650"))
-    outputs["hold"] = _ok(world.cli("case", "hold", str(ids["王芳"]), "--reason", "核对身份",
+    outputs["digest --dry-run"] = ok(world.cli("digest", "--dry-run", "--out", str(preview)))
+    outputs["digest"] = ok(world.cli("digest"))
+    outputs["digest again"] = ok(world.cli("digest"))
+    outputs["digests"] = ok(world.cli("digests"))
+    outputs["purge"] = ok(world.cli("purge", "--older-than", "3650"))
+    outputs["hold"] = ok(world.cli("case", "hold", str(ids["王芳"]), "--reason", "核对身份",
                                          "--by", "老师甲"))
-    outputs["release"] = _ok(world.cli("case", "release", str(ids["王芳"]), "--by", "老师甲"))
+    outputs["release"] = ok(world.cli("case", "release", str(ids["王芳"]), "--by", "老师甲"))
     refused = world.cli("case", "approve", str(ids["王芳"]), "--by", "老师甲")
     assert refused.returncode == 1
     outputs["approve refused"] = refused.stderr
-    outputs["history"] = _ok(world.cli("case", "show", str(ids["王芳"])))
+    outputs["history"] = ok(world.cli("case", "show", str(ids["王芳"])))
 
     for name, text in outputs.items():
         assert english(text, str(preview)) == [], (name, text)
@@ -171,16 +169,16 @@ def test_commands_speak_chinese_to_staff(world, tmp_path):
 def test_a_foreign_department_shows_in_case_show_on_the_desk_and_in_the_register(world):
     from intake.app import build_desk
     from intake.settings import load_settings
-    from tests.test_desk import Browser, _add_account
+    from tests.support.desk import Browser, add_account
 
-    _ok(world.cli("poll"))
+    ok(world.cli("poll"))
     ids = {c["name"]: c["id"] for c in world.cases_json()}
-    foreign = _ok(world.cli("case", "show", str(ids["李娜"])))
+    foreign = ok(world.cli("case", "show", str(ids["李娜"])))
     assert re.search(r"院（系）\s+化学学院（不是本院系）", foreign), foreign
-    ours = _ok(world.cli("case", "show", str(ids["张伟"])))
+    ours = ok(world.cli("case", "show", str(ids["张伟"])))
     assert "不是本院系" not in ours and re.search(r"院（系）\s+物理系\n", ours), ours
 
-    _add_account(world, "admin", "admin")
+    add_account(world, "admin", "admin")
     desk = build_desk(load_settings(world.config), testing=True)
     try:
         browser = Browser(desk)
@@ -192,7 +190,7 @@ def test_a_foreign_department_shows_in_case_show_on_the_desk_and_in_the_register
     finally:
         desk.extensions["desk"].engine.dispose()
 
-    _ok(world.cli("digest"))
+    ok(world.cli("digest"))
     [digest] = world.smtp.to(OFFICE)
     assert "院系不是本院系：化学学院" in body_text(digest.message)  # the digest's table of cases
     [register] = [part.get_content() for part in digest.message.iter_attachments()
