@@ -92,3 +92,13 @@ def test_every_kind_of_mail_has_a_handler():
 def test_every_desk_action_has_a_handler():
     from intake.web.actions import ACTIONS, DESK_ACTIONS
     assert set(DESK_ACTIONS) == set(ACTIONS)
+
+
+def test_no_test_module_imports_another():
+    # What tests share lives in tests/support or conftest.py: a test module importing another's
+    # fixtures or helpers ties the two together and hides what each needs.
+    modules = _modules("tests")
+    for module, path in modules.items():
+        imported = {name for name in _imported(module, path, set(modules))
+                    if name.startswith("tests.") and name.rpartition(".")[2].startswith("test_")}
+        assert imported == set(), f"{module} imports {sorted(imported)}"
