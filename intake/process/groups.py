@@ -18,7 +18,6 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from intake.db.engine import read_session
-from intake.errors import IntakeError
 from intake.failpoints import NONE, Failpoints
 from intake.fetch.mailbox import MessageSummary
 from intake.models import Mail, MailOutcome
@@ -67,13 +66,14 @@ def stored_pictures(sessions: sessionmaker, store: FileStore,
     return pictures_of_mail
 
 
-def _taken_elsewhere(mail: Mail | None) -> Handled | None:
-    """What became of a mail another worker holds (None: its row is locked by one) or has
-    processed; None when it is this worker's to process."""
-    if mail is None or mail.outcome not in {MailOutcome.PENDING, MailOutcome.FAILED}:
-        return Handled(mail.outcome if mail else MailOutcome.PENDING,
-                       mail.case_id if mail else None)
-    return None
+def _ours_to_process(mail: Mail | None) -> Mail | Handled:
+    """The mail when it is this worker's to process; else what became of it, as another worker
+    holds it (None: its row is locked by one) or has processed it."""
+    if mail is None:
+        return Handled(MailOutcome.PENDING, None)
+    if mail.outcome not in {MailOutcome.PENDING, MailOutcome.FAILED}:
+        return Handled(mail.outcome, mail.case_id)
+    return mail
 
 
 class GroupProcessor:
@@ -209,10 +209,9 @@ class GroupProcessor:
         None when one of them needs the one-by-one path."""
         work: list[tuple[Checked, Mail, Prepared] | Handled] = []
         for checked, facts in ready:
-            mail = mails.get(checked.mail_id)
-            taken = _taken_elsewhere(mail)
-            if taken is not None or mail is None:
-                work.append(taken or Handled(MailOutcome.PENDING, None))
+            mail = _ours_to_process(mails.get(checked.mail_id))
+            if isinstance(mail, Handled):
+                work.append(mail)
                 continue
             if checked.failure is not None or checked.prepared is None \
                     or mail.raw_path != checked.raw_path:
@@ -285,19 +284,17 @@ class GroupProcessor:
             if prepared is not None and checked.pictures:
                 prepared = pipeline.with_facts(prepared, facts)
             with session.begin_nested():
-                taken = _taken_elsewhere(mail)
-                if taken is not None or mail is None:
-                    return taken or Handled(MailOutcome.PENDING, None)
-                if mail.raw_path != checked.raw_path:  # cannot happen today; never act on other bytes
-                    raw, prepared = (self._store.read(mail.raw_path) if mail.raw_path else None), None
-                if raw is None and prepared is None:
-                    raise IntakeError("the stored mail could not be read")
+                ours = _ours_to_process(mail)
+                if isinstance(ours, Handled):
+                    return ours
+                if ours.raw_path != checked.raw_path:  # cannot happen today; never act on other bytes
+                    raw, prepared = (self._store.read(ours.raw_path) if ours.raw_path else None), None
                 self._failpoint("processing")
-                outcome = pipeline.handle(session, mail, raw, self._clock(), prepared,
+                outcome = pipeline.handle(session, ours, raw, self._clock(), prepared,
                                           known if prepared is not None else None)
                 if checked.pictures and self._pictures is not None:
                     picture_jobs_done(session, self._pictures.used_up(checked.pictures))
-                return Handled(outcome, mail.case_id)
+                return Handled(outcome, ours.case_id)
         except SQLAlchemyError:
             raise
         except Exception as err:  # one bad mail must never stop the others
