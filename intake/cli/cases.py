@@ -16,7 +16,7 @@ from intake.db.engine import read_session
 from intake.models import Case
 from intake.pictures.readings import case_state, describe_facts, load_case_facts
 from intake.record import cases as case_store
-from intake.staff import view
+from intake.staff import labels, view
 from intake.staff.actions import show_case
 
 
@@ -119,7 +119,7 @@ def case_hold(case_id: int, reason: str, by: str) -> None:
 def case_release(case_id: int, by: str) -> None:
     """Undo a hold; the case's status follows its items again."""
     staff_action(lambda app: f"登记 {case_id}：已取消暂缓，现为"
-                             f"{view.label(view.CASE_STATUS, app.staff.release(case_id, by).status)}")
+                             f"{labels.label(labels.CASE_STATES, app.staff.release(case_id, by).status)}")
 
 
 @case.command("reject")
@@ -169,4 +169,4 @@ def case_export(case_id: int, folder: Path, by: str) -> None:
 def case_reopen(case_id: int, by: str) -> None:
     """Put a held or rejected case back to following its items."""
     staff_action(lambda app: f"登记 {case_id}：已重新打开，现为"
-                             f"{view.label(view.CASE_STATUS, app.staff.reopen(case_id, by).status)}")
+                             f"{labels.label(labels.CASE_STATES, app.staff.reopen(case_id, by).status)}")

@@ -80,7 +80,7 @@ def digests(obj: Context, as_json: bool) -> None:
                    f"{view.shown(row['made_at'], obj.settings.zone)}："
                    f"{_counts(row['cases'], row['held_back'], row['parts'])}，"
                    f"收件人 {'、'.join(row['recipients']) or '-'}；"
-                   f"{view.label(labels.DIGEST_STATES, row['status'])}")
+                   f"{labels.label(labels.DIGEST_STATES, row['status'])}")
 
 
 def _counts(forwarded: int, held_back: int, parts: int) -> str:

@@ -13,7 +13,7 @@ from intake.db.engine import read_session
 from intake.errors import IntakeError
 from intake.models import Mail, MailOutcome
 from intake.record import cases as case_store
-from intake.staff import view
+from intake.staff import labels, view
 
 
 @cli.command()
@@ -87,6 +87,6 @@ def replay(obj: Context, mail_id: int) -> None:
     with obj.daemon() as app:
         outcome = app.poller.replay(mail_id)
         drained = app.drain()
-    click.echo(f"邮件 {mail_id}：{view.label(view.MAIL_OUTCOME, outcome)}；已发送 {drained.sent} 封")
+    click.echo(f"邮件 {mail_id}：{labels.label(labels.MAIL_OUTCOMES, outcome)}；已发送 {drained.sent} 封")
     if outcome in {MailOutcome.FAILED, MailOutcome.QUARANTINED}:
         raise IntakeError(f"邮件 {mail_id} 再次处理失败；见 `intake quarantine`")

@@ -76,12 +76,12 @@ def _reprocess(obj: Context, app: App, since, dry_run: bool, yes: bool, send_cor
     dropped = dropped_as_bounces(app.sessions, app.store, rules, obj.settings.own_addresses,
                                  since_at)
     for mail in dropped:
-        click.echo(f"邮件 {mail.mail_id}：曾记为退信，现在看是{view.label(labels.MAIL_KINDS, mail.kind)}")
+        click.echo(f"邮件 {mail.mail_id}：曾记为退信，现在看是{labels.label(labels.MAIL_KINDS, mail.kind)}")
     click.echo(f"{len(dropped)} 封曾记为退信的邮件将重新处理")
     changes = run(apply=False)
     for change in changes:
-        click.echo(f"登记 {change.case_id}：{view.label(view.CASE_STATUS, change.old_status)} → "
-                   f"{view.label(view.CASE_STATUS, change.new_status)}；缺少材料 "
+        click.echo(f"登记 {change.case_id}：{labels.label(labels.CASE_STATES, change.old_status)} → "
+                   f"{labels.label(labels.CASE_STATES, change.new_status)}；缺少材料 "
                    f"{'、'.join(change.old_missing) or '-'} → {'、'.join(change.new_missing) or '-'}"
                    + (f"；重新读图：{'、'.join(change.facts_changed)}" if change.facts_changed else ""))
     click.echo(f"{len(changes)} 个登记将有变化")
@@ -92,7 +92,7 @@ def _reprocess(obj: Context, app: App, since, dry_run: bool, yes: bool, send_cor
         return
     for mail in dropped:
         outcome = app.poller.handle_dropped(mail.mail_id)
-        click.echo(f"邮件 {mail.mail_id}：{view.label(view.MAIL_OUTCOME, outcome)}")
+        click.echo(f"邮件 {mail.mail_id}：{labels.label(labels.MAIL_OUTCOMES, outcome)}")
     applied = run(apply=True) if changes else []
     drained = app.drain()
     click.echo(f"{len(dropped)} 封邮件已重新处理；{len(applied)} 个登记已更新；"

@@ -231,9 +231,6 @@ def load_case_facts(session: Session, case_ids) -> dict[int, dict[str, dict | No
     return found
 
 
-FACT_LABELS = labels.FACTS  # the one table of staff words (intake/staff/labels.py)
-
-
 def describe_facts(facts: dict[str, dict | None], flags: list[str]) -> list[str]:
     """What was read, in Chinese, for `intake case show` (staff only: it shows ID numbers)."""
     lines = ["读图结果（机器读取，请核对）:"] if facts else []
@@ -250,7 +247,7 @@ def describe_facts(facts: dict[str, dict | None], flags: list[str]) -> list[str]
             elif isinstance(value, str) and field.endswith("_at"):
                 value = value[:16].replace("T", " ")
             sure = certainty(found, field)
-            parts.append(f"{FACT_LABELS.get(field, field)}：{value}" + (f"（{sure}）" if sure else ""))
+            parts.append(f"{labels.FACTS.get(field, field)}：{value}" + (f"（{sure}）" if sure else ""))
         shows = "" if found["looks_like"] == key else f"（内容为{found['looks_like']}）"
         lines.append(f"  {key}{shows}：" + "；".join(parts))
     if flags:

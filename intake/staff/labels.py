@@ -1,7 +1,7 @@
 """The one table of Chinese words staff read: a case's states, the desk's actions, the history's
 events, mails, replies and what was read on the pictures. The CLI, the desk and the history all
 take their words from here, so that one state is never called two things
-(tests/test_labels.py checks that every code the program records has its word).
+(tests/test_staff_words.py checks that every code the program records has its word).
 
 A case is a 登记 (never 案件); sending the day's cases to the office is 报送."""
 from __future__ import annotations

@@ -8,21 +8,8 @@ from collections.abc import Sequence
 from datetime import datetime, tzinfo
 
 from intake.staff import labels
+from intake.staff.labels import label
 from notifier.cells import csv_text
-
-
-# The words themselves live in intake/staff/labels.py, the one table of them; these names stay
-# for the callers that read them from here.
-CASE_STATUS = labels.CASE_STATES
-STATE_ORDER = labels.STATE_ORDER
-MAIL_OUTCOME = labels.MAIL_OUTCOMES
-REPLY_KIND = labels.REPLY_KINDS
-OUTBOX_STATUS = labels.OUTBOX_STATES
-EVENT_KIND = labels.EVENTS
-DROP_REASON = labels.DROP_REASONS
-REASON = labels.REASONS
-DETAIL_KEY = labels.DETAIL_KEYS
-label = labels.label
 
 
 def iso(moment: datetime | None, zone: tzinfo) -> str | None:
@@ -69,11 +56,11 @@ def event_detail(kind: str, detail: dict | None) -> str:
     detail = dict(detail or {})
     if kind == "status":
         reason = detail.get("reason")
-        return (f"{label(CASE_STATUS, detail.get('old'))} → {label(CASE_STATUS, detail.get('new'))}"
-                + (f"（{label(REASON, reason)}）" if reason else ""))
+        return (f"{label(labels.CASE_STATES, detail.get('old'))} → {label(labels.CASE_STATES, detail.get('new'))}"
+                + (f"（{label(labels.REASONS, reason)}）" if reason else ""))
     if kind == "reply_queued":
         missing = "、".join(detail.get("missing") or [])
-        return label(REPLY_KIND, detail.get("reply")) + (f"，缺少：{missing}" if missing else "")
+        return label(labels.REPLY_KINDS, detail.get("reply")) + (f"，缺少：{missing}" if missing else "")
     if kind in {"item_received", "item_rejected"}:
         usable = detail.get("usable", kind == "item_received")
         problem = detail.get("problem")
@@ -86,7 +73,7 @@ def event_detail(kind: str, detail: dict | None) -> str:
         return str(detail.get("reason", "")) + (f"；需重交：{items}" if items else "")
     if kind == "forwarded":
         return f"汇总编号 {detail.get('digest')}"
-    return "；".join(f"{label(DETAIL_KEY, key)}：{_detail_value(value)}" for key, value in detail.items())
+    return "；".join(f"{label(labels.DETAIL_KEYS, key)}：{_detail_value(value)}" for key, value in detail.items())
 
 
 def _detail_value(value) -> str:
@@ -95,7 +82,7 @@ def _detail_value(value) -> str:
     if isinstance(value, list):
         return "、".join(str(part) for part in value)
     text = str(value)
-    return (REASON.get(text) or REPLY_KIND.get(text) or MAIL_OUTCOME.get(text)
+    return (labels.REASONS.get(text) or labels.REPLY_KINDS.get(text) or labels.MAIL_OUTCOMES.get(text)
             or labels.PROBLEMS.get(text) or text)
 
 
@@ -105,13 +92,13 @@ def shown(moment: str | None, zone: tzinfo) -> str:
 
 
 def _case_state(row: dict) -> str:
-    state = label(CASE_STATUS, row.get("state") or row["status"])
+    state = label(labels.CASE_STATES, row.get("state") or row["status"])
     return f"{state}（已报送）" if row.get("digest_id") else state
 
 
 def cases_table(rows: Sequence[dict], zone: tzinfo, now: datetime) -> list[str]:
     """`intake cases` for people: 阳性 first."""
-    rows = sorted(rows, key=lambda row: STATE_ORDER.get(row.get("state") or "", 9))
+    rows = sorted(rows, key=lambda row: labels.STATE_ORDER.get(row.get("state") or "", 9))
     return table(
         ["登记编号", "状态", "姓名", "院（系）", "邮箱", "登记时间", "最近更新", "缺少材料"],
         [[row["id"], _case_state(row), row["name"], row["department"], row["sender"],
@@ -132,7 +119,7 @@ def cases_csv(rows: Sequence[dict]) -> str:
     for row in rows:
         writer.writerow([csv_text(
             "、".join(row[key]) if key == "missing"
-            else label(CASE_STATUS, row.get("state") or row[key]) if key == "status"
+            else label(labels.CASE_STATES, row.get("state") or row[key]) if key == "status"
             else ("是" if row[key] else "否") if key == "approved"
             else "" if row[key] is None else row[key])
             for key in _CSV_COLUMNS])
@@ -153,7 +140,7 @@ def case_lines(case: dict, zone: tzinfo) -> list[str]:
     lines = table(["", ""], [
         ["登记编号", case["id"]], ["姓名", case["name"]], ["院（系）", department_shown(case)],
         ["邮箱", case["sender"]],
-        ["状态", label(CASE_STATUS, case.get("state") or case["status"]) + hold],
+        ["状态", label(labels.CASE_STATES, case.get("state") or case["status"]) + hold],
         ["登记时间", when(case["created_at"])], ["材料齐全时间", when(case["completed_at"])],
         ["已报送（汇总编号）", case["digest_id"] or "-"], ["审核人", case["approved_by"] or "-"],
         ["缺少材料", "、".join(case["missing"]) or "-"]])[1:]
@@ -161,14 +148,14 @@ def case_lines(case: dict, zone: tzinfo) -> list[str]:
         [f"  {item['kind']}", "可用" if item["usable"] else f"不可用（{label(labels.PROBLEMS, item['problem'])}）",
          when(item["received_at"]), item["mail_id"], item["file"]] for item in case["items"]])
     lines += ["", "邮件："] + table(["  邮件编号", "文件夹", "UID", "处理结果", "收取时间"], [
-        [f"  {mail['id']}", mail["folder"], mail["uid"], label(MAIL_OUTCOME, mail["outcome"]),
+        [f"  {mail['id']}", mail["folder"], mail["uid"], label(labels.MAIL_OUTCOMES, mail["outcome"]),
          when(mail["fetched_at"])] for mail in case["mails"]])
     lines += ["", "回复："] + table(["  编号", "类型", "状态", "排队时间", "发出时间"], [
-        [f"  {reply['id']}", label(REPLY_KIND, reply["kind"]), label(OUTBOX_STATUS, reply["status"]),
+        [f"  {reply['id']}", label(labels.REPLY_KINDS, reply["kind"]), label(labels.OUTBOX_STATES, reply["status"]),
          when(reply["queued_at"]), when(reply["sent_at"])] for reply in case["replies"]])
     lines += ["", "经过："] + table(["  时间", "操作人", "事件", "详情"], [
         [f"  {when(event['at'])}", "系统" if event["actor"] == "system" else event["actor"],
-         label(EVENT_KIND, event["kind"]), event_detail(event["kind"], event["detail"])]
+         label(labels.EVENTS, event["kind"]), event_detail(event["kind"], event["detail"])]
         for event in case["history"]])
     return lines
 
@@ -178,13 +165,13 @@ def status_lines(found, zone: tzinfo, now: datetime) -> list[str]:
     rows = [[f"文件夹「{folder['folder']}」", "上次成功收信 " + shown(folder["last_poll"], zone)
              + (f"（{age(datetime.fromisoformat(folder['last_poll']), now)}）"
                 if folder["last_poll"] else "（从未）")] for folder in found.folders]
-    rows.append(["今日处理", "、".join(f"{label(MAIL_OUTCOME, k)} {v} 封"
+    rows.append(["今日处理", "、".join(f"{label(labels.MAIL_OUTCOMES, k)} {v} 封"
                                      for k, v in sorted(found.handled_today.items())) or "无"])
     dropped = sorted(found.dropped_today.items(), key=lambda pair: (
-        list(DROP_REASON).index(pair[0]) if pair[0] in DROP_REASON else len(DROP_REASON), pair[0]))
-    rows.append(["今日未回复的自动邮件", "、".join(f"{label(DROP_REASON, k)} {v} 封"
+        list(labels.DROP_REASONS).index(pair[0]) if pair[0] in labels.DROP_REASONS else len(labels.DROP_REASONS), pair[0]))
+    rows.append(["今日未回复的自动邮件", "、".join(f"{label(labels.DROP_REASONS, k)} {v} 封"
                                           for k, v in dropped) or "无"])
-    rows.append(["未报送的登记", "、".join(f"{label(CASE_STATUS, k)} {v} 人"
+    rows.append(["未报送的登记", "、".join(f"{label(labels.CASE_STATES, k)} {v} 人"
                                        for k, v in sorted(found.cases.items())) or "无"])
     rows.append(["待发邮件", f"{found.outbox_pending} 封（最早排队于 {shown(found.oldest_pending, zone)}），"
                              f"近 7 天发送失败 {found.outbox_failed_recently} 封"])
@@ -211,6 +198,6 @@ def sent_words(drained) -> str:
 
 def poll_summary(outcomes: dict[str, int], drained) -> str:
     """`intake poll`'s one line: the mails handled by what they were, then what was sent."""
-    handled = "、".join(f"{label(MAIL_OUTCOME, outcome)} {count} 封"
+    handled = "、".join(f"{label(labels.MAIL_OUTCOMES, outcome)} {count} 封"
                        for outcome, count in sorted(outcomes.items()))
     return f"已处理：{handled or '没有新邮件'}；{sent_words(drained)}"

@@ -12,11 +12,9 @@ from sqlalchemy.orm import Session
 from werkzeug.datastructures import MultiDict
 
 from intake.errors import IntakeError
-from intake.staff import labels
 from intake.web.desk import DeskContext
 
 ACTIONS = ("approve", "hold", "reject", "note", "reopen")
-ACTION_LABELS = labels.ACTIONS  # the one table of staff words (intake/staff/labels.py)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,8 @@ from intake.record import cases as case_store
 from intake.staff.actions import CaseChanged
 from intake.store.files import material_name
 from intake.web import reading
-from intake.web.actions import ACTION_LABELS, ACTIONS, DESK_ACTIONS, DeskAction
+from intake.staff import labels
+from intake.web.actions import ACTIONS, DESK_ACTIONS, DeskAction
 from intake.web.common import LARGEST_ID, address, audit, ctx, is_htmx
 from intake.web.desk import audit as audit_in
 from intake.web.queue import STATUSES, BadFilter, QueueFilter, load_queue, ranked
@@ -90,7 +91,7 @@ def _case_page(case_id: int, *, message: str | None = None, changed: CaseChanged
         "case.html", case=shown, items=items, item_keys=desk.item_keys, facts=facts,
         timeline=timeline, reasons=desk.settings.web.reject_reasons, message=message,
         changes=changes, changed=changed, typed=typed or {},
-        action_labels=ACTION_LABELS, can_approve=case.status == case_store.COMPLETE
+        action_labels=labels.ACTIONS, can_approve=case.status == case_store.COMPLETE
         and case.approved_at is None and case.digest_id is None)
     return page, status
 
@@ -169,7 +170,7 @@ def act(case_id: int, action: str):
     except IntakeError as err:
         return _case_page(case_id, message=str(err), status=200 if is_htmx() else 400,
                           typed=_typed(action, form))
-    done = f"已{ACTION_LABELS[action]}"
+    done = f"已{labels.ACTIONS[action]}"
     if is_htmx():
         return _case_page(case_id, message=done)
     return redirect(url_for("cases.case_page", case_id=case_id))

@@ -12,9 +12,9 @@ import functools
 from flask import Flask, abort, current_app, g, make_response, redirect, render_template, request, url_for
 
 from intake.db.engine import read_session
+from intake.staff import labels
 from intake.web.desk import DeskContext, TouchDue, current
 from intake.web.desk import audit as audit_in
-from intake.web.queue import STATUS_LABELS
 from notifier.render import local_time
 
 COOKIE = "desk_session"
@@ -80,7 +80,7 @@ def _require_session():
 
 
 def _template_globals():
-    return {"user": g.get("user"), "status_labels": STATUS_LABELS,
+    return {"user": g.get("user"), "status_labels": labels.CASE_STATES,
             "local": lambda moment: local_time(moment, ctx().zone) if moment else "-"}
 
 

@@ -10,11 +10,9 @@ from sqlalchemy.orm import Session
 from intake.record import cases as case_store
 from intake.models import Case, Item, Mail
 from intake.pictures.readings import case_state
-from intake.staff import labels
 from intake.web import reading
 
 STATUSES = (case_store.INCOMPLETE, case_store.COMPLETE, case_store.HELD, case_store.REJECTED)
-STATUS_LABELS = labels.CASE_STATES  # the one table of staff words (intake/staff/labels.py)
 
 
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2099, 12, 31)

@@ -11,7 +11,8 @@ from sqlalchemy.orm import Session
 from checks.content_rules import certainty, flags_for
 from checks.facts import NUCLEIC_ACID
 from intake.models import Case
-from intake.pictures.readings import FACT_LABELS, load_case_facts
+from intake.pictures.readings import load_case_facts
+from intake.staff import labels
 
 
 def _flagged(key: str, field: str, value, flags: list[str]) -> bool:
@@ -43,7 +44,7 @@ def facts_shown(facts: dict[str, dict | None], flags: list[str]) -> dict[str, li
         if not found or found.get("looks_like") is None:
             shown[key] = [{"label": "内容", "value": "未能识别", "flagged": True}]
             continue
-        shown[key] = [{"label": FACT_LABELS.get(field, field), "value": _shown(value),
+        shown[key] = [{"label": labels.FACTS.get(field, field), "value": _shown(value),
                        "flagged": _flagged(key, field, value, flags) or certainty(found, field) == "不确定",
                        "certainty": certainty(found, field)}
                       for field, value in found.items()
