@@ -16,7 +16,7 @@ from checks.content_rules import NOT_BEIJING, POPUP_FOUR, POSITIVE
 from intake.models import MailOutcome
 from intake.pictures.readings import BLOCKED_STATES
 from intake.record import cases as case_store
-from intake.staff import labels
+from intake.staff import labels, view
 from intake.web.actions import ACTIONS
 from intake.web.queue import STATUSES
 from notifier.register import DETAIL_COLUMNS, DETAIL_TITLE
@@ -50,7 +50,7 @@ def _keyword(call: ast.Call, name: str) -> ast.expr | None:
 def test_every_event_the_program_records_has_a_word_and_so_has_every_detail():
     calls = _calls("record_event")
     assert len(calls) > 20, "the scan found the calls"
-    kinds, details = set(), set()
+    kinds, details, reasons = set(), set(), {}
     for path, call in calls:
         kind = _keyword(call, "kind")
         if kind is None and any(keyword.arg is None for keyword in call.keywords):
@@ -58,11 +58,20 @@ def test_every_event_the_program_records_has_a_word_and_so_has_every_detail():
         # A kind made at run time would escape this check: each is written where it is recorded.
         assert isinstance(kind, ast.Constant), f"{path}:{call.lineno}: kind is not a literal"
         kinds.add(kind.value)
+        reason = _keyword(call, "reason")
+        if isinstance(reason, ast.Constant):
+            reasons[reason.value] = kind.value
         details |= {keyword.arg for keyword in call.keywords
                     if keyword.arg not in (None, "at", "kind", "case", "mail", "actor", "events")}
     assert kinds - set(labels.EVENTS) == set()
     assert details - set(labels.DETAIL_KEYS) == set()
     assert all(re.search(r"[\u4e00-\u9fff]", word) for word in labels.EVENTS.values())
+    # A reason is shown in the history as staff read it, whether written where the event is
+    # recorded or the kind of mail an ignored or quarantined one was.
+    reasons |= {kind.value: "ignored" for kind in MailKind}
+    assert len(reasons) > 5, "the scan found the reasons"
+    shown = {reason: view.event_detail(kind, {"reason": reason}) for reason, kind in reasons.items()}
+    assert {reason: line for reason, line in shown.items() if re.search(r"[A-Za-z]", line)} == {}
 
 
 def test_every_state_mail_reply_and_action_has_a_word():

@@ -62,6 +62,7 @@ DROP_REASONS = {"bounce": "退信", "auto-reply": "自动回复", "report": "机
 REASONS = {"sampled too long ago": "核酸采样已超过时限",
            "nucleic acid result too old": "核酸结果已超过时限",
            "per-sender cap": "已达每人每天回复上限",
+           "same as the mail before": "与前一封邮件相同",
            "new pictures clear the reading's hold": "新图片解除了读图暂缓",
            "positive": "核酸阳性", "popup_four": "温馨提示④", "not_beijing": "不在北京",
            "expired": "已过期", "auto-reply": "自动回复", "bounce": "退信", "report": "系统报告"}

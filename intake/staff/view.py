@@ -83,7 +83,7 @@ def _detail_value(value) -> str:
         return "、".join(str(part) for part in value)
     text = str(value)
     return (labels.REASONS.get(text) or labels.REPLY_KINDS.get(text) or labels.MAIL_OUTCOMES.get(text)
-            or labels.PROBLEMS.get(text) or text)
+            or labels.MAIL_KINDS.get(text) or labels.PROBLEMS.get(text) or text)
 
 
 def shown(moment: str | None, zone: tzinfo) -> str:
