@@ -6,11 +6,13 @@ import itertools
 import shutil
 import tempfile
 import uuid
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
 
+from tests.support.desk import served_desk
 from tests.support.dovecot import PASSWORD, Dovecot
 from tests.support.harness import Clock, Harness
 from tests.support.servers import drop_postgres_schema, postgres_schema, postgres_server
@@ -140,6 +142,14 @@ def picture_reader():
 def clock() -> Clock:
     """The injected clock a test moves by hand, to the second (as the database keeps time)."""
     return Clock(datetime.now(timezone.utc).replace(microsecond=0))
+
+
+@pytest.fixture
+def desk(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password) -> Iterator[Harness]:
+    """The desk served over HTTP on loopback for the browser tests (tests/support/desk.served_desk),
+    approval required."""
+    yield from served_desk(Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url,
+                                   tmp_path=tmp_path, extra_config="require_approval = true\n"))
 
 
 @pytest.fixture

@@ -12,15 +12,8 @@ from intake.settings import load_settings
 from intake.app import build_desk
 from tests.support import builders as b
 from tests.support.harness import Harness
-from tests.support.desk import (ARTIFACTS, add_account, chromium_page, log_in, served_desk, signed_in,
+from tests.support.desk import (ARTIFACTS, add_account, chromium_page, log_in, signed_in,
                                  version_of)
-
-
-
-@pytest.fixture
-def desk(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password):
-    yield from served_desk(Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url,
-                                   tmp_path=tmp_path, extra_config="require_approval = true\n"))
 
 
 @pytest.fixture

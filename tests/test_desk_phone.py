@@ -5,17 +5,10 @@ import time
 
 import pytest
 
-from tests.support.desk import ARTIFACTS, chromium_page, log_in, served_desk
-from tests.support.harness import Harness
+from tests.support.desk import ARTIFACTS, chromium_page, log_in
 
 PHONE = {"width": 390, "height": 844}
 WIDTH = "document.documentElement.scrollWidth"
-
-
-@pytest.fixture
-def desk(dovecot, smtp, mailbox_user, sqlite_url, tmp_path, env_password):
-    yield from served_desk(Harness(dovecot=dovecot, smtp=smtp, user=mailbox_user, db_url=sqlite_url,
-                                   tmp_path=tmp_path, extra_config="require_approval = true\n"))
 
 
 @pytest.fixture
