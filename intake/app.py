@@ -205,8 +205,8 @@ def digest_service(settings: Settings, sessions: sessionmaker, store: FileStore,
     return DigestService(sessions, store, templates, writer, DigestOptions(
         addressing=digest_addressing(settings),
         max_message_bytes=digest.max_message_bytes, send_empty=digest.send_empty,
-        nucleic_acid_hours=digest.nucleic_acid_hours, item_keys=settings.submission_rules().item_keys,
-        zone=settings.zone, submission_rules=settings.submission_rules(),
+        nucleic_acid_hours=digest.nucleic_acid_hours, zone=settings.zone,
+        submission_rules=settings.submission_rules(),
         require_approval=digest.require_approval, send_time=digest.time,
         opinion=settings.department.opinion, desk_url=settings.web.public_url),
         clock, failpoint)

@@ -86,16 +86,16 @@ def case() -> None:
 @click.pass_obj
 def case_show(obj: Context, case_id: int, as_json: bool) -> None:
     """The case, its items and where each came from, every mail and reply, its history."""
+    rules = obj.settings.submission_rules()
     with obj.database() as database:
-        shown = show_case(database.sessions, case_id, obj.settings.zone,
-                          obj.settings.submission_rules())
+        shown = show_case(database.sessions, case_id, obj.settings.zone, rules)
     if as_json:
         click.echo(json.dumps(shown, ensure_ascii=False, indent=2))
         return
     lines = view.case_lines(shown, obj.settings.zone)
     # What was read from the pictures goes between the items and the mails.
     # The department's flag is on the 院（系） line already.
-    said = set(department_flags(shown["department"], obj.settings.submission_rules()))
+    said = set(department_flags(shown["department"], rules))
     facts_lines = describe_facts(shown.get("facts") or {},
                                  [flag for flag in shown.get("flags") or [] if flag not in said])
     if facts_lines:

@@ -47,13 +47,16 @@ class DigestOptions:
     max_message_bytes: int
     send_empty: bool
     nucleic_acid_hours: int
-    item_keys: tuple[str, ...]
     zone: tzinfo
-    submission_rules: Rules  # the department's name and aliases: is a case's department ours
+    submission_rules: Rules  # the items, and the department's name and aliases: is a case ours
     require_approval: bool = True
     send_time: str = "17:00"  # digest.time: the next digest is a student's deadline to renew
     opinion: str = ""  # [department] opinion: 院系意见 in the register for an approved case
     desk_url: str | None = None  # [web] public_url, linked from the approval reminder
+
+    @property
+    def item_keys(self) -> tuple[str, ...]:
+        return self.submission_rules.item_keys
 
 
 @dataclass
