@@ -27,6 +27,7 @@ from tests.support.harness import body_text
 from tests.support.with_cases import ok
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.sqlite_only  # the words do not depend on the database
 OFFICE = "changping@example.test"
 
 
@@ -127,11 +128,6 @@ def test_the_cli_the_desk_and_the_history_read_one_table():
 
 
 # --- what staff read from the commands and the desk ---
-
-@pytest.fixture
-def db_url(sqlite_url):
-    return sqlite_url  # the words do not depend on the database
-
 
 @pytest.fixture
 def world(world):
